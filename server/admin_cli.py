@@ -1,0 +1,102 @@
+"""The data commands of `yuanjiao-server`, run against the same app setup as `serve`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from server import roster
+from server.api.jsonio import COUNTY_TZ
+from server.app import create_app
+from server.appkeys import DB, INGESTOR
+from server.config import ServerConfig
+from server.county_import import load_county
+from server.ingest import ContentMeta, NotAVideo
+from server.queries import contents as cq
+from server.queries import members as mq
+from shared.protocol import ContentKind
+from shared.timeutil import utcnow
+
+
+async def run(args: argparse.Namespace, config: ServerConfig) -> int:
+    app = create_app(config.replace(zeroconf=False))
+    runner = web.AppRunner(app)
+    await runner.setup()  # opens the database and media store; listens on nothing
+    try:
+        if args.command == "import-county":
+            return await _import_county(app, args.folder)
+        if args.command == "import-members":
+            return await _import_members(app, args.file)
+        if args.command == "add":
+            meta = ContentMeta(title=args.title, kind=ContentKind(args.kind),
+                               description=args.description, filename=args.file.name)
+            return await _add(app, args.file, meta, assign=False)
+        if args.command == "seed-demo":
+            return await _seed(app, args.county, args.media)
+        raise AssertionError(args.command)
+    finally:
+        await runner.cleanup()
+
+
+async def _import_county(app: web.Application, folder: Path) -> int:
+    units, villages, terminals = await app[DB].write(lambda c: load_county(c, folder))
+    print(f"{units} units, {villages} villages/communities, {terminals} new terminal points")
+    return 0
+
+
+async def _import_members(app: web.Application, file: Path) -> int:
+    db = app[DB]
+    villages = await db.read(mq.village_codes)
+    try:
+        data = await asyncio.to_thread(file.read_bytes)
+        good, errors = roster.parse(data, villages)
+    except roster.RosterFormatError as e:
+        print(f"{file}: {e}")
+        return 1
+    added, updated = await db.write(lambda c: mq.upsert_members(c, good))
+    print(f"{added} members added, {updated} updated, {len(errors)} rows rejected")
+    for problem in errors[:50]:
+        print(f"  line {problem.row}: {problem.message}")
+    return 0 if not errors else 1
+
+
+async def _add(app: web.Application, file: Path, meta: ContentMeta, *, assign: bool) -> int:
+    try:
+        result = await app[INGESTOR].ingest_local(file, meta)
+    except NotAVideo as e:
+        print(f"{file}: not accepted: {e}")
+        return 1
+    if assign:
+        await app[DB].write(lambda c: cq.add_assignment(c, result.content_id, "county", "", None))
+    state = "added" if result.created else "already held"
+    print(f"{meta.title}: {state} as {result.content_id} (sha256 {result.sha256[:16]}…)")
+    return 0
+
+
+async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
+    db = app[DB]
+    await _import_county(app, county_dir)
+    await _import_members(app, county_dir / "members.csv")
+    manifest = media_dir / "samples.json"
+    if not manifest.exists():
+        print(f"no {manifest}: run `python3 media/make_samples.py` first")
+        return 1
+    for sample in json.loads(manifest.read_text(encoding="utf-8")):
+        meta = ContentMeta(title=sample["title"], kind=ContentKind(sample["kind"]),
+                           description=sample.get("description", ""), filename=sample["file"])
+        await _add(app, media_dir / sample["file"], meta, assign=True)
+    if not await db.read(lambda c: cq.list_sessions(c, utcnow())):
+        contents = await db.read(cq.list_contents)
+        villages = await db.read(lambda c: [r[0] for r in c.execute(
+            "SELECT village_code FROM terminals ORDER BY village_code")])
+        tomorrow = utcnow().astimezone(COUNTY_TZ).date() + timedelta(days=1)
+        starts = datetime.combine(tomorrow, time(19, 30), COUNTY_TZ)
+        ids = [str(c["id"]) for c in reversed(contents)][:2]
+        await db.write(lambda c: cq.add_session(c, "冬训第一课", starts, ids, villages))
+        print(f"scheduled 冬训第一课 for {starts:%Y-%m-%d %H:%M} in {len(villages)} villages")
+    return 0

@@ -1,0 +1,1 @@
+"""HTTP handlers, one module per audience: tus uploads, blobs, admin, terminals."""

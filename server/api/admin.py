@@ -1,0 +1,151 @@
+"""Admin endpoints for content, distribution and the shape of the county."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+from aiohttp import web
+
+from server import __version__
+from server.api import models as m
+from server.api.jsonio import json_response, read_json
+from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
+from server.errors import Conflict, NotFound, Unprocessable
+from server.queries import contents as q
+from server.queries import county
+from shared.service import API_VERSION
+
+
+async def server_info(request: web.Request) -> web.Response:
+    signer = request.app[SIGNER]
+    return json_response(m.ServerInfo(
+        server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
+        api_version=API_VERSION, software_version=__version__,
+        key_fingerprint=signer.fingerprint, public_key=signer.public_key_b64,
+    ))
+
+
+# --- contents ------------------------------------------------------------------------
+
+
+async def list_contents(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(q.list_contents)
+    return json_response(msgspec.convert(rows, list[m.ContentOut]))
+
+
+async def get_content(request: web.Request) -> web.Response:
+    content_id = request.match_info["content_id"]
+    row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
+    if row is None:
+        raise NotFound(f"no content {content_id}")
+    return json_response(msgspec.convert(row, m.ContentOut))
+
+
+async def patch_content(request: web.Request) -> web.Response:
+    content_id = request.match_info["content_id"]
+    body = await read_json(request, m.ContentPatch)
+    db = request.app[DB]
+    kind = body.kind.value if body.kind else None
+    if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
+        raise NotFound(f"no content {content_id}")
+    row = await db.read(lambda c: q.get_content(c, content_id))
+    return json_response(msgspec.convert(row, m.ContentOut))
+
+
+# --- assignments ---------------------------------------------------------------------
+
+
+async def list_assignments(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(q.list_assignments)
+    return json_response(msgspec.convert(rows, list[m.AssignmentOut]))
+
+
+async def create_assignment(request: web.Request) -> web.Response:
+    body = await read_json(request, m.AssignmentIn)
+
+    def add(c: sqlite3.Connection) -> str:
+        if q.get_content(c, body.content_id) is None:
+            raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
+        target = "" if body.scope == "county" else body.target
+        if body.scope != "county" and not target:
+            raise Unprocessable(f"an assignment to a {body.scope} needs a target code")
+        if body.scope == "unit":
+            found = county.unit_exists(c, target)
+        elif body.scope == "village":
+            found = county.village(c, target) is not None
+        elif body.scope == "terminal":
+            found = county.terminal(c, target) is not None
+        else:
+            found = True
+        if not found:
+            raise Unprocessable(f"no {body.scope} {target} in this county", code="unknown_target")
+        return q.add_assignment(c, body.content_id, body.scope, target, body.needed_by)
+
+    assignment_id = await request.app[DB].write(add)
+    return json_response(m.Created(id=assignment_id), status=201)
+
+
+async def delete_assignment(request: web.Request) -> web.Response:
+    assignment_id = request.match_info["assignment_id"]
+    if not await request.app[DB].write(lambda c: q.delete_assignment(c, assignment_id)):
+        raise NotFound(f"no assignment {assignment_id}")
+    return web.Response(status=204)
+
+
+# --- sessions ------------------------------------------------------------------------
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(q.list_sessions)
+    return json_response(msgspec.convert(rows, list[m.SessionOut]))
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await read_json(request, m.SessionIn)
+
+    def add(c: sqlite3.Connection) -> str:
+        if missing := q.missing_contents(c, body.content_ids):
+            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
+        if missing := q.missing_villages(c, body.village_codes):
+            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
+        return q.add_session(c, body.title, body.starts_at, body.content_ids, body.village_codes)
+
+    session_id = await request.app[DB].write(add)
+    return json_response(m.Created(id=session_id), status=201)
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    if not await request.app[DB].write(lambda c: q.delete_session(c, session_id)):
+        raise NotFound(f"no session {session_id}")
+    return web.Response(status=204)
+
+
+# --- county --------------------------------------------------------------------------
+
+
+async def list_units(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(county.list_units)
+    return json_response(msgspec.convert(rows, list[m.UnitOut]))
+
+
+async def list_villages(request: web.Request) -> web.Response:
+    unit = request.query.get("unit")
+    rows = await request.app[DB].read(lambda c: county.list_villages(c, unit))
+    return json_response(msgspec.convert(rows, list[m.VillageOut]))
+
+
+async def create_terminal(request: web.Request) -> web.Response:
+    body = await read_json(request, m.TerminalIn)
+    terminal_id = body.id or county.terminal_id_for(body.village_code)
+
+    def add(c: sqlite3.Connection) -> None:
+        v = county.village(c, body.village_code)
+        if v is None:
+            raise Unprocessable(f"no village {body.village_code}", code="unknown_village")
+        if not county.add_terminal(c, terminal_id, body.village_code, body.name or v["name"]):
+            raise Conflict(f"terminal {terminal_id} exists already")
+
+    await request.app[DB].write(add)
+    return json_response(m.Created(id=terminal_id), status=201)

@@ -1,0 +1,175 @@
+"""`/blobs/<sha256>`: immutable content served with sendfile.
+
+The ETag is the content hash itself, so a terminal's `If-Range` or `If-None-Match`
+means "the bytes I already hold". Conditional requests and ranges follow RFC 9110:
+a single byte range gives 206, an unsatisfiable one 416, a failed `If-Range` the whole
+file with 200, and several ranges at once are answered with the whole file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import BinaryIO, Final
+
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+
+from server.appkeys import STORE
+from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
+from shared.hashing import is_sha256
+
+CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+FALLBACK_CHUNK: Final = 256 * 1024
+
+
+class _SendfileResponse(web.StreamResponse):
+    """Headers, then `count` bytes of `fobj` from `offset` by the kernel's sendfile."""
+
+    def __init__(self, fobj: BinaryIO, offset: int, count: int, status: int,
+                 headers: dict[str, str]) -> None:
+        super().__init__(status=status, headers=headers)
+        self.content_length = count
+        self._fobj, self._offset, self._count = fobj, offset, count
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        try:
+            writer = await super().prepare(request)
+            if request.method == "HEAD" or self._count == 0 or writer is None:
+                return writer
+            await writer.drain()
+            transport = request.transport
+            if transport is None:
+                raise ConnectionResetError("connection lost")
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.sendfile(transport, self._fobj, self._offset, self._count)
+            except NotImplementedError:  # e.g. TLS terminated in-process
+                await self._copy(writer, loop)
+            await super().write_eof()
+            return writer
+        finally:
+            await asyncio.to_thread(self._fobj.close)
+
+    async def _copy(self, writer: AbstractStreamWriter, loop: asyncio.AbstractEventLoop) -> None:
+        offset, left = self._offset, self._count
+        while left > 0:
+            chunk = await loop.run_in_executor(None, os.pread, self._fobj.fileno(),
+                                               min(FALLBACK_CHUNK, left), offset)
+            if not chunk:
+                break
+            await writer.write(chunk)
+            offset += len(chunk)
+            left -= len(chunk)
+
+
+def _etag_listed(header: str, etag: str, *, weak_ok: bool) -> bool:
+    for tag in (t.strip() for t in header.split(",")):
+        if tag == "*":
+            return True
+        if tag.startswith("W/"):
+            if weak_ok and tag[2:] == etag:
+                return True
+        elif tag == etag:
+            return True
+    return False
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """One `bytes=` range as (start, end inclusive); None to ignore the header.
+
+    Raises RangeNotSatisfiable for a well-formed range that selects nothing.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix < 0 or not last.isdigit():
+                return None
+            if suffix == 0 or size == 0:
+                raise RangeNotSatisfiable(f"the range selects nothing of {size} bytes")
+            return max(0, size - suffix), size - 1
+        if not first.isdigit() or (last and not last.isdigit()):
+            return None
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if end < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(f"the range starts at {start}, past the end ({size} bytes)")
+    return start, min(end, size - 1)
+
+
+def _if_range_holds(value: str, etag: str, last_modified: datetime) -> bool:
+    value = value.strip()
+    if value.startswith('"') or value.startswith("W/"):
+        return value == etag  # strong comparison; a weak tag never matches
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return False
+    return when == last_modified
+
+
+async def blob(request: web.Request) -> web.StreamResponse:
+    sha256 = request.match_info["sha256"]
+    if not is_sha256(sha256):
+        raise NotFound("blob names are the lower-case hex sha256 of the content")
+    path = request.app[STORE].path(sha256)
+    try:
+        fobj = await asyncio.to_thread(open, path, "rb")
+    except FileNotFoundError:
+        raise NotFound(f"no content with sha256 {sha256} on this server") from None
+    try:
+        st = os.fstat(fobj.fileno())
+        size = st.st_size
+        etag = f'"{sha256}"'
+        last_modified = datetime.fromtimestamp(int(st.st_mtime), UTC)
+        headers = {
+            "ETag": etag,
+            "Cache-Control": CACHE_CONTROL,
+            "Accept-Ranges": "bytes",
+            "Last-Modified": format_datetime(last_modified, usegmt=True),
+            "Content-Type": "application/octet-stream",
+        }
+        if (inm := request.headers.get("If-None-Match")) is not None:
+            if _etag_listed(inm, etag, weak_ok=True):
+                fobj.close()
+                return web.Response(status=304, headers={k: headers[k] for k in
+                                                         ("ETag", "Cache-Control", "Last-Modified")})
+        elif (im := request.headers.get("If-Match")) is not None and not _etag_listed(
+            im, etag, weak_ok=False
+        ):
+            raise PreconditionFailed(
+                "the content does not match If-Match", headers={"ETag": etag}
+            )
+        status, offset, count = 200, 0, size
+        range_header = request.headers.get("Range")
+        if range_header is not None:
+            if_range = request.headers.get("If-Range")
+            if if_range is None or _if_range_holds(if_range, etag, last_modified):
+                try:
+                    chosen = parse_range(range_header, size)
+                except RangeNotSatisfiable:
+                    fobj.close()
+                    raise RangeNotSatisfiable(
+                        f"the requested range is outside the content ({size} bytes)",
+                        details={"size": size}, headers={"Content-Range": f"bytes */{size}"},
+                    ) from None
+                if chosen is not None:
+                    start, end = chosen
+                    status, offset, count = 206, start, end - start + 1
+                    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    except BaseException:
+        fobj.close()
+        raise
+    return _SendfileResponse(fobj, offset, count, status, headers)

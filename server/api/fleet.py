@@ -1,0 +1,79 @@
+"""Fleet status and session readiness: which terminals are up, and which are ready."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import msgspec
+from aiohttp import web
+
+from server.api import models as m
+from server.appkeys import CONFIG, DB, DISCOVERY
+from server.queries import county, fleet
+from shared.protocol import Heartbeat
+from shared.timeutil import from_db, utcnow
+
+_hb_decoder = msgspec.json.Decoder(Heartbeat)
+
+
+def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[str]) -> m.FleetTerminal:
+    hb = _hb_decoder.decode(row["heartbeat"]) if row["heartbeat"] else None
+    seen = from_db(row["last_seen"]) if row["last_seen"] else None
+    return m.FleetTerminal(
+        id=row["id"], name=row["name"], village_code=row["village_code"],
+        village_name=row["village_name"], unit_code=row["unit_code"], unit_name=row["unit_name"],
+        terrain=row["terrain"], online=seen is not None and utcnow() - seen <= online_after,
+        last_seen=row["last_seen"], last_address=row["last_address"],
+        software_version=hb.software_version if hb else None,
+        disk_free=hb.disk_free if hb else None, disk_total=hb.disk_total if hb else None,
+        outbox_backlog=hb.outbox_backlog if hb else None,
+        catalog_version=hb.catalog_version if hb else None,
+        clock_skew_seconds=round((hb.terminal_clock - seen).total_seconds(), 1) if hb and seen else None,
+        status=hb.status if hb else None,
+        playing=hb.playback.sha256 if hb and hb.playback and hb.playback.state == "playing" else None,
+        ready_items=row["ready_items"], discovered=row["id"] in discovered,
+    )
+
+
+async def get_fleet(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    online_after = timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
+    db = request.app[DB]
+    rows = await db.read(fleet.fleet_rows)
+    version = await db.read(county.catalog_version)
+    discovery = request.app.get(DISCOVERY)
+    discovered = discovery.discovered_terminal_ids() if discovery is not None else set()
+    terminals = [_fleet_terminal(r, online_after, discovered) for r in rows]
+    return web.Response(
+        body=msgspec.json.encode(m.FleetSummary(
+            total=len(terminals), online=sum(t.online for t in terminals),
+            catalog_version=version, terminals=terminals,
+        )),
+        content_type="application/json", charset="utf-8",
+    )
+
+
+def _readiness(conn: sqlite3.Connection) -> list[m.SessionReadiness]:
+    out = []
+    for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12)):
+        needs = [r["sha256"] for r in fleet.session_needs(conn, s["id"])]
+        terminals = []
+        for t in fleet.session_terminals(conn, s["id"]):
+            held = fleet.ready_hashes(conn, t["id"])
+            missing = [sha for sha in needs if sha not in held]
+            terminals.append(m.TerminalReadiness(
+                terminal_id=t["id"], village_code=t["village_code"],
+                village_name=t["village_name"], ready=not missing, missing=missing,
+            ))
+        out.append(m.SessionReadiness(
+            session_id=s["id"], title=s["title"], starts_at=s["starts_at"], items=needs,
+            ready=sum(t.ready for t in terminals), total=len(terminals), terminals=terminals,
+        ))
+    return out
+
+
+async def get_readiness(request: web.Request) -> web.Response:
+    sessions = await request.app[DB].read(_readiness)
+    return web.Response(body=msgspec.json.encode(sessions), content_type="application/json",
+                        charset="utf-8")

@@ -1,0 +1,74 @@
+"""JSON in and out of handlers, through the shared msgspec models."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from server.errors import BadRequest, InvalidBody, UnsupportedMediaType
+
+T = TypeVar("T")
+COUNTY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving since 1991
+
+
+async def read_json(request: web.Request, model: type[T]) -> T:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {request.content_type or 'nothing'})"
+        )
+    body = await request.read()
+    try:
+        return msgspec.json.decode(body, type=model)
+    except msgspec.ValidationError as e:
+        raise InvalidBody(f"the JSON body does not fit: {e}") from None
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(value), status=status, headers=headers,
+        content_type="application/json", charset="utf-8",
+    )
+
+
+def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> web.Response:
+    """CSV with a byte-order mark, so the county's spreadsheet opens the Chinese right."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return web.Response(
+        body=buf.getvalue().encode("utf-8"), content_type="text/csv", charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def wants_csv(request: web.Request) -> bool:
+    return request.query.get("format") == "csv"
+
+
+def query_date(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31") from None
+
+
+def local_day_start(d: date) -> datetime:
+    """Midnight of a county day, as a UTC instant."""
+    return datetime.combine(d, time(0), COUNTY_TZ).astimezone(UTC)
+
+
+def local_text(dt: datetime) -> str:
+    return dt.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")

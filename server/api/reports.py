@@ -1,0 +1,175 @@
+"""Roster import and the county's reports, each as JSON or as CSV (`?format=csv`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from aiohttp import web
+
+from server import roster
+from server.api import models as m
+from server.api.jsonio import (
+    COUNTY_TZ,
+    csv_response,
+    json_response,
+    local_day_start,
+    local_text,
+    query_date,
+    wants_csv,
+)
+from server.appkeys import CONFIG, DB
+from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from server.queries import members as mq
+from server.queries import reports as rq
+from shared.timeutil import from_db, utcnow
+
+MAX_ROSTER_BYTES = 32 << 20
+RULE_SESSIONS = 2  # the county's rule: at least 2 sessions and 20 hours a month
+RULE_HOURS = 20.0
+
+
+async def import_members(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_ROSTER_BYTES:
+        raise PayloadTooLarge(f"a roster file may be at most {MAX_ROSTER_BYTES >> 20} MB")
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        data += chunk
+        if len(data) > MAX_ROSTER_BYTES:
+            raise PayloadTooLarge(f"a roster file may be at most {MAX_ROSTER_BYTES >> 20} MB")
+    if not data:
+        raise BadRequest("the body is empty; send the roster file (CSV or XLSX) as the body")
+    db = request.app[DB]
+    villages = await db.read(mq.village_codes)
+    try:
+        good, errors = await asyncio.to_thread(roster.parse, bytes(data), villages)
+    except roster.RosterFormatError as e:
+        raise Unprocessable(str(e), code="bad_roster") from None
+    added, updated = await db.write(lambda c: mq.upsert_members(c, good)) if good else (0, 0)
+    return json_response(m.ImportReport(
+        added=added, updated=updated, rejected=len(errors),
+        errors=[m.RowProblem(row=e.row, member_no=e.member_no, message=e.message) for e in errors],
+    ))
+
+
+def _period(request: web.Request) -> tuple[datetime, datetime]:
+    today = utcnow().astimezone(COUNTY_TZ).date()
+    start = query_date(request, "from", date(today.year, 1, 1))
+    end = query_date(request, "to", today)
+    if end < start:
+        raise BadRequest("the period ends before it starts (to < from)")
+    return local_day_start(start), local_day_start(end + timedelta(days=1))
+
+
+def _rate(trained: int, members: int) -> float:
+    return round(trained / members, 4) if members else 0.0
+
+
+async def coverage(request: web.Request) -> web.Response:
+    start, end = _period(request)
+    min_seconds = request.app[CONFIG].counted_min_seconds
+    rows = await request.app[DB].read(lambda c: rq.coverage_by_village(c, start, end, min_seconds))
+    units: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    unit_names: dict[str, str] = {}
+    villages = []
+    for r in rows:
+        villages.append(m.CoverageRow(level="village", code=r["code"], name=r["name"],
+                                      members=r["members"], trained=r["trained"],
+                                      rate=_rate(r["trained"], r["members"])))
+        units[r["unit_code"]][0] += r["members"]
+        units[r["unit_code"]][1] += r["trained"]
+        unit_names[r["unit_code"]] = r["unit_name"]
+    total_m = sum(v[0] for v in units.values())
+    total_t = sum(v[1] for v in units.values())
+    out = [m.CoverageRow(level="county", code="", name="全县", members=total_m, trained=total_t,
+                         rate=_rate(total_t, total_m))]
+    out += [m.CoverageRow(level="unit", code=code, name=unit_names[code], members=v[0],
+                          trained=v[1], rate=_rate(v[1], v[0])) for code, v in sorted(units.items())]
+    out += villages
+    if wants_csv(request):
+        level_names = {"county": "县", "unit": "乡镇", "village": "村（社区）"}
+        return csv_response(
+            "coverage.csv", ["层级", "代码", "名称", "党员数", "参学人数", "受训率"],
+            ([level_names[r.level], r.code, r.name, r.members, r.trained, f"{r.rate:.2%}"]
+             for r in out),
+        )
+    return json_response(m.CoverageReport(
+        start=start.isoformat(), end=end.isoformat(), min_seconds=min_seconds, rows=out,
+    ))
+
+
+async def member_record(request: web.Request) -> web.Response:
+    member_no = request.match_info["member_no"]
+    db = request.app[DB]
+    who = await db.read(lambda c: mq.member(c, member_no))
+    if who is None:
+        raise NotFound(f"no member with number {member_no} in the roster")
+    rows = await db.read(lambda c: rq.member_sessions(c, member_no))
+    min_seconds = request.app[CONFIG].counted_min_seconds
+    entries = [m.LearningEntry(
+        started_at=r["started_at"], ended_at=r["ended_at"], terminal_id=r["terminal_id"],
+        village_code=r["village_code"], village_name=r["village_name"], title=r["title"],
+        session_id=r["session_id"], contents=r["contents"] or "",
+        watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
+    ) for r in rows]
+    record = m.LearningRecord(
+        member_no=member_no, name=who["name"], village_code=who["village_code"],
+        village_name=who["village_name"], sessions=len(entries),
+        counted_sessions=sum(e.counted for e in entries),
+        watched_seconds=round(sum(e.watched_seconds for e in entries), 1), entries=entries,
+    )
+    if wants_csv(request):
+        return csv_response(
+            f"member-{member_no}.csv",
+            ["序号", "姓名", "开始时间", "结束时间", "站点", "村（社区）", "学习内容", "观看分钟",
+             "计入受训"],
+            ([member_no, who["name"], local_text(from_db(e.started_at)),
+              local_text(from_db(e.ended_at)), e.terminal_id, e.village_name,
+              e.contents or e.title, round(e.watched_seconds / 60, 1), "是" if e.counted else "否"]
+             for e in entries),
+        )
+    return json_response(record)
+
+
+def _months(start: datetime, end: datetime) -> list[str]:
+    first = start.astimezone(COUNTY_TZ).date().replace(day=1)
+    last = (end - timedelta(seconds=1)).astimezone(COUNTY_TZ).date()
+    out, d = [], first
+    while d <= last:
+        out.append(f"{d.year:04d}-{d.month:02d}")
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return out
+
+
+async def terminal_months(request: web.Request) -> web.Response:
+    start, end = _period(request)
+    months = _months(start, end)
+    if len(months) > 36:
+        raise BadRequest("choose a period of at most 36 months")
+    db = request.app[DB]
+    rows = await db.read(lambda c: rq.terminal_months(c, start, end))
+    terminals = await db.read(rq.all_terminals)
+    held = {(r["terminal_id"], r["month"]): r for r in rows}
+    out = []
+    for t in terminals:
+        for month in months:
+            r = held.get((t["id"], month))
+            sessions = r["sessions"] if r else 0
+            hours = round((r["watched_seconds"] if r else 0.0) / 3600, 2)
+            out.append(m.TerminalMonth(
+                terminal_id=t["id"], village_code=t["village_code"],
+                village_name=t["village_name"], month=month, sessions=sessions, hours=hours,
+                attendances=r["attendances"] if r else 0,
+                meets_rule=sessions >= RULE_SESSIONS and hours >= RULE_HOURS,
+            ))
+    if wants_csv(request):
+        return csv_response(
+            "terminal-months.csv",
+            ["站点", "村（社区）代码", "村（社区）", "月份", "场次", "学时", "参学人次", "达标"],
+            ([r.terminal_id, r.village_code, r.village_name, r.month, r.sessions, r.hours,
+              r.attendances, "是" if r.meets_rule else "否"] for r in out),
+        )
+    return json_response(m.TerminalMonthsReport(
+        rule_sessions=RULE_SESSIONS, rule_hours=RULE_HOURS, rows=out,
+    ))

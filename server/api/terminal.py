@@ -1,0 +1,93 @@
+"""Endpoints a village terminal calls: catalog, heartbeat, roster, attendance.
+
+Every path names the terminal; the enrollment guard (a terminal token reaches only its
+own paths) sits in front of this group.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from aiohttp import web
+
+from server import catalog
+from server.api.jsonio import json_response, read_json
+from server.appkeys import CONFIG, DB, SIGNER
+from server.errors import NotFound, Unprocessable
+from server.queries import attendance, county, fleet, members
+from shared.protocol import (
+    AttendanceAck,
+    AttendanceBatch,
+    Heartbeat,
+    HeartbeatAck,
+    Roster,
+)
+from shared.timeutil import utcnow
+
+
+async def _terminal(request: web.Request) -> sqlite3.Row:
+    terminal_id = request.match_info["terminal_id"]
+    row = await request.app[DB].read(lambda c: county.terminal(c, terminal_id))
+    if row is None:
+        raise NotFound(
+            f"terminal {terminal_id} is not registered with this county server; "
+            "ask the county admin to add it", code="unknown_terminal",
+        )
+    return row
+
+
+async def get_catalog(request: web.Request) -> web.Response:
+    t = await _terminal(request)
+    config, now = request.app[CONFIG], utcnow()
+    d = await request.app[DB].read(
+        lambda c: catalog.draft(c, config, t["id"], t["village_code"], t["unit_code"], now)
+    )
+    headers = {"ETag": d.etag, "Cache-Control": "no-cache"}
+    inm = request.headers.get("If-None-Match")
+    if inm is not None and d.etag in (tag.strip() for tag in inm.split(",")):
+        return web.Response(status=304, headers=headers)
+    body = catalog.sign(d, request.app[SIGNER], config, now)
+    return web.Response(body=body, headers=headers, content_type="application/json", charset="utf-8")
+
+
+async def post_heartbeat(request: web.Request) -> web.Response:
+    t = await _terminal(request)
+    hb = await read_json(request, Heartbeat)
+    now = utcnow()
+    db = request.app[DB]
+    await db.write(lambda c: fleet.record_heartbeat(c, t["id"], hb, now, request.remote))
+    version = await db.read(county.catalog_version)
+    return json_response(HeartbeatAck(
+        server_time=now, catalog_version=version,
+        heartbeat_interval_seconds=request.app[CONFIG].heartbeat_interval,
+    ))
+
+
+async def get_roster(request: web.Request) -> web.Response:
+    t = await _terminal(request)
+    people = await request.app[DB].read(lambda c: members.roster(c, t["village_code"]))
+    return json_response(Roster(
+        village_code=t["village_code"], village_name=t["village_name"], members=people,
+    ))
+
+
+async def post_attendance(request: web.Request) -> web.Response:
+    t = await _terminal(request)
+    batch = await read_json(request, AttendanceBatch)
+    backwards = [r.record_id for r in batch.records if r.ended_at < r.started_at]
+    if backwards:
+        raise Unprocessable(
+            f"{len(backwards)} record(s) end before they start; nothing was stored",
+            code="invalid_record", details={"record_ids": backwards},
+        )
+    now = utcnow()
+    result = await request.app[DB].write(
+        lambda c: attendance.ingest(c, t["id"], batch.records, batch.terminal_clock, now)
+    )
+    if result.conflicts:
+        raise Unprocessable(
+            f"{len(result.conflicts)} record id(s) were stored before with different contents; "
+            "nothing from this batch was stored", code="record_conflict",
+            details={"record_ids": result.conflicts},
+        )
+    return json_response(AttendanceAck(accepted=result.accepted, duplicates=result.duplicates))

@@ -1,0 +1,97 @@
+"""`create_app(config)`: the whole server as one aiohttp application.
+
+Each resource with a lifetime (database, signing key, media store, upload manager,
+the clean-up task) is set up and torn down in `cleanup_ctx`, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server import openapi
+from server.api.tus import tus_middleware
+from server.appkeys import CONFIG, DB, INGESTOR, SERVER_ID, SIGNER, STORE, UPLOADS
+from server.config import ServerConfig
+from server.errors import error_middleware
+from server.ingest import Ingestor
+from server.media.store import MediaStore
+from server.migrations import MIGRATIONS
+from server.routes import add_routes
+from server.signer import Signer
+from server.uploads import UploadManager
+from shared.sqlite import Database
+
+log = logging.getLogger(__name__)
+
+JSON_BODY_LIMIT = 4 << 20
+EXPIRY_SWEEP_SECONDS = 3600.0
+
+
+def _server_id(conn: object) -> str:
+    import sqlite3
+
+    assert isinstance(conn, sqlite3.Connection)
+    row = conn.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
+    if row is not None:
+        return str(row[0])
+    server_id = uuid.uuid4().hex
+    conn.execute("INSERT INTO meta (key, value) VALUES ('server_id', ?)", (server_id,))
+    return server_id
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    async with Database(config.db_path, MIGRATIONS) as db:
+        app[DB] = db
+        app[SERVER_ID] = await db.write(_server_id)
+        yield
+
+
+async def _media(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+
+    def prepare() -> tuple[Signer, MediaStore]:
+        store = MediaStore(config.media_dir)
+        store.open()
+        config.uploads_dir.mkdir(parents=True, exist_ok=True)
+        return Signer.load_or_create(config.key_path), store
+
+    signer, store = await asyncio.to_thread(prepare)
+    app[SIGNER], app[STORE] = signer, store
+    app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout)
+    app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
+    yield
+
+
+async def _expiry(app: web.Application) -> AsyncIterator[None]:
+    async def sweep() -> None:
+        while True:
+            try:
+                removed = await app[UPLOADS].remove_expired()
+                if removed:
+                    log.info("removed %d expired upload(s)", removed)
+            except Exception:
+                log.exception("upload expiry sweep failed")
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    app = web.Application(
+        middlewares=[tus_middleware, error_middleware], client_max_size=JSON_BODY_LIMIT
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.extend([_database, _media, _expiry])
+    add_routes(app, openapi.handler(openapi.build()))
+    return app

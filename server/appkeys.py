@@ -1,0 +1,22 @@
+"""Typed keys for everything the application holds, declared in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.config import ServerConfig
+from server.discovery import Discovery
+from server.ingest import Ingestor
+from server.media.store import MediaStore
+from server.signer import Signer
+from server.uploads import UploadManager
+from shared.sqlite import Database
+
+CONFIG = web.AppKey("config", ServerConfig)
+DB = web.AppKey("db", Database)
+STORE = web.AppKey("store", MediaStore)
+SIGNER = web.AppKey("signer", Signer)
+INGESTOR = web.AppKey("ingestor", Ingestor)
+SERVER_ID = web.AppKey("server_id", str)
+UPLOADS = web.AppKey("uploads", UploadManager)
+DISCOVERY = web.AppKey("discovery", Discovery)

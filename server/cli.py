@@ -1,0 +1,116 @@
+"""`yuanjiao-server`: run the county server and look after its data.
+
+    yuanjiao-server serve [--data-dir DIR] [--host H] [--port P] [--config FILE]
+    yuanjiao-server import-county FOLDER      units.csv + villages.csv (+ terminal points)
+    yuanjiao-server import-members FILE       the roster, CSV (UTF-8/GBK) or XLSX
+    yuanjiao-server add FILE --title T --kind K
+    yuanjiao-server seed-demo                 sample county, roster, videos, a session
+    yuanjiao-server settings                  every setting with its default and help
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from server import __version__
+from server.config import ServerConfig, describe, load_config
+
+log = logging.getLogger("server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="yuanjiao-server", description="Yuanjiao county content server")
+    p.add_argument("--version", action="version", version=__version__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", type=Path, help="TOML settings file")
+        sp.add_argument("--data-dir", type=Path, help="database, media store and keys")
+        sp.add_argument("-v", "--verbose", action="store_true")
+
+    serve = sub.add_parser("serve", help="run the server")
+    common(serve)
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8750)")
+    serve.add_argument("--zeroconf-interfaces",
+                       help="comma-separated addresses for mDNS, or 'all'")
+    serve.add_argument("--no-zeroconf", action="store_true", help="do not use mDNS")
+
+    ic = sub.add_parser("import-county", help="load units.csv and villages.csv")
+    common(ic)
+    ic.add_argument("folder", type=Path)
+
+    im = sub.add_parser("import-members", help="load the member roster")
+    common(im)
+    im.add_argument("file", type=Path)
+
+    add = sub.add_parser("add", help="add a video file from this machine")
+    common(add)
+    add.add_argument("file", type=Path)
+    add.add_argument("--title", required=True)
+    add.add_argument("--kind", default="feature_film",
+                     choices=["feature_film", "lecture", "farming_technique"])
+    add.add_argument("--description", default="")
+
+    demo = sub.add_parser("seed-demo", help="load the sample county, roster and videos")
+    common(demo)
+    demo.add_argument("--county", type=Path, default=Path("demo/county"))
+    demo.add_argument("--media", type=Path, default=Path("media"))
+
+    sub.add_parser("settings", help="list every setting")
+    return p
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    overrides: dict[str, Any] = {"data_dir": args.data_dir}
+    for name in ("host", "port", "zeroconf_interfaces"):
+        overrides[name] = getattr(args, name, None)
+    if getattr(args, "no_zeroconf", False):
+        overrides["zeroconf"] = False
+    return load_config(args.config, overrides=overrides)
+
+
+async def _serve(config: ServerConfig) -> None:
+    from server.runner import RunningServer
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with RunningServer(config) as server:
+        print(f"Yuanjiao county server on {server.url}  (data in {config.data_dir})", flush=True)
+        print(f"  API document: {server.url}/api/v1/openapi.json", flush=True)
+        await stop.wait()
+        print("stopping", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "settings":
+        print(describe())
+        return 0
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = _config(args)
+    except (ValueError, OSError) as e:
+        print(f"yuanjiao-server: bad settings: {e}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        asyncio.run(_serve(config))
+        return 0
+    from server import admin_cli
+
+    return asyncio.run(admin_cli.run(args, config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

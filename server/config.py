@@ -1,0 +1,111 @@
+"""Server settings, declared as data: each has a default and a line of help.
+
+Built once from (lowest to highest) the defaults, a TOML file, `YUANJIAO_*` environment
+variables and command-line flags, then passed in; nothing reads settings at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path = _setting(Path("var"), "where the database, media store and keys live")
+    host: str = _setting("127.0.0.1", "address to listen on; loopback until deployment opens it up")
+    port: int = _setting(8750, "TCP port to listen on (0 picks a free one)")
+    server_name: str = _setting("县远教内容服务器", "name shown to terminals and in the console")
+    max_upload_bytes: int = _setting(8 * GiB, "largest upload accepted (413 above it)")
+    min_free_bytes: int = _setting(512 * MiB, "disk space kept free; uploads that would eat it get 507")
+    upload_expiry_hours: float = _setting(72.0, "unfinished uploads are removed after this long")
+    ffprobe_timeout: float = _setting(60.0, "seconds ffprobe/ffmpeg may take on one upload")
+    heartbeat_interval: float = _setting(60.0, "seconds between terminal heartbeats (told to terminals)")
+    online_missed_heartbeats: int = _setting(3, "a terminal is online if seen within this many intervals")
+    catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
+    session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
+    counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
+    zeroconf: bool = _setting(True, "advertise the server over mDNS and browse for terminals")
+    zeroconf_interfaces: tuple[str, ...] = _setting(
+        ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"
+    )
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "yuanjiao.sqlite3"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "signing-key.pem"
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    target = kind if isinstance(kind, type) else None
+    if name == "zeroconf_interfaces":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return tuple(str(v) for v in value)
+    if name == "data_dir":
+        return Path(value)
+    if name == "zeroconf" and isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if target is None:
+        # annotations are strings under `from __future__ import annotations`
+        target = {"int": int, "float": float, "str": str, "bool": bool}.get(str(kind), str)
+    return target(value)
+
+
+def load_config(
+    file: Path | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ServerConfig:
+    """Defaults < TOML file < YUANJIAO_* environment < explicit overrides (flags)."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    known = {f.name: f.type for f in fields(ServerConfig)}
+    if file is not None:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"{file}: unknown setting {key!r}")
+            values[key] = _coerce(key, known[key], value)
+    for key, kind in known.items():
+        env_key = "YUANJIAO_" + key.upper()
+        if env_key in env:
+            values[key] = _coerce(key, kind, env[env_key])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, known[key], value)
+    return ServerConfig(**values)
+
+
+def describe() -> str:
+    """Every setting with its default and help, for `--help-settings` and the docs."""
+    lines = []
+    for f in fields(ServerConfig):
+        lines.append(f"{f.name} (default {f.default!r}): {f.metadata['help']}")
+    return "\n".join(lines)

@@ -1,0 +1,161 @@
+"""mDNS: the server advertises itself and watches for terminals on its network.
+
+It registers `_yuanjiao._tcp.local.` with TXT records (API version, server id, signing
+key fingerprint), re-announces when the machine's addresses change, browses
+`_yuanjiao-terminal._tcp.local.` so the fleet view can list every terminal it hears, and
+unregisters on shutdown. mDNS is only a hint: nothing here is trusted for security.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+
+import ifaddr
+from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from shared import service
+
+log = logging.getLogger(__name__)
+
+ADDRESS_POLL_SECONDS = 30.0
+RESOLVE_TIMEOUT_MS = 3000
+
+
+@dataclass(frozen=True)
+class SeenTerminal:
+    name: str
+    terminal_id: str
+    village: str
+    version: str
+    addresses: tuple[str, ...]
+    port: int
+
+
+def local_addresses(interfaces: tuple[str, ...]) -> list[str]:
+    """The IPv4 addresses to advertise: the configured ones, or every interface's."""
+    if interfaces != ("all",):
+        return [a for a in interfaces if _is_ipv4(a)]
+    found = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            if isinstance(ip.ip, str) and not ip.ip.startswith("169.254."):
+                found.append(ip.ip)
+    return sorted(set(found))
+
+
+def _is_ipv4(value: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
+class Discovery:
+    def __init__(
+        self, *, name: str, interfaces: tuple[str, ...],
+        poll_seconds: float = ADDRESS_POLL_SECONDS,
+    ) -> None:
+        self._name = name
+        self._server_id = ""
+        self._fingerprint = ""
+        self._port = 0
+        self._interfaces = interfaces
+        self._poll_seconds = poll_seconds
+        self._azc: AsyncZeroconf | None = None
+        self._browser: AsyncServiceBrowser | None = None
+        self._info: AsyncServiceInfo | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self.terminals: dict[str, SeenTerminal] = {}
+
+    @property
+    def instance_name(self) -> str:
+        return f"{self._name} {self._server_id[:8]}.{service.SERVER_SERVICE_TYPE}"
+
+    def _service_info(self, addresses: list[str]) -> AsyncServiceInfo:
+        return AsyncServiceInfo(
+            service.SERVER_SERVICE_TYPE, self.instance_name,
+            addresses=[socket.inet_aton(a) for a in addresses], port=self._port,
+            properties={
+                service.TXT_API: service.API_VERSION,
+                service.TXT_SERVER_ID: self._server_id,
+                service.TXT_FINGERPRINT: self._fingerprint,
+                service.TXT_PATH: service.API_PREFIX,
+            },
+            server=f"yuanjiao-{self._server_id[:8]}.local.",
+        )
+
+    async def async_start(self, *, server_id: str, fingerprint: str, port: int) -> None:
+        self._server_id, self._fingerprint, self._port = server_id, fingerprint, port
+        interfaces: list[str] | str = (
+            "all" if self._interfaces == ("all",) else list(self._interfaces)
+        )
+        self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+        addresses = local_addresses(self._interfaces)
+        self._info = self._service_info(addresses)
+        await self._azc.async_register_service(self._info, allow_name_change=True)
+        log.info("advertising %s on %s port %d", self.instance_name, ", ".join(addresses), self._port)
+        self._browser = AsyncServiceBrowser(
+            self._azc.zeroconf, [service.TERMINAL_SERVICE_TYPE], handlers=[self._on_change]
+        )
+        if self._interfaces == ("all",):
+            self._poller = asyncio.create_task(self._watch_addresses(addresses))
+
+    async def async_close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        for task in list(self._tasks):
+            task.cancel()
+        if self._browser is not None:
+            await self._browser.async_cancel()
+        if self._azc is not None:
+            if self._info is not None:
+                await self._azc.async_unregister_service(self._info)
+            await self._azc.async_close()
+        self._azc = None
+
+    async def _watch_addresses(self, current: list[str]) -> None:
+        while True:
+            await asyncio.sleep(self._poll_seconds)
+            now = await asyncio.to_thread(local_addresses, self._interfaces)
+            if now != current and self._azc is not None and self._info is not None:
+                log.info("addresses changed to %s; announcing again", ", ".join(now))
+                self._info = self._service_info(now)
+                await self._azc.async_update_service(self._info)
+                current = now
+
+    def discovered_terminal_ids(self) -> set[str]:
+        return {t.terminal_id for t in self.terminals.values() if t.terminal_id}
+
+    def _on_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
+        if state_change is ServiceStateChange.Removed:
+            self.terminals.pop(name, None)
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve(zeroconf, service_type, name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str) -> None:
+        info = AsyncServiceInfo(service_type, name)
+        if not await info.async_request(zeroconf, RESOLVE_TIMEOUT_MS):
+            return
+        txt = {
+            k.decode("utf-8", "replace"): (v or b"").decode("utf-8", "replace")
+            for k, v in info.properties.items()
+        }
+        self.terminals[name] = SeenTerminal(
+            name=name, terminal_id=txt.get(service.TXT_TERMINAL_ID, ""),
+            village=txt.get(service.TXT_VILLAGE, ""), version=txt.get(service.TXT_VERSION, ""),
+            addresses=tuple(info.parsed_addresses()), port=info.port or 0,
+        )
+        log.debug("terminal seen: %s", self.terminals[name])

@@ -1,0 +1,139 @@
+"""The server's exceptions, and the one middleware that turns them into HTTP.
+
+    ServerError                    500 internal
+    ├── BadRequest                 400 bad_request        (malformed JSON, headers, query)
+    ├── NotFound                   404 not_found
+    ├── Conflict                   409 conflict           (e.g. tus offset mismatch)
+    ├── Gone                       410 gone               (expired upload)
+    ├── PreconditionFailed         412 precondition_failed (e.g. wrong tus version)
+    ├── PayloadTooLarge            413 too_large
+    ├── RangeNotSatisfiable        416 range_not_satisfiable
+    ├── UnsupportedMediaType       415 unsupported_media_type
+    ├── Unprocessable              422 unprocessable      (not a video, conflicting record)
+    │   └── InvalidBody            422 invalid_body       (JSON that does not fit the model)
+    ├── ChecksumMismatch           460 checksum_mismatch  (tus checksum extension)
+    └── InsufficientStorage        507 insufficient_storage
+
+Every error body has one shape: {"error": {"code": ..., "message": ..., "details"?: ...}}.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from aiohttp import web
+
+from shared.protocol import ErrorBody, ErrorDetail
+
+log = logging.getLogger(__name__)
+
+
+class ServerError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+        self.headers = headers
+
+
+class BadRequest(ServerError):
+    status, code = 400, "bad_request"
+
+
+class NotFound(ServerError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ServerError):
+    status, code = 409, "conflict"
+
+
+class Gone(ServerError):
+    status, code = 410, "gone"
+
+
+class PreconditionFailed(ServerError):
+    status, code = 412, "precondition_failed"
+
+
+class PayloadTooLarge(ServerError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(ServerError):
+    status, code = 415, "unsupported_media_type"
+
+
+class RangeNotSatisfiable(ServerError):
+    status, code = 416, "range_not_satisfiable"
+
+
+class Unprocessable(ServerError):
+    status, code = 422, "unprocessable"
+
+
+class InvalidBody(Unprocessable):
+    code = "invalid_body"
+
+
+class ChecksumMismatch(ServerError):
+    status, code = 460, "checksum_mismatch"
+
+
+class InsufficientStorage(ServerError):
+    status, code = 507, "insufficient_storage"
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(code=code, message=message, details=details)))
+    return web.Response(
+        status=status, body=body, content_type="application/json", charset="utf-8",
+        headers=headers,
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
+    413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+    429: "too_many_requests",
+}
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ServerError as e:
+        if e.status >= 500:
+            log.error("%s %s: %s", request.method, request.path, e.message)
+        return error_response(e.status, e.code, e.message, e.details, e.headers)
+    except web.HTTPException as e:
+        if e.status < 400 or e.empty_body:
+            raise
+        headers = {k: v for k, v in e.headers.items() if k.lower() in {"allow", "content-range"}}
+        message = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
+        return error_response(e.status, _HTTP_CODES.get(e.status, "http_error"), message,
+                              headers=headers)
+    except ConnectionResetError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal server error; the county admin can "
+                              "find the details in the server log")

@@ -1,0 +1,110 @@
+"""Turning a fully received file into content: probe, poster, store, record.
+
+Nothing is stored unless every step succeeds: a file that is not a playable video is
+removed and the caller gets the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from server.media import probe
+from server.media.store import MediaStore
+from server.queries import contents as q
+from shared.files import fsync_file
+from shared.hashing import sha256_file
+from shared.protocol import ContentKind
+from shared.sqlite import Database
+
+log = logging.getLogger(__name__)
+
+
+class NotAVideo(Exception):
+    """The file cannot be distributed; the message says why, for the person uploading."""
+
+
+@dataclass(frozen=True)
+class ContentMeta:
+    title: str
+    kind: ContentKind
+    description: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class Ingested:
+    content_id: str
+    sha256: str
+    created: bool
+
+
+class Ingestor:
+    def __init__(self, db: Database, store: MediaStore, scratch: Path, timeout: float) -> None:
+        self._db = db
+        self._store = store
+        self._scratch = scratch
+        self._timeout = timeout
+
+    async def ingest(self, path: Path, sha256: str, size: int, meta: ContentMeta) -> Ingested:
+        """Take ownership of `path` (fsynced, hashed): it ends in the store or is removed."""
+        try:
+            info = await probe.probe(path, self._timeout)
+            await probe.check_decodes(path, self._timeout)
+        except probe.ProbeError as e:
+            await asyncio.to_thread(path.unlink, True)
+            raise NotAVideo(str(e)) from None
+        poster_sha, poster_size = await self._poster(path, info.duration_seconds)
+        await asyncio.to_thread(self._store.put, path, sha256)
+        content_id, created = await self._db.write(lambda c: q.add_content(c, q.NewContent(
+            sha256=sha256, size=size, title=meta.title, kind=meta.kind.value,
+            description=meta.description, original_filename=meta.filename,
+            duration_seconds=info.duration_seconds, container=info.container,
+            video_codec=info.video_codec, audio_codec=info.audio_codec, width=info.width,
+            height=info.height, poster_sha256=poster_sha, poster_size=poster_size,
+        )))
+        log.info("content %s (%s): %s, %.1f s, %d bytes%s", content_id, sha256[:12], meta.title,
+                 info.duration_seconds, size, "" if created else " (already held)")
+        return Ingested(content_id=content_id, sha256=sha256, created=created)
+
+    async def ingest_local(self, src: Path, meta: ContentMeta) -> Ingested:
+        """Copy a file on this machine into the store (the seed and `add` command use it)."""
+        fd, tmp = tempfile.mkstemp(dir=self._scratch, suffix=".part")
+        os.close(fd)
+        target = Path(tmp)
+
+        def copy() -> tuple[str, int]:
+            with open(src, "rb") as fin, open(target, "wb") as fout:
+                while block := fin.read(1 << 20):
+                    fout.write(block)
+            fsync_file(target)
+            return sha256_file(target), target.stat().st_size
+
+        try:
+            sha, size = await asyncio.to_thread(copy)
+        except BaseException:
+            await asyncio.to_thread(target.unlink, True)
+            raise
+        return await self.ingest(target, sha, size, meta)
+
+    async def _poster(self, path: Path, duration: float) -> tuple[str | None, int | None]:
+        fd, tmp = tempfile.mkstemp(dir=self._scratch, suffix=".jpg")
+        os.close(fd)
+        out = Path(tmp)
+        try:
+            if not await probe.extract_poster(path, duration, out, self._timeout):
+                return None, None
+
+            def finish() -> tuple[str, int]:
+                fsync_file(out)
+                sha, size = sha256_file(out), out.stat().st_size
+                self._store.put(out, sha)
+                return sha, size
+
+            return await asyncio.to_thread(finish)
+        finally:
+            await asyncio.to_thread(out.unlink, True)

@@ -1,0 +1,1 @@
+"""Media on disk: probing uploads with ffprobe, and the content-addressed store."""

@@ -1,0 +1,149 @@
+"""The server's schema, as named migrations applied in order. Never edit a shipped one."""
+
+from shared.sqlite import Migration
+
+MIGRATIONS = [
+    Migration("0001_initial", """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('catalog_version', '1');
+
+CREATE TABLE units (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE TABLE villages (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    unit_code TEXT NOT NULL REFERENCES units(code),
+    kind TEXT NOT NULL DEFAULT 'village',
+    terrain TEXT NOT NULL DEFAULT 'plain'
+);
+CREATE INDEX villages_unit ON villages(unit_code);
+
+CREATE TABLE terminals (
+    id TEXT PRIMARY KEY,
+    village_code TEXT NOT NULL REFERENCES villages(code),
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen TEXT,
+    last_address TEXT,
+    heartbeat TEXT
+);
+CREATE INDEX terminals_village ON terminals(village_code);
+
+CREATE TABLE terminal_items (
+    terminal_id TEXT NOT NULL REFERENCES terminals(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    bytes_present INTEGER NOT NULL,
+    PRIMARY KEY (terminal_id, sha256)
+) WITHOUT ROWID;
+
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    length INTEGER NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    content_id TEXT
+);
+
+CREATE TABLE contents (
+    id TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    original_filename TEXT NOT NULL DEFAULT '',
+    duration_seconds REAL NOT NULL,
+    container TEXT NOT NULL,
+    video_codec TEXT NOT NULL,
+    audio_codec TEXT,
+    width INTEGER,
+    height INTEGER,
+    poster_sha256 TEXT,
+    poster_size INTEGER,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE assignments (
+    id TEXT PRIMARY KEY,
+    content_id TEXT NOT NULL REFERENCES contents(id) ON DELETE CASCADE,
+    scope TEXT NOT NULL CHECK (scope IN ('county', 'unit', 'village', 'terminal')),
+    target TEXT NOT NULL DEFAULT '',
+    needed_by TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (content_id, scope, target)
+);
+
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX sessions_start ON sessions(starts_at);
+CREATE TABLE session_items (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    content_id TEXT NOT NULL REFERENCES contents(id),
+    PRIMARY KEY (session_id, position)
+) WITHOUT ROWID;
+CREATE TABLE session_villages (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    village_code TEXT NOT NULL REFERENCES villages(code),
+    PRIMARY KEY (session_id, village_code)
+) WITHOUT ROWID;
+CREATE INDEX session_villages_village ON session_villages(village_code);
+
+CREATE TABLE members (
+    member_no TEXT PRIMARY KEY,
+    village_code TEXT NOT NULL REFERENCES villages(code),
+    name TEXT NOT NULL,
+    sex TEXT NOT NULL DEFAULT '',
+    ethnicity TEXT NOT NULL DEFAULT '',
+    born TEXT,
+    joined TEXT,
+    branch TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL DEFAULT '',
+    phone TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX members_village ON members(village_code);
+
+CREATE TABLE attendance (
+    terminal_id TEXT NOT NULL REFERENCES terminals(id),
+    record_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    session_id TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    watched_seconds REAL NOT NULL,
+    terminal_clock TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, record_id)
+) WITHOUT ROWID;
+CREATE INDEX attendance_started ON attendance(started_at);
+CREATE TABLE attendance_items (
+    terminal_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    watched_seconds REAL NOT NULL,
+    PRIMARY KEY (terminal_id, record_id, sha256),
+    FOREIGN KEY (terminal_id, record_id) REFERENCES attendance(terminal_id, record_id)
+) WITHOUT ROWID;
+CREATE TABLE attendance_members (
+    terminal_id TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    member_no TEXT NOT NULL,
+    PRIMARY KEY (terminal_id, record_id, member_no),
+    FOREIGN KEY (terminal_id, record_id) REFERENCES attendance(terminal_id, record_id)
+) WITHOUT ROWID;
+CREATE INDEX attendance_members_member ON attendance_members(member_no);
+"""),
+]

@@ -1,0 +1,112 @@
+"""The OpenAPI 3.1 document, generated from the route table and the msgspec models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from server import __version__
+from server.routes import ENDPOINTS, Endpoint
+from shared.protocol import ErrorBody
+
+_PARAM = re.compile(r"{(\w+)}")
+_TAGS = {"public": "server", "uploads": "uploads (tus 1.0.0)", "blobs": "blobs",
+         "admin": "admin", "terminal": "terminal"}
+
+
+def _schema_ref(model: object, refs: list[object]) -> dict[str, Any]:
+    if model is bytes:
+        return {"type": "string", "format": "binary"}
+    refs.append(model)
+    return {"$placeholder": len(refs) - 1}
+
+
+def build() -> dict[str, Any]:
+    refs: list[object] = []
+    paths: dict[str, dict[str, Any]] = {}
+    for e in ENDPOINTS:
+        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, refs)
+    error_index = len(refs)
+    refs.append(ErrorBody)
+    schemas, components = msgspec.json.schema_components(
+        refs, ref_template="#/components/schemas/{name}"
+    )
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "Yuanjiao county content server", "version": __version__,
+                 "description": "Distance-learning content, fleet and attendance for a county."},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+    _fill(doc, schemas, error_index)
+    return doc
+
+
+def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PARAM.findall(e.path)
+    ]
+    params += [{"name": q, "in": "query", "required": False,
+                "schema": {"type": "string", "format": "date"}} for q in e.query]
+    if e.csv:
+        params.append({"name": "format", "in": "query", "required": False,
+                       "schema": {"type": "string", "enum": ["json", "csv"]}})
+    params += [{"name": h, "in": "header", "required": False, "description": d,
+                "schema": {"type": "string"}} for h, d in e.headers.items()]
+    op: dict[str, Any] = {
+        "operationId": f"{e.method.lower()}_{e.handler.__module__.rsplit('.', 1)[-1]}_"
+                       f"{e.handler.__name__}",
+        "summary": e.summary,
+        "tags": [_TAGS[e.group]],
+        "parameters": params,
+    }
+    if e.request is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {e.request_media: {"schema": _schema_ref(e.request, refs)}}}
+    ok: dict[str, Any] = {"description": "success"}
+    if e.response is not None and e.method != "HEAD":
+        media = "application/octet-stream" if e.response is bytes else "application/json"
+        ok["content"] = {media: {"schema": _schema_ref(e.response, refs)}}
+        if e.csv:
+            ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+    responses: dict[str, Any] = {str(e.status): ok}
+    if e.group == "blobs" and e.method == "GET":
+        responses["206"] = {"description": "the requested byte range",
+                            "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}}
+    for code in e.errors:
+        if code == 304:
+            responses["304"] = {"description": "not modified"}
+        else:
+            responses[str(code)] = {"description": "error", "$error": True}
+    op["responses"] = responses
+    return op
+
+
+def _fill(node: Any, schemas: Sequence[dict[str, Any]], error_index: int) -> None:
+    """Swap placeholders for the generated schema references."""
+    if isinstance(node, dict):
+        if "$placeholder" in node:
+            i = node.pop("$placeholder")
+            node.update(schemas[i])
+        if node.pop("$error", False):
+            node["content"] = {"application/json": {"schema": dict(schemas[error_index])}}
+        for value in node.values():
+            _fill(value, schemas, error_index)
+    elif isinstance(node, list):
+        for value in node:
+            _fill(value, schemas, error_index)
+
+
+def handler(doc: dict[str, Any]) -> Any:
+    body = msgspec.json.encode(doc)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+    return openapi

@@ -1,0 +1,8 @@
+"""All SQL of the server. Each function takes a connection and runs inside the caller's
+read or write (see shared.sqlite); handlers call them through `Database.read/write`."""
+
+import uuid
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,66 @@
+"""What one terminal must hold: everything assigned to it, its village, its township or
+the county, plus every item of its village's upcoming sessions."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from shared.protocol import CatalogItem, ContentKind, SessionPlan
+from shared.timeutil import from_db, to_db
+
+_ITEMS_SQL = """
+WITH wanted(content_id, needed_by) AS (
+    SELECT a.content_id, a.needed_by FROM assignments a
+    WHERE a.scope = 'county'
+       OR (a.scope = 'unit' AND a.target = :unit)
+       OR (a.scope = 'village' AND a.target = :village)
+       OR (a.scope = 'terminal' AND a.target = :terminal)
+    UNION ALL
+    SELECT si.content_id, s.starts_at FROM sessions s
+    JOIN session_villages sv ON sv.session_id = s.id AND sv.village_code = :village
+    JOIN session_items si ON si.session_id = s.id
+    WHERE s.starts_at >= :from AND s.starts_at <= :until
+)
+SELECT c.id, c.sha256, c.size, c.title, c.kind, c.duration_seconds, c.poster_sha256,
+       c.poster_size, MIN(w.needed_by) AS needed_by
+FROM wanted w JOIN contents c ON c.id = w.content_id
+GROUP BY c.id
+ORDER BY MIN(COALESCE(w.needed_by, '9999')), c.created_at, c.id
+"""
+
+_SESSIONS_SQL = """
+SELECT s.id, s.title, s.starts_at FROM sessions s
+JOIN session_villages sv ON sv.session_id = s.id AND sv.village_code = :village
+WHERE s.starts_at >= :from AND s.starts_at <= :until
+ORDER BY s.starts_at, s.id
+"""
+
+
+def catalog_parts(
+    conn: sqlite3.Connection, terminal_id: str, village_code: str, unit_code: str,
+    since: datetime, until: datetime,
+) -> tuple[list[CatalogItem], list[SessionPlan]]:
+    args = {"unit": unit_code, "village": village_code, "terminal": terminal_id,
+            "from": to_db(since), "until": to_db(until)}
+    items = [
+        CatalogItem(
+            sha256=r["sha256"], size=r["size"], content_id=r["id"], title=r["title"],
+            kind=ContentKind(r["kind"]), duration_seconds=r["duration_seconds"],
+            needed_by=from_db(r["needed_by"]) if r["needed_by"] else None,
+            poster_sha256=r["poster_sha256"], poster_size=r["poster_size"],
+        )
+        for r in conn.execute(_ITEMS_SQL, args)
+    ]
+    sessions = []
+    for s in conn.execute(_SESSIONS_SQL, args).fetchall():
+        shas = [
+            r[0] for r in conn.execute(
+                "SELECT c.sha256 FROM session_items si JOIN contents c ON c.id = si.content_id "
+                "WHERE si.session_id = ? ORDER BY si.position", (s["id"],),
+            )
+        ]
+        sessions.append(SessionPlan(
+            session_id=s["id"], title=s["title"], starts_at=from_db(s["starts_at"]), items=shas,
+        ))
+    return items, sessions

@@ -1,0 +1,50 @@
+"""The member roster per village."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from server.roster import MemberRow
+from shared.protocol import Member
+from shared.timeutil import to_db, utcnow
+
+
+def village_codes(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT code FROM villages")}
+
+
+def upsert_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> tuple[int, int]:
+    """Insert or update members by number; returns (added, updated)."""
+    existing = {r[0] for r in conn.execute("SELECT member_no FROM members")}
+    now = to_db(utcnow())
+    conn.executemany(
+        "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
+        "category, phone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(member_no) DO UPDATE SET village_code = excluded.village_code, "
+        "name = excluded.name, sex = excluded.sex, ethnicity = excluded.ethnicity, "
+        "born = excluded.born, joined = excluded.joined, branch = excluded.branch, "
+        "category = excluded.category, phone = excluded.phone, updated_at = excluded.updated_at",
+        [(m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined, m.branch,
+          m.category, m.phone, now) for m in rows],
+    )
+    added = sum(1 for m in rows if m.member_no not in existing)
+    return added, len(rows) - added
+
+
+def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
+    return [
+        Member(member_no=r[0], name=r[1], sex=r[2], branch=r[3], category=r[4])
+        for r in conn.execute(
+            "SELECT member_no, name, sex, branch, category FROM members WHERE village_code = ? "
+            "ORDER BY CAST(member_no AS INTEGER), member_no", (village_code,),
+        )
+    ]
+
+
+def member(conn: sqlite3.Connection, member_no: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT m.*, v.name AS village_name FROM members m JOIN villages v "
+        "ON v.code = m.village_code WHERE member_no = ?", (member_no,),
+    ).fetchone()
+    return row

@@ -1,0 +1,77 @@
+"""Coverage, member learning records and the monthly rule per terminal.
+
+Periods are given as UTC instants; months are the county's (Asia/Shanghai, UTC+8 all
+year, no daylight saving), so a session at 07:30 on the 1st counts in that month.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from shared.timeutil import to_db
+
+_COVERAGE_SQL = """
+WITH trained AS (
+    SELECT DISTINCT am.member_no FROM attendance a
+    JOIN attendance_members am ON am.terminal_id = a.terminal_id AND am.record_id = a.record_id
+    WHERE a.started_at >= :start AND a.started_at < :end AND a.watched_seconds >= :min
+)
+SELECT v.code, v.name, v.unit_code, u.name AS unit_name,
+       COUNT(m.member_no) AS members, COUNT(t.member_no) AS trained
+FROM villages v
+JOIN units u ON u.code = v.unit_code
+LEFT JOIN members m ON m.village_code = v.code
+LEFT JOIN trained t ON t.member_no = m.member_no
+GROUP BY v.code ORDER BY v.code
+"""
+
+
+def coverage_by_village(
+    conn: sqlite3.Connection, start: datetime, end: datetime, min_seconds: float
+) -> list[sqlite3.Row]:
+    return conn.execute(
+        _COVERAGE_SQL, {"start": to_db(start), "end": to_db(end), "min": min_seconds}
+    ).fetchall()
+
+
+def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT a.terminal_id, a.record_id, a.session_id, a.title, a.started_at, a.ended_at, "
+        "a.watched_seconds, t.village_code, v.name AS village_name, "
+        "(SELECT group_concat(c.title, '、') FROM attendance_items i "
+        " LEFT JOIN contents c ON c.sha256 = i.sha256 "
+        " WHERE i.terminal_id = a.terminal_id AND i.record_id = a.record_id) AS contents "
+        "FROM attendance_members am "
+        "JOIN attendance a ON a.terminal_id = am.terminal_id AND a.record_id = am.record_id "
+        "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
+        "WHERE am.member_no = ? ORDER BY a.started_at",
+        (member_no,),
+    ).fetchall()
+
+
+def terminal_months(
+    conn: sqlite3.Connection, start: datetime, end: datetime
+) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
+        "strftime('%Y-%m', a.started_at, '+8 hours') AS month, COUNT(*) AS sessions, "
+        "SUM(a.watched_seconds) AS watched_seconds, "
+        "(SELECT COUNT(*) FROM attendance_members am JOIN attendance b "
+        "  ON b.terminal_id = am.terminal_id AND b.record_id = am.record_id "
+        "  WHERE b.terminal_id = a.terminal_id "
+        "  AND strftime('%Y-%m', b.started_at, '+8 hours') = "
+        "      strftime('%Y-%m', a.started_at, '+8 hours')) AS attendances "
+        "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
+        "JOIN villages v ON v.code = t.village_code "
+        "WHERE a.started_at >= ? AND a.started_at < ? "
+        "GROUP BY a.terminal_id, month ORDER BY a.terminal_id, month",
+        (to_db(start), to_db(end)),
+    ).fetchall()
+
+
+def all_terminals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
+        "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
+    ).fetchall()

@@ -1,0 +1,46 @@
+"""tus upload state: the offset is recorded after the bytes are fsynced."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from shared.timeutil import to_db
+
+
+def create(
+    conn: sqlite3.Connection, upload_id: str, length: int, metadata: str, now: datetime,
+    expires: datetime,
+) -> None:
+    conn.execute(
+        "INSERT INTO uploads (id, length, offset, metadata, created_at, expires_at) "
+        "VALUES (?, ?, 0, ?, ?, ?)",
+        (upload_id, length, metadata, to_db(now), to_db(expires)),
+    )
+
+
+def get(conn: sqlite3.Connection, upload_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM uploads WHERE id = ?", (upload_id,)
+    ).fetchone()
+    return row
+
+
+def set_offset(conn: sqlite3.Connection, upload_id: str, offset: int) -> None:
+    conn.execute("UPDATE uploads SET offset = ? WHERE id = ?", (offset, upload_id))
+
+
+def set_content(conn: sqlite3.Connection, upload_id: str, content_id: str) -> None:
+    conn.execute("UPDATE uploads SET content_id = ? WHERE id = ?", (content_id, upload_id))
+
+
+def delete(conn: sqlite3.Connection, upload_id: str) -> bool:
+    return conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,)).rowcount == 1
+
+
+def expired(conn: sqlite3.Connection, now: datetime) -> list[str]:
+    return [
+        r[0] for r in conn.execute(
+            "SELECT id FROM uploads WHERE expires_at < ? AND content_id IS NULL", (to_db(now),)
+        )
+    ]

@@ -1,0 +1,124 @@
+"""Every endpoint, declared once: the router and the OpenAPI document are both built
+from this table, so the document cannot forget a route."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+from server.api import admin, blobs, fleet, reports, terminal, tus
+from server.api import models as m
+from shared import protocol as p
+
+Group = Literal["public", "uploads", "blobs", "admin", "terminal"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    group: Group
+    summary: str
+    request: type | None = None
+    request_media: str = "application/json"
+    response: object | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    csv: bool = False
+    query: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+A = "/api/v1/admin"
+T = "/api/v1/terminals/{terminal_id}"
+U = tus.UPLOADS_PATH
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/v1/server", admin.server_info, "public",
+             "Who this server is: id, name, API version, signing key", response=m.ServerInfo),
+    # tus 1.0.0: core + creation + checksum + termination
+    Endpoint("OPTIONS", U, tus.options, "uploads", "tus capabilities", status=204),
+    Endpoint("POST", U, tus.create, "uploads", "Create an upload (tus creation)", status=201,
+             errors=(400, 412, 413, 507), headers={"Upload-Length": "required",
+                                                   "Upload-Metadata": "title, kind, filename, description"}),
+    Endpoint("HEAD", U + "/{upload_id}", tus.head, "uploads", "Offset of an upload",
+             errors=(404, 410)),
+    Endpoint("PATCH", U + "/{upload_id}", tus.patch, "uploads",
+             "Append bytes at Upload-Offset; the last chunk makes the content", status=204,
+             request=bytes, request_media="application/offset+octet-stream",
+             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 507)),
+    Endpoint("DELETE", U + "/{upload_id}", tus.delete, "uploads", "Cancel an upload (tus termination)",
+             status=204, errors=(404, 409, 412)),
+    Endpoint("GET", "/blobs/{sha256}", blobs.blob, "blobs",
+             "Content bytes by sha256, with Range/If-Range (RFC 9110)", response=bytes,
+             errors=(304, 404, 412, 416)),
+    Endpoint("HEAD", "/blobs/{sha256}", blobs.blob, "blobs", "Content size and ETag",
+             errors=(404,)),
+    # admin
+    Endpoint("GET", A + "/contents", admin.list_contents, "admin", "All contents",
+             response=list[m.ContentOut]),
+    Endpoint("GET", A + "/contents/{content_id}", admin.get_content, "admin", "One content",
+             response=m.ContentOut, errors=(404,)),
+    Endpoint("PATCH", A + "/contents/{content_id}", admin.patch_content, "admin",
+             "Change a content's title, kind or description", request=m.ContentPatch,
+             response=m.ContentOut, errors=(400, 404, 415, 422)),
+    Endpoint("GET", A + "/assignments", admin.list_assignments, "admin", "All assignments",
+             response=list[m.AssignmentOut]),
+    Endpoint("POST", A + "/assignments", admin.create_assignment, "admin",
+             "Assign content to the county, a township, a village or a terminal",
+             request=m.AssignmentIn, response=m.Created, status=201, errors=(400, 415, 422)),
+    Endpoint("DELETE", A + "/assignments/{assignment_id}", admin.delete_assignment, "admin",
+             "Withdraw an assignment", status=204, errors=(404,)),
+    Endpoint("GET", A + "/sessions", admin.list_sessions, "admin", "Scheduled sessions",
+             response=list[m.SessionOut]),
+    Endpoint("POST", A + "/sessions", admin.create_session, "admin",
+             "Schedule a session: time, content list, villages", request=m.SessionIn,
+             response=m.Created, status=201, errors=(400, 415, 422)),
+    Endpoint("DELETE", A + "/sessions/{session_id}", admin.delete_session, "admin",
+             "Cancel a scheduled session", status=204, errors=(404,)),
+    Endpoint("GET", A + "/units", admin.list_units, "admin", "Towns, townships, subdistricts",
+             response=list[m.UnitOut]),
+    Endpoint("GET", A + "/villages", admin.list_villages, "admin",
+             "Villages and communities", response=list[m.VillageOut], query=("unit",)),
+    Endpoint("POST", A + "/terminals", admin.create_terminal, "admin", "Register a terminal point",
+             request=m.TerminalIn, response=m.Created, status=201, errors=(400, 409, 415, 422)),
+    Endpoint("GET", A + "/fleet", fleet.get_fleet, "admin",
+             "Every terminal: online, last seen, disk, backlog, clock", response=m.FleetSummary),
+    Endpoint("GET", A + "/readiness", fleet.get_readiness, "admin",
+             "For each upcoming session, which terminals hold every item",
+             response=list[m.SessionReadiness]),
+    Endpoint("POST", A + "/members/import", reports.import_members, "admin",
+             "Import the member roster (CSV in UTF-8 or GBK, or XLSX)", request=bytes,
+             request_media="text/csv", response=m.ImportReport, errors=(400, 413, 422)),
+    Endpoint("GET", A + "/reports/coverage", reports.coverage, "admin",
+             "Coverage rate per village, township and county", response=m.CoverageReport,
+             csv=True, query=("from", "to"), errors=(400,)),
+    Endpoint("GET", A + "/reports/members/{member_no}", reports.member_record, "admin",
+             "A member's learning record", response=m.LearningRecord, csv=True, errors=(404,)),
+    Endpoint("GET", A + "/reports/terminals", reports.terminal_months, "admin",
+             "Sessions and hours per terminal and month against the county rule",
+             response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400,)),
+    # terminals
+    Endpoint("GET", T + "/catalog", terminal.get_catalog, "terminal",
+             "The signed catalog: what this terminal must hold, and its upcoming sessions",
+             response=p.SignedCatalog, errors=(304, 404)),
+    Endpoint("POST", T + "/heartbeat", terminal.post_heartbeat, "terminal",
+             "Report state: version, disk, cache, playback, backlog, clock",
+             request=p.Heartbeat, response=p.HeartbeatAck, errors=(400, 404, 415, 422)),
+    Endpoint("GET", T + "/roster", terminal.get_roster, "terminal",
+             "The members of this terminal's village", response=p.Roster, errors=(404,)),
+    Endpoint("POST", T + "/attendance", terminal.post_attendance, "terminal",
+             "Deliver closed attendance records; idempotent per record id",
+             request=p.AttendanceBatch, response=p.AttendanceAck, errors=(400, 404, 415, 422)),
+)
+
+
+def add_routes(app: web.Application, openapi_handler: Handler) -> None:
+    for e in ENDPOINTS:
+        app.router.add_route(e.method, e.path, e.handler)
+    app.router.add_get("/api/v1/openapi.json", openapi_handler)

@@ -1,0 +1,174 @@
+"""Wire models shared by the county server and the terminals.
+
+Every JSON body exchanged between the two programs is one of these structs, encoded
+and validated with msgspec. Times are timezone-aware UTC (RFC 3339 on the wire);
+content is named by the lower-case hex sha256 of its bytes.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")]
+Seconds = Annotated[float, Meta(ge=0)]
+NonNegInt = Annotated[int, Meta(ge=0)]
+ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
+UtcTime = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with a UTC offset")]
+
+
+class ContentKind(StrEnum):
+    FEATURE_FILM = "feature_film"  # 专题片
+    LECTURE = "lecture"  # 党课 / 讲座
+    FARMING = "farming_technique"  # 农业实用技术
+
+
+# --- catalog ---------------------------------------------------------------------------
+
+
+class CatalogItem(Struct, frozen=True, kw_only=True):
+    sha256: Sha256
+    size: NonNegInt
+    content_id: str
+    title: str
+    kind: ContentKind
+    duration_seconds: Seconds
+    needed_by: UtcTime | None = None
+    poster_sha256: Sha256 | None = None
+    poster_size: NonNegInt | None = None
+
+
+class SessionPlan(Struct, frozen=True, kw_only=True):
+    """A scheduled session: play these items, in order, at this time."""
+
+    session_id: str
+    title: str
+    starts_at: UtcTime
+    items: list[Sha256]
+
+
+class Catalog(Struct, frozen=True, kw_only=True):
+    """Exactly what one terminal must hold, and what it will play soon."""
+
+    terminal_id: str
+    village_code: str
+    version: NonNegInt
+    generated_at: UtcTime
+    expires_at: UtcTime
+    items: list[CatalogItem]
+    sessions: list[SessionPlan]
+
+
+class SignedCatalog(Struct, frozen=True, kw_only=True):
+    """The catalog endpoint's body: the catalog's exact JSON bytes and their signature."""
+
+    catalog: msgspec.Raw
+    signature: str
+    key_fingerprint: str
+
+
+# --- heartbeat -------------------------------------------------------------------------
+
+CacheState = Literal["ready", "downloading", "queued", "verifying", "corrupt", "failed"]
+
+
+class CachedItem(Struct, frozen=True, kw_only=True):
+    sha256: Sha256
+    state: CacheState
+    bytes_present: NonNegInt = 0
+
+
+class Playback(Struct, frozen=True, kw_only=True):
+    sha256: Sha256
+    state: Literal["playing", "paused", "buffering", "stopped", "error"]
+    position_seconds: Seconds = 0.0
+    session_id: str | None = None
+
+
+class Heartbeat(Struct, frozen=True, kw_only=True):
+    software_version: Annotated[str, Meta(max_length=64)]
+    terminal_clock: UtcTime
+    disk_free: NonNegInt
+    disk_total: NonNegInt
+    cache: list[CachedItem] = []
+    playback: Playback | None = None
+    outbox_backlog: NonNegInt = 0
+    catalog_version: NonNegInt | None = None
+    status: Annotated[str, Meta(max_length=200)] = "ok"
+
+
+class HeartbeatAck(Struct, frozen=True, kw_only=True):
+    server_time: UtcTime
+    catalog_version: NonNegInt
+    heartbeat_interval_seconds: float
+
+
+# --- roster ----------------------------------------------------------------------------
+
+
+class Member(Struct, frozen=True, kw_only=True):
+    member_no: str
+    name: str
+    sex: str = ""
+    branch: str = ""
+    category: str = ""
+
+
+class Roster(Struct, frozen=True, kw_only=True):
+    village_code: str
+    village_name: str
+    members: list[Member]
+
+
+# --- attendance ------------------------------------------------------------------------
+
+
+class WatchedItem(Struct, frozen=True, kw_only=True):
+    sha256: Sha256
+    watched_seconds: Annotated[float, Meta(ge=0, le=86_400)]
+
+
+class AttendanceRecord(Struct, frozen=True, kw_only=True):
+    """One viewing session as the terminal closed it. Final: never sent twice differently."""
+
+    record_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    seq: NonNegInt
+    started_at: UtcTime
+    ended_at: UtcTime
+    items: list[WatchedItem]
+    attendees: list[Annotated[str, Meta(min_length=1, max_length=32)]]
+    session_id: str | None = None
+    title: str = ""
+
+
+class AttendanceBatch(Struct, frozen=True, kw_only=True):
+    terminal_clock: UtcTime
+    records: Annotated[list[AttendanceRecord], Meta(min_length=1, max_length=1000)]
+
+
+class AttendanceAck(Struct, frozen=True, kw_only=True):
+    """The ids now safely stored (new or already held): the terminal may delete them."""
+
+    accepted: list[str]
+    duplicates: NonNegInt = 0
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+class ErrorDetail(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(Struct, frozen=True, kw_only=True):
+    """The one error shape: {"error": {"code": ..., "message": ...}}."""
+
+    error: ErrorDetail
+
+
+def encode(value: object) -> bytes:
+    return msgspec.json.encode(value)

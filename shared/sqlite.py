@@ -1,0 +1,250 @@
+"""SQLite for an asyncio program: concurrent readers, one writer, grouped commits.
+
+Handlers never touch a connection. They pass a plain function to `read()` or `write()`:
+
+* reads run on a small pool of threads, each with its own connection (WAL lets them
+  run beside the writer);
+* writes are queued to one writer thread. It takes every write waiting in the queue,
+  runs each inside its own SAVEPOINT within one `BEGIN IMMEDIATE` transaction, then
+  commits once. A failing write rolls back to its savepoint alone; the others commit.
+  With `synchronous=FULL` each commit is durable, and grouping many writers into one
+  commit is what lets durable ingest keep up with many terminals.
+
+Migrations are named and applied in order, each recorded in the `migrations` table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_GROUP: Final = 256  # writes folded into one commit at most
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+
+class DatabaseClosed(RuntimeError):
+    """The database was closed while a call was waiting."""
+
+
+_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
+def _connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Database:
+    def __init__(
+        self,
+        path: Path,
+        migrations: Sequence[Migration],
+        *,
+        readers: int = 3,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = path
+        self._migrations = migrations
+        self._synchronous = synchronous
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    async def __aenter__(self) -> Database:
+        await self.async_open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.async_close()
+
+    async def async_open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(ready, asyncio.get_running_loop()),
+            name="sqlite-write", daemon=True,
+        )
+        self._writer.start()
+        await ready
+
+    async def async_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.join)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    # --- reads ------------------------------------------------------------------------
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, synchronous=self._synchronous)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+
+        def run() -> T:
+            conn = self._reader_conn()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` in the writer's transaction; return once it is committed."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, fut, loop))
+        return await fut
+
+    def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            conn = _connect(self.path, synchronous=self._synchronous)
+            self._migrate(conn)
+        except BaseException as e:  # report to the opener, then stop
+            loop.call_soon_threadsafe(_settle, ready, None, e)
+            return
+        loop.call_soon_threadsafe(_settle, ready, None, None)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    break
+                group = [job]
+                stop = False
+                while len(group) < MAX_GROUP:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    group.append(more)
+                self._run_group(conn, group)
+                if stop:
+                    break
+        finally:
+            # Anything still queued is answered, never left hanging.
+            while True:
+                try:
+                    left = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    left[2].call_soon_threadsafe(
+                        _settle, left[1], None, DatabaseClosed("database is closed")
+                    )
+            conn.close()
+
+    @staticmethod
+    def _run_group(conn: sqlite3.Connection, group: list[_Job]) -> None:
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _fut, _loop in group:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((fn(conn), None))
+                    conn.execute("RELEASE job")
+                except Exception as e:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((None, e))
+            conn.execute("COMMIT")
+        except Exception as e:
+            log.exception("write transaction failed")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            results = [(None, e)] * len(group)
+        for (_fn, fut, loop), (value, err) in zip(group, results, strict=True):
+            loop.call_soon_threadsafe(_settle, fut, value, err)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+        for m in self._migrations:
+            if m.name in done:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(m.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    (m.name, datetime.now(UTC).isoformat()),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("applied migration %s", m.name)
+
+
+def _split_sql(sql: str) -> list[str]:
+    statements, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+def _settle(fut: asyncio.Future[Any], value: Any, err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is not None:
+        fut.set_exception(err)
+    else:
+        fut.set_result(value)
