@@ -45,8 +45,9 @@ class UploadManager:
         return shutil.disk_usage(self.dir).free - self._config.min_free_bytes
 
     async def remove(self, upload_id: str) -> None:
-        await self._db.write(lambda c: q.delete(c, upload_id))
+        # The file goes first: on a full disk that frees the space the row delete needs.
         await asyncio.to_thread(self.part(upload_id).unlink, True)
+        await self._db.write(lambda c: q.delete(c, upload_id))
         self.forget(upload_id)
 
     async def remove_expired(self) -> int:

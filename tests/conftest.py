@@ -1,0 +1,124 @@
+"""Fixtures that start real things: the server on port 0, SQLite in tmp_path, clips
+made by ffmpeg. Every async test also runs with a guard that fails it if anything
+blocks the event loop for longer than BLOCKING_LIMIT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from server.config import ServerConfig
+from server.runner import RunningServer
+
+REPO = Path(__file__).resolve().parent.parent
+COUNTY = REPO / "demo" / "county"
+BLOCKING_LIMIT = 0.5  # seconds; generous for a loaded 2-core CI machine
+
+
+def make_clip(path: Path, seconds: float = 5, size: str = "160x120", tone: int = 440,
+              source: str = "testsrc") -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-nostdin", "-y",
+         "-f", "lavfi", "-i", f"{source}=size={size}:rate=25",
+         "-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate=22050",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-b:a", "32k", "-movflags", "+faststart", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 5 s H.264/AAC MP4 made once per test run."""
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+@pytest.fixture(scope="session")
+def clip2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, different clip."""
+    return make_clip(tmp_path_factory.mktemp("clips2") / "clip2.mp4", seconds=4, tone=660,
+                     source="testsrc2")
+
+
+class _BlockingWatch(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.slow: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("Executing") and "took" in msg:
+            self.slow.append(msg)
+
+
+@pytest.fixture(autouse=True)
+def no_blocking(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test whose code blocks the event loop (asyncio debug mode reports it)."""
+    if request.node.get_closest_marker("allow_blocking"):
+        yield
+        return
+    watch = _BlockingWatch()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(watch)
+    try:
+        yield
+    finally:
+        logger.removeHandler(watch)
+    assert not watch.slow, f"the event loop was blocked: {watch.slow}"
+
+
+@pytest.fixture(autouse=True)
+async def _loop_debug() -> None:
+    """Debug mode makes asyncio log every callback that holds the loop too long."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = BLOCKING_LIMIT
+
+
+def server_config(tmp_path: Path, **changes: object) -> ServerConfig:
+    base = ServerConfig(data_dir=tmp_path / "server", port=0, zeroconf=False, min_free_bytes=0,
+                        counted_min_seconds=1.0)
+    return base.replace(**changes)
+
+
+@dataclass
+class Server:
+    running: RunningServer
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def config(self) -> ServerConfig:
+        return self.running.config
+
+
+async def seed_county(running: RunningServer) -> None:
+    from server.appkeys import DB
+    from server.county_import import load_county
+
+    await running.app[DB].write(lambda c: load_county(c, COUNTY))
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    """The real server on a free port, with the sample county (units, villages, terminals)."""
+    async with RunningServer(server_config(tmp_path)) as running:
+        await seed_county(running)
+        async with aiohttp.ClientSession(running.url) as http:
+            yield Server(running, http)
+
+
+def ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
