@@ -99,7 +99,8 @@ class Discovery:
         self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         addresses = local_addresses(self._interfaces)
         self._info = self._service_info(addresses)
-        await self._azc.async_register_service(self._info, allow_name_change=True)
+        # Each call returns a task that ends once the announcements are sent.
+        await (await self._azc.async_register_service(self._info, allow_name_change=True))
         log.info("advertising %s on %s port %d", self.instance_name, ", ".join(addresses), self._port)
         self._browser = AsyncServiceBrowser(
             self._azc.zeroconf, [service.TERMINAL_SERVICE_TYPE], handlers=[self._on_change]
@@ -118,7 +119,7 @@ class Discovery:
             await self._browser.async_cancel()
         if self._azc is not None:
             if self._info is not None:
-                await self._azc.async_unregister_service(self._info)
+                await (await self._azc.async_unregister_service(self._info))
             await self._azc.async_close()
         self._azc = None
 
@@ -129,7 +130,7 @@ class Discovery:
             if now != current and self._azc is not None and self._info is not None:
                 log.info("addresses changed to %s; announcing again", ", ".join(now))
                 self._info = self._service_info(now)
-                await self._azc.async_update_service(self._info)
+                await (await self._azc.async_update_service(self._info))
                 current = now
 
     def discovered_terminal_ids(self) -> set[str]:

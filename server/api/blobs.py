@@ -102,8 +102,8 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if end < start:
-        return None
+    if last and end < start:
+        return None  # syntactically invalid: ignore the header, as RFC 9110 says
     if start >= size:
         raise RangeNotSatisfiable(f"the range starts at {start}, past the end ({size} bytes)")
     return start, min(end, size - 1)

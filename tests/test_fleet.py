@@ -1,0 +1,112 @@
+"""Fleet: heartbeats record each terminal's state; the fleet view says who is online
+(a heartbeat within a few intervals) and when each was last seen; readiness says, for
+each upcoming session, which terminals hold every item verified and what the rest lack."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server.runner import RunningServer
+from tests import tusclient
+from tests.conftest import Server, seed_county, server_config
+
+pytestmark = pytest.mark.asyncio
+T1, T2 = "T140121100001", "T140121100002"
+
+
+def heartbeat(cache: list[dict[str, Any]], clock: datetime | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "software_version": "0.1.0", "terminal_clock": (clock or datetime.now(UTC)).isoformat(),
+        "disk_free": 10 << 30, "disk_total": 32 << 30, "cache": cache, "outbox_backlog": 3,
+        "catalog_version": 4, **extra,
+    }
+
+
+async def beat(http: aiohttp.ClientSession, terminal: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with http.post(f"/api/v1/terminals/{terminal}/heartbeat", json=body) as r:
+        assert r.status == 200, await r.text()
+        return dict(await r.json())
+
+
+async def fleet(http: aiohttp.ClientSession) -> dict[str, Any]:
+    async with http.get("/api/v1/admin/fleet") as r:
+        return dict(await r.json())
+
+
+async def test_heartbeat_marks_online(server: Server) -> None:
+    before = await fleet(server.http)
+    assert before["total"] == 211 and before["online"] == 0
+    skewed = datetime.now(UTC) - timedelta(hours=9)  # a clock reset by a power cut
+    ack = await beat(server.http, T1, heartbeat([], clock=skewed, status="downloading 2 items",
+                                                playback={"sha256": "b" * 64, "state": "playing",
+                                                          "position_seconds": 12.5}))
+    assert ack["heartbeat_interval_seconds"] == server.config.heartbeat_interval
+    assert abs(datetime.fromisoformat(ack["server_time"]) - datetime.now(UTC)) < timedelta(seconds=5)
+    after = await fleet(server.http)
+    assert after["online"] == 1
+    me = next(t for t in after["terminals"] if t["id"] == T1)
+    assert me["online"] is True and me["last_seen"] is not None
+    assert me["software_version"] == "0.1.0" and me["outbox_backlog"] == 3
+    assert me["disk_free"] == 10 << 30 and me["status"] == "downloading 2 items"
+    assert me["playing"] == "b" * 64
+    assert -9 * 3600 - 10 < me["clock_skew_seconds"] < -9 * 3600 + 10
+    assert me["last_address"] == "127.0.0.1"
+
+
+async def test_silent_terminal_goes_offline(tmp_path: Path) -> None:
+    config = server_config(tmp_path, heartbeat_interval=0.05, online_missed_heartbeats=1)
+    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+        await seed_county(running)
+        await beat(http, T1, heartbeat([]))
+        # 0.05 s x 1 later, with no heartbeat, the terminal counts as offline.
+        deadline = datetime.now(UTC) + timedelta(seconds=5)
+        while (await fleet(http))["online"] and datetime.now(UTC) < deadline:
+            await asyncio.sleep(0.05)
+        status = await fleet(http)
+        assert status["online"] == 0
+        me = next(t for t in status["terminals"] if t["id"] == T1)
+        assert me["last_seen"] is not None and me["online"] is False
+
+
+async def test_readiness(server: Server, clip: Path, clip2: Path) -> None:
+    shas, ids = [], []
+    for c in (clip, clip2):
+        r = await tusclient.upload(server.http, c.read_bytes(), title=c.stem)
+        shas.append(r.headers["Yuanjiao-Sha256"])
+        ids.append(r.headers["Yuanjiao-Content-Id"])
+    starts = datetime.now(UTC) + timedelta(days=1)
+    async with server.http.post("/api/v1/admin/sessions", json={
+        "title": "冬训", "starts_at": starts.isoformat(), "content_ids": ids,
+        "village_codes": ["140121100001", "140121100002"]}) as r:
+        assert r.status == 201
+    await beat(server.http, T1, heartbeat([{"sha256": s, "state": "ready", "bytes_present": 1}
+                                           for s in shas]))
+    await beat(server.http, T2, heartbeat([{"sha256": shas[0], "state": "ready"},
+                                           {"sha256": shas[1], "state": "downloading",
+                                            "bytes_present": 10}]))
+    async with server.http.get("/api/v1/admin/readiness") as r:
+        sessions = await r.json()
+    assert len(sessions) == 1
+    s = sessions[0]
+    assert (s["ready"], s["total"], s["items"]) == (1, 2, shas)
+    by_id = {t["terminal_id"]: t for t in s["terminals"]}
+    assert by_id[T1]["ready"] is True and by_id[T1]["missing"] == []
+    assert by_id[T2]["ready"] is False and by_id[T2]["missing"] == [shas[1]]
+
+
+async def test_bad_heartbeat(server: Server) -> None:
+    async with server.http.post(f"/api/v1/terminals/{T1}/heartbeat",
+                                json={"software_version": "x"}) as r:
+        assert r.status == 422
+        assert "terminal_clock" in (await r.json())["error"]["message"]
+    async with server.http.post(f"/api/v1/terminals/{T1}/heartbeat",
+                                json=heartbeat([{"sha256": "nope", "state": "ready"}])) as r:
+        assert r.status == 422
+    async with server.http.post("/api/v1/terminals/T000/heartbeat", json=heartbeat([])) as r:
+        assert r.status == 404
