@@ -108,9 +108,10 @@ async def test_invalid_records_rejected(server: Server, mutate: Any) -> None:
 
 async def test_malformed_and_oversized_json(server: Server) -> None:
     url = f"/api/v1/terminals/{T1}/attendance"
-    async with server.http.post(url, data=b"{not json", headers={"Content-Type": "application/json"}) as r:
+    json_type = {"Content-Type": "application/json"}
+    async with server.http.post(url, data=b"{not json", headers=json_type) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
-    async with server.http.post(url, data=b"x" * (5 << 20), headers={"Content-Type": "application/json"}) as r:
+    async with server.http.post(url, data=b"x" * (5 << 20), headers=json_type) as r:
         assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
     async with server.http.post(url, data=b"{}", headers={"Content-Type": "text/plain"}) as r:
         assert r.status == 415

@@ -54,7 +54,8 @@ async def test_migrations_applied_once_in_order(tmp_path: Path) -> None:
     async with Database(path, MIGRATIONS[:1]) as db:
         await db.write(lambda c: c.execute("INSERT INTO t (k, v) VALUES (1, 'x')"))
     async with Database(path, MIGRATIONS) as db:
-        names = await db.read(lambda c: [r[0] for r in c.execute("SELECT name FROM migrations ORDER BY name")])
+        names = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT name FROM migrations ORDER BY name")])
         assert names == ["0001", "0002"]
         cols = await db.read(lambda c: [r[1] for r in c.execute("PRAGMA table_info(t)")])
         assert cols == ["k", "v", "extra"]

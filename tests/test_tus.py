@@ -91,7 +91,7 @@ async def test_cut_upload_resumes_after_restart(tmp_path: Path, clip: Path) -> N
         created = await tusclient.create(http, len(data), title="断点续传")
         location = created.headers["Location"]
         # Send the headers and half the body, then drop the connection.
-        reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
         writer.write(
             f"PATCH {location} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
             f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
