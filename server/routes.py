@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -118,7 +119,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def console(request: web.Request) -> web.FileResponse:
+    """The county console: one page over the API."""
+    return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 def add_routes(app: web.Application, openapi_handler: Handler) -> None:
     for e in ENDPOINTS:
         app.router.add_route(e.method, e.path, e.handler)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
+    app.router.add_get("/", console)
+    app.router.add_static("/static", STATIC, append_version=False)
