@@ -40,6 +40,9 @@ class ServerConfig:
     zeroconf_interfaces: tuple[str, ...] = _setting(
         ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"
     )
+    address_poll_seconds: float = _setting(
+        30.0, "with 'all' interfaces, how often to look for changed addresses and announce again"
+    )
 
     @property
     def db_path(self) -> Path:

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 
 import ifaddr
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from shared import service
@@ -41,12 +41,14 @@ def local_addresses(interfaces: tuple[str, ...]) -> list[str]:
     """The IPv4 addresses to advertise: the configured ones, or every interface's."""
     if interfaces != ("all",):
         return [a for a in interfaces if _is_ipv4(a)]
-    found = []
+    found = set()
     for adapter in ifaddr.get_adapters():
         for ip in adapter.ips:
             if isinstance(ip.ip, str) and not ip.ip.startswith("169.254."):
-                found.append(ip.ip)
-    return sorted(set(found))
+                found.add(ip.ip)
+    # A loopback address means nothing to a terminal on the LAN: offer it only when alone.
+    lan = {a for a in found if not a.startswith("127.")}
+    return sorted(lan or found)
 
 
 def _is_ipv4(value: str) -> bool:
@@ -93,8 +95,8 @@ class Discovery:
 
     async def async_start(self, *, server_id: str, fingerprint: str, port: int) -> None:
         self._server_id, self._fingerprint, self._port = server_id, fingerprint, port
-        interfaces: list[str] | str = (
-            "all" if self._interfaces == ("all",) else list(self._interfaces)
+        interfaces: InterfaceChoice | list[str] = (
+            InterfaceChoice.All if self._interfaces == ("all",) else list(self._interfaces)
         )
         self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
         addresses = local_addresses(self._interfaces)

@@ -26,7 +26,8 @@ class RunningServer:
         self.discovery: Discovery | None = None
         if config.zeroconf:
             self.discovery = Discovery(
-                name=config.server_name, interfaces=config.zeroconf_interfaces
+                name=config.server_name, interfaces=config.zeroconf_interfaces,
+                poll_seconds=config.address_poll_seconds,
             )
             self.app[DISCOVERY] = self.discovery
 

@@ -258,3 +258,17 @@ async def test_unknown_upload_is_404(server: Server) -> None:
     async with server.http.head("/api/v1/uploads/nope", headers=tusclient.TUS) as r:
         assert r.status == 404
         assert r.headers["Tus-Resumable"] == "1.0.0"
+
+
+async def test_expired_upload_is_410_then_swept(tmp_path: Path) -> None:
+    config = server_config(tmp_path, upload_expiry_hours=-1.0)  # expired the moment it is made
+    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+        created = await tusclient.create(http, 1000, title="过期")
+        location = created.headers["Location"]
+        async with http.head(location, headers=tusclient.TUS) as r:
+            assert r.status == 410
+        from server.appkeys import UPLOADS
+        assert await running.app[UPLOADS].remove_expired() == 1
+        assert list(config.uploads_dir.glob("*.part")) == []
+        async with http.head(location, headers=tusclient.TUS) as r:
+            assert r.status == 404
