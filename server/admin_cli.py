@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import secrets as pysecrets
+import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
@@ -14,9 +17,12 @@ from server import roster
 from server.api.jsonio import COUNTY_TZ
 from server.app import create_app
 from server.appkeys import DB, INGESTOR
+from server.auth import secrets
+from server.auth.policy import ADMIN_TOKEN_PREFIX
 from server.config import ServerConfig
 from server.county_import import load_county
 from server.ingest import ContentMeta, NotAVideo
+from server.queries import auth as aq
 from server.queries import contents as cq
 from server.queries import members as mq
 from shared.protocol import ContentKind
@@ -38,6 +44,8 @@ async def run(args: argparse.Namespace, config: ServerConfig) -> int:
             return await _add(app, args.file, meta, assign=False)
         if args.command == "seed-demo":
             return await _seed(app, args.county, args.media)
+        if args.command == "admin":
+            return await _admin(app, args)
         raise AssertionError(args.command)
     finally:
         await runner.cleanup()
@@ -78,8 +86,63 @@ async def _add(app: web.Application, file: Path, meta: ContentMeta, *, assign: b
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+async def _admin(app: web.Application, args: argparse.Namespace) -> int:
+    db, now = app[DB], utcnow()
+    try:
+        if args.admin_command in ("create", "reset"):
+            password = _read_password(args)
+            secrets.check_password_rules(password)
+            hashed = await secrets.hash_password(password)
+            if args.admin_command == "create":
+                made = await db.write(
+                    lambda c: aq.create_admin(c, args.username, hashed, args.role, now))
+                if made is None:
+                    raise ValueError(f"{args.username} exists already; use `admin reset`")
+                print(f"account {args.username} ({args.role}) created")
+            else:
+                if not await db.write(lambda c: aq.set_password(c, args.username, hashed, now)):
+                    raise ValueError(f"no account {args.username}")
+                print(f"password of {args.username} changed; its sessions were ended")
+            return 0
+        row = await db.read(lambda c: aq.admin_by_name(c, args.username))
+        if row is None:
+            raise ValueError(f"no account {args.username}")
+        token = secrets.new_token(ADMIN_TOKEN_PREFIX)
+        token_hash = secrets.digest(token)
+        await db.write(lambda c: aq.create_token(c, row["id"], args.name, token_hash, now))
+        print(token)
+        return 0
+    except ValueError as e:
+        print(f"yuanjiao-server admin: {e}", file=sys.stderr)
+        return 1
+
+
+async def ensure_demo_admin(app: web.Application) -> str | None:
+    """The demo's first account: `admin` with a random password, printed once."""
+    db = app[DB]
+    if await db.read(aq.count_admins):
+        return None
+    password = pysecrets.token_urlsafe(12)
+    hashed = await secrets.hash_password(password)
+    now = utcnow()
+    await db.write(lambda c: aq.create_admin(c, "admin", hashed, "admin", now))
+    return password
+
+
 async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
     db = app[DB]
+    password = await ensure_demo_admin(app)
+    if password is not None:
+        print(f"console account: admin / {password}  (change it: yuanjiao-server admin reset admin)")
     await _import_county(app, county_dir)
     await _import_members(app, county_dir / "members.csv")
     manifest = media_dir / "samples.json"

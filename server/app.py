@@ -16,7 +16,9 @@ from aiohttp import web
 
 from server import openapi
 from server.api.tus import tus_middleware
-from server.appkeys import CONFIG, DB, INGESTOR, SERVER_ID, SIGNER, STORE, UPLOADS
+from server.appkeys import CONFIG, DB, INGESTOR, SERVER_ID, SIGNER, STORE, THROTTLE, UPLOADS
+from server.auth.policy import auth_middleware
+from server.auth.throttle import LoginThrottle
 from server.config import ServerConfig
 from server.errors import error_middleware
 from server.ingest import Ingestor
@@ -89,9 +91,11 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: ServerConfig) -> web.Application:
     app = web.Application(
-        middlewares=[tus_middleware, error_middleware], client_max_size=JSON_BODY_LIMIT
+        middlewares=[tus_middleware, error_middleware, auth_middleware],
+        client_max_size=JSON_BODY_LIMIT,
     )
     app[CONFIG] = config
+    app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))
     return app

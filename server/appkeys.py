@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.auth.throttle import LoginThrottle
 from server.config import ServerConfig
 from server.discovery import Discovery
 from server.ingest import Ingestor
@@ -20,3 +21,4 @@ INGESTOR = web.AppKey("ingestor", Ingestor)
 SERVER_ID = web.AppKey("server_id", str)
 UPLOADS = web.AppKey("uploads", UploadManager)
 DISCOVERY = web.AppKey("discovery", Discovery)
+THROTTLE = web.AppKey("throttle", LoginThrottle)

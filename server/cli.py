@@ -5,6 +5,7 @@
     yuanjiao-server import-members FILE       the roster, CSV (UTF-8/GBK) or XLSX
     yuanjiao-server add FILE --title T --kind K
     yuanjiao-server seed-demo                 sample county, roster, videos, a session
+    yuanjiao-server admin create NAME [--role admin|viewer] / reset NAME / token NAME --name N
     yuanjiao-server settings                  every setting with its default and help
 """
 
@@ -29,10 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--config", type=Path, help="TOML settings file")
-        sp.add_argument("--data-dir", type=Path, help="database, media store and keys")
-        sp.add_argument("-v", "--verbose", action="store_true")
+    def common(sp: argparse.ArgumentParser, nested: bool = False) -> None:
+        # Nested subcommands accept the options too, without overwriting the parent's.
+        default = argparse.SUPPRESS if nested else None
+        sp.add_argument("--config", type=Path, help="TOML settings file", default=default)
+        sp.add_argument("--data-dir", type=Path, help="database, media store and keys",
+                        default=default)
+        sp.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if nested else False)
 
     serve = sub.add_parser("serve", help="run the server")
     common(serve)
@@ -62,6 +67,22 @@ def _parser() -> argparse.ArgumentParser:
     common(demo)
     demo.add_argument("--county", type=Path, default=Path("demo/county"))
     demo.add_argument("--media", type=Path, default=Path("media"))
+
+    adm = sub.add_parser("admin", help="console accounts and API tokens")
+    common(adm)
+    adm_sub = adm.add_subparsers(dest="admin_command", required=True)
+    for name, text in (("create", "make an account"), ("reset", "set a new password")):
+        sp = adm_sub.add_parser(name, help=text)
+        common(sp, nested=True)
+        sp.add_argument("username")
+        sp.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input instead of asking")
+        if name == "create":
+            sp.add_argument("--role", choices=["admin", "viewer"], default="admin")
+    tok = adm_sub.add_parser("token", help="make an API token for scripts (shown once)")
+    common(tok, nested=True)
+    tok.add_argument("username")
+    tok.add_argument("--name", required=True, help="what the token is for")
 
     sub.add_parser("settings", help="list every setting")
     return p

@@ -36,6 +36,12 @@ class ServerConfig:
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
+    session_hours: float = _setting(12.0, "a console login lasts this long")
+    login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429")
+    login_cooldown_seconds: float = _setting(300.0, "how long logins stay refused after that")
+    trust_proxy: bool = _setting(
+        False, "trust X-Forwarded-Proto/-For from the reverse proxy (set when behind nginx)"
+    )
     zeroconf: bool = _setting(True, "advertise the server over mDNS and browse for terminals")
     zeroconf_interfaces: tuple[str, ...] = _setting(
         ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"

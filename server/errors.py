@@ -2,6 +2,8 @@
 
     ServerError                    500 internal
     ├── BadRequest                 400 bad_request        (malformed JSON, headers, query)
+    ├── Unauthorized               401 unauthorized       (no or bad credentials)
+    ├── Forbidden                  403 forbidden          (role, scope, CSRF)
     ├── NotFound                   404 not_found
     ├── Conflict                   409 conflict           (e.g. tus offset mismatch)
     ├── Gone                       410 gone               (expired upload)
@@ -11,6 +13,7 @@
     ├── UnsupportedMediaType       415 unsupported_media_type
     ├── Unprocessable              422 unprocessable      (not a video, conflicting record)
     │   └── InvalidBody            422 invalid_body       (JSON that does not fit the model)
+    ├── TooManyRequests            429 too_many_requests  (login throttling)
     ├── ChecksumMismatch           460 checksum_mismatch  (tus checksum extension)
     └── InsufficientStorage        507 insufficient_storage
 
@@ -50,6 +53,14 @@ class BadRequest(ServerError):
     status, code = 400, "bad_request"
 
 
+class Unauthorized(ServerError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServerError):
+    status, code = 403, "forbidden"
+
+
 class NotFound(ServerError):
     status, code = 404, "not_found"
 
@@ -84,6 +95,10 @@ class Unprocessable(ServerError):
 
 class InvalidBody(Unprocessable):
     code = "invalid_body"
+
+
+class TooManyRequests(ServerError):
+    status, code = 429, "too_many_requests"
 
 
 class ChecksumMismatch(ServerError):

@@ -40,7 +40,16 @@ def build() -> dict[str, Any]:
         "info": {"title": "Yuanjiao county content server", "version": __version__,
                  "description": "Distance-learning content, fleet and attendance for a county."},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "apiToken": {"type": "http", "scheme": "bearer",
+                             "description": "an admin API token (yja_...)"},
+                "consoleSession": {"type": "apiKey", "in": "cookie", "name": "yj_session",
+                                   "description": "the console's session; writes also need "
+                                                  "the X-CSRF-Token header"},
+            },
+        },
     }
     _fill(doc, schemas, error_index)
     return doc
@@ -79,7 +88,11 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         responses["206"] = {"description": "the requested byte range",
                             "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                 "format": "binary"}}}}
-    for code in e.errors:
+    guarded = e.group in ("admin", "uploads") and not (e.group == "uploads" and e.method == "OPTIONS")
+    if guarded:
+        op["security"] = [{"apiToken": []}, {"consoleSession": []}]
+    errors = sorted(set(e.errors) | ({401, 403} if guarded else set()))
+    for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}
         else:

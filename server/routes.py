@@ -10,7 +10,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from server.api import admin, blobs, fleet, reports, terminal, tus
+from server.api import admin, auth, blobs, fleet, reports, terminal, tus
 from server.api import models as m
 from shared import protocol as p
 
@@ -42,6 +42,20 @@ U = tus.UPLOADS_PATH
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/server", admin.server_info, "public",
              "Who this server is: id, name, API version, signing key", response=m.ServerInfo),
+    Endpoint("POST", "/api/v1/auth/login", auth.login, "public",
+             "Log in to the console: sets an HttpOnly session cookie, returns the CSRF token",
+             request=auth.LoginIn, response=auth.SessionOut, errors=(400, 401, 415, 422, 429)),
+    Endpoint("POST", "/api/v1/auth/logout", auth.logout, "admin", "End the console session",
+             status=204, errors=(401, 403)),
+    Endpoint("GET", "/api/v1/auth/session", auth.current, "admin",
+             "Who is logged in, their role and CSRF token", response=auth.SessionOut, errors=(401,)),
+    Endpoint("GET", A + "/tokens", auth.list_tokens, "admin", "API tokens (never the secrets)",
+             response=list[auth.TokenOut], errors=(401,)),
+    Endpoint("POST", A + "/tokens", auth.create_token, "admin",
+             "Make an API token for scripts and tus clients; shown once", request=auth.TokenIn,
+             response=auth.TokenCreated, status=201, errors=(401, 403, 415, 422)),
+    Endpoint("DELETE", A + "/tokens/{token_id}", auth.revoke_token, "admin", "Revoke an API token",
+             status=204, errors=(401, 403, 404)),
     # tus 1.0.0: core + creation + checksum + termination
     Endpoint("OPTIONS", U, tus.options, "uploads", "tus capabilities", status=204),
     Endpoint("POST", U, tus.create, "uploads", "Create an upload (tus creation)", status=201,

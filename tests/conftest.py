@@ -5,8 +5,10 @@ blocks the event loop for longer than BLOCKING_LIMIT."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -111,12 +113,61 @@ async def seed_county(running: RunningServer) -> None:
     await running.app[DB].write(lambda c: load_county(c, COUNTY))
 
 
+ADMIN_PASSWORD = "county-admin-password"
+_hash_cache: dict[str, str] = {}
+
+
+async def add_account(running: RunningServer, username: str = "admin", role: str = "admin",
+                      password: str = ADMIN_PASSWORD) -> str:
+    """Create a console account and return an API token for it (argon2 hashes are cached
+    across tests: hashing is deliberately slow)."""
+    from server.appkeys import DB
+    from server.auth import secrets
+    from server.auth.policy import ADMIN_TOKEN_PREFIX
+    from server.queries import auth as q
+    from shared.timeutil import utcnow
+
+    if password not in _hash_cache:
+        _hash_cache[password] = await secrets.hash_password(password)
+    hashed, now = _hash_cache[password], utcnow()
+    token = secrets.new_token(ADMIN_TOKEN_PREFIX)
+
+    def add(c: sqlite3.Connection) -> None:
+        admin_id = q.create_admin(c, username, hashed, role, now)
+        if admin_id is None:  # the account survives a restart on the same data
+            row = q.admin_by_name(c, username)
+            assert row is not None
+            admin_id = row["id"]
+        q.create_token(c, admin_id, "tests", secrets.digest(token), now)
+
+    await running.app[DB].write(add)
+    return token
+
+
+def admin_session(running: RunningServer, token: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(running.url, headers={"Authorization": f"Bearer {token}"})
+
+
+@contextlib.asynccontextmanager
+async def serve(config: ServerConfig, *, seed: bool = False
+                ) -> AsyncIterator[tuple[RunningServer, aiohttp.ClientSession]]:
+    """Start the server on `config` with an admin account; yield it and an admin session."""
+    async with RunningServer(config) as running:
+        if seed:
+            await seed_county(running)
+        token = await add_account(running)
+        async with admin_session(running, token) as http:
+            yield running, http
+
+
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    """The real server on a free port, with the sample county (units, villages, terminals)."""
+    """The real server on a free port, with the sample county (units, villages, terminals)
+    and an admin account; `server.http` sends that admin's API token."""
     async with RunningServer(server_config(tmp_path)) as running:
         await seed_county(running)
-        async with aiohttp.ClientSession(running.url) as http:
+        token = await add_account(running)
+        async with admin_session(running, token) as http:
             yield Server(running, http)
 
 

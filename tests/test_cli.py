@@ -40,9 +40,13 @@ async def test_seed_demo_then_serve(tmp_path: Path) -> None:
                           "--media", str(media))
     assert code == 0, out
     assert "211 new terminal points" in out and "样片: added" in out and "scheduled" in out
+    found = re.search(r"console account: admin / (\S+)", out)
+    assert found, out
+    password = found.group(1)
     code, again = await run("seed-demo", "--data-dir", str(data), "--county", str(COUNTY),
                             "--media", str(media))
     assert code == 0 and "0 new terminal points" in again and "already held" in again
+    assert "console account" not in again  # made once, never printed again
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "serve", "--data-dir", str(data), "--port", "0",
@@ -57,7 +61,10 @@ async def test_seed_demo_then_serve(tmp_path: Path) -> None:
             assert line, "the server exited before it listened"
             if m := re.search(r"on (http://127\.0\.0\.1:\d+)", line):
                 url = m.group(1)
-        async with aiohttp.ClientSession(url) as http:
+        async with aiohttp.ClientSession(url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.post("/api/v1/auth/login",
+                                 json={"username": "admin", "password": password}) as r:
+                assert r.status == 200
             async with http.get("/api/v1/admin/contents") as r:
                 assert [c["title"] for c in await r.json()] == ["样片"]
             async with http.get("/api/v1/admin/fleet") as r:

@@ -1,6 +1,7 @@
-"""The county console in real headless Chromium: an admin uploads a video through the
-page (tus from the browser), sees it listed with its poster, assigns it to the county,
-sees the fleet and the coverage report, and gets a readable message for a bad file."""
+"""The county console in real headless Chromium: an admin logs in, uploads a video
+through the page (tus from the browser), sees it listed with its poster, assigns it to
+the county, sees the fleet and the coverage report, and gets a readable message for a
+bad file; a viewer can read but has no forms; a wrong password is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import Server
+from tests.conftest import ADMIN_PASSWORD, Server, add_account
 
 pytestmark = pytest.mark.asyncio
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -29,6 +30,13 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
+async def log_in(p: Page, username: str, password: str) -> None:
+    await p.fill("#login-user", username)
+    await p.fill("#login-password", password)
+    await p.click("#login-form button[type=submit]")
+    await expect(p.locator("#who-name")).to_contain_text(username)
+
+
 @pytest.fixture
 async def page(browser: Browser, server: Server) -> AsyncIterator[Page]:
     context = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
@@ -36,6 +44,7 @@ async def page(browser: Browser, server: Server) -> AsyncIterator[Page]:
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))
     await p.goto(server.url + "/")
+    await log_in(p, "admin", ADMIN_PASSWORD)
     yield p
     await context.close()
     assert errors == [], errors
@@ -100,3 +109,25 @@ async def test_schedule_a_session(page: Page, server: Server, clip: Path) -> Non
         sessions = await r.json()
     assert sessions[0]["starts_at"].startswith("2030-01-15T11:30")  # 19:30 in the county is 11:30 UTC
     assert len(sessions[0]["villages"]) == 30  # every terminal point of 清源镇
+
+
+async def test_login_refused_and_viewer_reads_only(browser: Browser, server: Server) -> None:
+    await add_account(server.running, "viewer1", "viewer", "viewer-password-1")
+    context = await browser.new_context(locale="zh-CN")
+    p = await context.new_page()
+    await p.goto(server.url + "/")
+    await p.fill("#login-user", "admin")
+    await p.fill("#login-password", "wrong password")
+    await p.click("#login-form button[type=submit]")
+    await expect(p.locator("#notice")).to_contain_text("wrong user name or password")
+    await expect(p.locator("nav")).to_be_hidden()
+    await log_in(p, "viewer1", "viewer-password-1")
+    await expect(p.locator("#who-name")).to_contain_text("只读")
+    await expect(p.locator("#upload-form")).to_be_hidden()
+    await expect(p.locator("#contents-table")).to_be_visible()
+    cookies = await context.cookies()
+    session = next(c for c in cookies if c["name"] == "yj_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    await p.click("#logout")
+    await expect(p.locator("#login-form")).to_be_visible()
+    await context.close()

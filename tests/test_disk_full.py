@@ -9,12 +9,10 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from server.runner import RunningServer
 from tests import tusclient
-from tests.conftest import server_config
+from tests.conftest import serve, server_config
 
 pytestmark = pytest.mark.asyncio
 DISK = 4 << 20
@@ -36,7 +34,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 async def test_creation_larger_than_free_space_is_507(small_disk: Path) -> None:
     config = server_config(small_disk, data_dir=small_disk / "data")
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (_running, http):
         r = await tusclient.create(http, DISK * 2, title="大片")
         assert r.status == 507
         async with http.post("/api/v1/uploads", headers={
@@ -49,7 +47,7 @@ async def test_creation_larger_than_free_space_is_507(small_disk: Path) -> None:
 
 async def test_disk_filling_during_uploads(small_disk: Path, clip: Path) -> None:
     config = server_config(small_disk, data_dir=small_disk / "data")
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (_running, http):
         kept = await tusclient.upload(http, clip.read_bytes(), title="已有内容")
         assert kept.status == 204
         sha = kept.headers["Yuanjiao-Sha256"]

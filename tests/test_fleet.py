@@ -12,9 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.runner import RunningServer
 from tests import tusclient
-from tests.conftest import Server, seed_county, server_config
+from tests.conftest import Server, seed_county, serve, server_config
 
 pytestmark = pytest.mark.asyncio
 T1, T2 = "T140121100001", "T140121100002"
@@ -61,7 +60,7 @@ async def test_heartbeat_marks_online(server: Server) -> None:
 
 async def test_silent_terminal_goes_offline(tmp_path: Path) -> None:
     config = server_config(tmp_path, heartbeat_interval=0.05, online_missed_heartbeats=1)
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (running, http):
         await seed_county(running)
         await beat(http, T1, heartbeat([]))
         # 0.05 s x 1 later, with no heartbeat, the terminal counts as offline.

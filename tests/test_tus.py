@@ -12,12 +12,10 @@ import base64
 import hashlib
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from server.runner import RunningServer
 from tests import tusclient
-from tests.conftest import Server, server_config
+from tests.conftest import Server, serve, server_config
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,13 +85,14 @@ async def test_cut_upload_resumes_after_restart(tmp_path: Path, clip: Path) -> N
     data = clip.read_bytes()
     half = len(data) // 2
     config = server_config(tmp_path)
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (running, http):
         created = await tusclient.create(http, len(data), title="断点续传")
         location = created.headers["Location"]
         # Send the headers and half the body, then drop the connection.
         _reader, writer = await asyncio.open_connection("127.0.0.1", running.port)
         writer.write(
             f"PATCH {location} HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
+            f"Authorization: {http.headers['Authorization']}\r\n"
             f"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\n"
             f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:half]
         )
@@ -110,7 +109,7 @@ async def test_cut_upload_resumes_after_restart(tmp_path: Path, clip: Path) -> N
                 if int(r.headers["Upload-Offset"]) > 0:
                     break
             await asyncio.sleep(0.02)
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (running, http):
         async with http.head(location, headers=tusclient.TUS) as r:
             assert r.status == 200
             offset = int(r.headers["Upload-Offset"])
@@ -152,8 +151,7 @@ async def test_checksum_mismatch_is_460_and_discards_chunk(server: Server, clip:
 
 
 async def test_too_large_is_413(tmp_path: Path) -> None:
-    async with RunningServer(server_config(tmp_path, max_upload_bytes=1000)) as running, \
-            aiohttp.ClientSession(running.url) as http:
+    async with serve(server_config(tmp_path, max_upload_bytes=1000)) as (running, http):
         r = await tusclient.create(http, 1001, title="big")
         assert r.status == 413
         assert r.headers["Tus-Resumable"] == "1.0.0"
@@ -162,7 +160,7 @@ async def test_too_large_is_413(tmp_path: Path) -> None:
 
 async def test_disk_would_fill_is_507(tmp_path: Path) -> None:
     config = server_config(tmp_path, min_free_bytes=1 << 60)
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (_running, http):
         r = await tusclient.create(http, 5000, title="film")
         assert r.status == 507
         async with http.get("/api/v1/server") as alive:
@@ -262,7 +260,7 @@ async def test_unknown_upload_is_404(server: Server) -> None:
 
 async def test_expired_upload_is_410_then_swept(tmp_path: Path) -> None:
     config = server_config(tmp_path, upload_expiry_hours=-1.0)  # expired the moment it is made
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (running, http):
         created = await tusclient.create(http, 1000, title="过期")
         location = created.headers["Location"]
         async with http.head(location, headers=tusclient.TUS) as r:

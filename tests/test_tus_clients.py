@@ -24,7 +24,7 @@ async def contents(server: Server) -> list[dict[str, object]]:
 @pytest.mark.parametrize("checksum", [False, True])
 async def test_tuspy_uploads(server: Server, clip: Path, checksum: bool) -> None:
     def upload() -> str:
-        c = tus.TusClient(f"{server.url}/api/v1/uploads")
+        c = tus.TusClient(f"{server.url}/api/v1/uploads", headers=dict(server.http.headers))
         uploader = c.uploader(str(clip), chunk_size=30_000, upload_checksum=checksum,
                               metadata={"title": "标准客户端上传", "kind": "lecture",
                                         "filename": clip.name})
@@ -42,7 +42,7 @@ async def test_tuspy_resumes(server: Server, clip: Path) -> None:
     size = clip.stat().st_size
 
     def first_part() -> str:
-        c = tus.TusClient(f"{server.url}/api/v1/uploads")
+        c = tus.TusClient(f"{server.url}/api/v1/uploads", headers=dict(server.http.headers))
         uploader = c.uploader(str(clip), chunk_size=20_000, metadata={"title": "续传"})
         uploader.upload(stop_at=40_000)
         assert uploader.offset == 40_000
@@ -51,7 +51,7 @@ async def test_tuspy_resumes(server: Server, clip: Path) -> None:
     url = await asyncio.to_thread(first_part)
 
     def resume() -> int:
-        c = tus.TusClient(f"{server.url}/api/v1/uploads")
+        c = tus.TusClient(f"{server.url}/api/v1/uploads", headers=dict(server.http.headers))
         uploader = c.uploader(str(clip), url=url, chunk_size=20_000)
         assert uploader.offset == 40_000  # asked the server with HEAD
         uploader.upload()

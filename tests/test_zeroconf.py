@@ -16,7 +16,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from server.runner import RunningServer
 from shared import service
-from tests.conftest import seed_county, server_config
+from tests.conftest import seed_county, serve, server_config
 
 pytestmark = pytest.mark.asyncio
 LOOPBACK = ["127.0.0.1"]
@@ -66,7 +66,7 @@ async def test_browse_resolves_server_and_sees_it_leave(tmp_path: Path) -> None:
 
 async def test_server_lists_terminals_it_hears(tmp_path: Path) -> None:
     config = server_config(tmp_path, zeroconf=True, zeroconf_interfaces=("127.0.0.1",))
-    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+    async with serve(config) as (running, http):
         await seed_county(running)
         async with AsyncZeroconf(interfaces=LOOPBACK, ip_version=IPVersion.V4Only) as azc:
             info = AsyncServiceInfo(

@@ -5,7 +5,7 @@ const TZ = "Asia/Shanghai";
 const KINDS = { feature_film: "专题片", lecture: "党课/讲座", farming_technique: "农业实用技术" };
 const SCOPES = { county: "全县", unit: "乡镇", village: "村（社区）", terminal: "终端" };
 const CHUNK = 8 * 1024 * 1024;
-const state = { contents: [], units: [], villages: [], terminals: [] };
+const state = { contents: [], units: [], villages: [], terminals: [], csrf: null, role: null };
 
 const $ = (sel) => document.querySelector(sel);
 const el = (tag, props = {}, ...children) => {
@@ -21,8 +21,17 @@ function notice(text, isError = false) {
   n.hidden = !text;
 }
 
+function withCsrf(headers = {}) {
+  return state.csrf ? { ...headers, "X-CSRF-Token": state.csrf } : headers;
+}
+
 async function api(path, options = {}) {
-  const r = await fetch(path, options);
+  const method = (options.method || "GET").toUpperCase();
+  const r = await fetch(path, method === "GET" ? options : { ...options, headers: withCsrf(options.headers) });
+  if (r.status === 401 && path !== "/api/v1/auth/login") {
+    showLogin();
+    throw new Error("请先登录 Please log in");
+  }
   if (r.status === 204) return null;
   const body = r.headers.get("Content-Type")?.includes("json") ? await r.json() : await r.text();
   if (!r.ok) {
@@ -86,7 +95,7 @@ async function tusUpload(file, meta, onProgress) {
     const metadata = Object.entries(meta).filter(([, v]) => v).map(([k, v]) => `${k} ${b64(v)}`).join(",");
     const r = await fetch("/api/v1/uploads", {
       method: "POST",
-      headers: { "Tus-Resumable": "1.0.0", "Upload-Length": String(file.size), "Upload-Metadata": metadata },
+      headers: withCsrf({ "Tus-Resumable": "1.0.0", "Upload-Length": String(file.size), "Upload-Metadata": metadata }),
     });
     if (r.status !== 201) throw new Error((await r.json()).error.message);
     location = r.headers.get("Location");
@@ -95,7 +104,7 @@ async function tusUpload(file, meta, onProgress) {
   while (offset < file.size) {
     const r = await fetch(location, {
       method: "PATCH",
-      headers: { "Tus-Resumable": "1.0.0", "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+      headers: withCsrf({ "Tus-Resumable": "1.0.0", "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" }),
       body: file.slice(offset, offset + CHUNK),
     });
     if (r.status !== 204) {
@@ -281,4 +290,43 @@ $("#member-form").addEventListener("submit", async (ev) => {
   } catch (e) { notice(e.message, true); }
 });
 
-loadContents().catch((e) => notice(e.message, true));
+// --- login ------------------------------------------------------------------------------
+
+function showLogin() {
+  state.csrf = null;
+  $("#login-form").hidden = false;
+  $("nav").hidden = true;
+  $("#who").hidden = true;
+  for (const s of document.querySelectorAll("section.tab")) s.hidden = true;
+}
+
+function signedIn(session) {
+  state.csrf = session.csrf_token;
+  state.role = session.role;
+  $("#login-form").hidden = true;
+  $("nav").hidden = false;
+  $("#who").hidden = false;
+  $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}）`;
+  for (const f of ["#upload-form", "#assign-form", "#session-form"]) $(f).hidden = session.role !== "admin";
+  showTab("contents");
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const session = await api("/api/v1/auth/login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: $("#login-user").value.trim(), password: $("#login-password").value }),
+    });
+    $("#login-password").value = "";
+    signedIn(session);
+  } catch (e) { notice(`登录失败 Login failed: ${e.message}`, true); }
+});
+
+$("#logout").addEventListener("click", async () => {
+  await api("/api/v1/auth/logout", { method: "POST" }).catch(() => null);
+  showLogin();
+});
+
+fetch("/api/v1/auth/session").then(async (r) => (r.ok ? signedIn(await r.json()) : showLogin()))
+  .catch(() => showLogin());

@@ -1,0 +1,128 @@
+"""Console login and logout, the current session, and admin API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta, Struct
+
+from server.api.jsonio import json_response, read_json
+from server.appkeys import CONFIG, DB, THROTTLE
+from server.auth import secrets
+from server.auth.policy import ADMIN_TOKEN_PREFIX, SESSION_COOKIE, admin_of
+from server.errors import NotFound, TooManyRequests, Unauthorized
+from server.queries import auth as q
+from shared.timeutil import utcnow
+
+
+class LoginIn(Struct, frozen=True, forbid_unknown_fields=True):
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class SessionOut(Struct, frozen=True, kw_only=True):
+    username: str
+    role: Literal["admin", "viewer"]
+    csrf_token: str | None
+
+
+class TokenIn(Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class TokenCreated(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    token: str  # shown this once; only its hash is kept
+
+
+class TokenOut(Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    username: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+def _client_address(request: web.Request) -> str:
+    if request.app[CONFIG].trust_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return request.remote or "unknown"
+
+
+def _is_https(request: web.Request) -> bool:
+    if request.secure:
+        return True
+    return request.app[CONFIG].trust_proxy and request.headers.get("X-Forwarded-Proto") == "https"
+
+
+async def login(request: web.Request) -> web.Response:
+    body = await read_json(request, LoginIn)
+    throttle, address = request.app[THROTTLE], _client_address(request)
+    wait = throttle.retry_after(body.username, address)
+    if wait > 0:
+        raise TooManyRequests(
+            f"too many wrong passwords; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    db = request.app[DB]
+    row = await db.read(lambda c: q.admin_by_name(c, body.username))
+    if not await secrets.verify_password(row["password_hash"] if row else None, body.password):
+        throttle.failed(body.username, address)
+        raise Unauthorized("wrong user name or password")
+    assert row is not None
+    throttle.succeeded(body.username, address)
+    session_id, csrf = secrets.new_token(""), secrets.new_token("")
+    now = utcnow()
+    expires = now + timedelta(hours=request.app[CONFIG].session_hours)
+    session_hash = secrets.digest(session_id)
+    await db.write(lambda c: q.create_session(c, session_hash, row["id"], csrf, now, expires))
+    response = json_response(SessionOut(username=row["username"], role=row["role"], csrf_token=csrf))
+    response.set_cookie(
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=_is_https(request),
+        path="/", max_age=int(request.app[CONFIG].session_hours * 3600),
+    )
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    who = admin_of(request)
+    if who.session_hash is not None:
+        session_hash = who.session_hash
+        await request.app[DB].write(lambda c: q.delete_session(c, session_hash))
+    response = web.Response(status=204)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def current(request: web.Request) -> web.Response:
+    who = admin_of(request)
+    return json_response(SessionOut(username=who.username, role=who.role, csrf_token=who.csrf))
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(q.list_tokens)
+    return json_response(msgspec.convert(rows, list[TokenOut]))
+
+
+async def create_token(request: web.Request) -> web.Response:
+    who = admin_of(request)
+    body = await read_json(request, TokenIn)
+    token = secrets.new_token(ADMIN_TOKEN_PREFIX)
+    token_hash, now = secrets.digest(token), utcnow()
+    token_id = await request.app[DB].write(
+        lambda c: q.create_token(c, who.admin_id, body.name, token_hash, now))
+    return json_response(TokenCreated(id=token_id, name=body.name, token=token), status=201)
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    token_id, now = request.match_info["token_id"], utcnow()
+    if not await request.app[DB].write(lambda c: q.revoke_token(c, token_id, now)):
+        raise NotFound(f"no active token {token_id}")
+    return web.Response(status=204)
