@@ -42,6 +42,9 @@ class ServerConfig:
     trust_proxy: bool = _setting(
         False, "trust X-Forwarded-Proto/-For from the reverse proxy (set when behind nginx)"
     )
+    require_terminal_tokens: bool = _setting(
+        True, "terminal endpoints and blobs need an enrollment token (turn off only to migrate)"
+    )
     zeroconf: bool = _setting(True, "advertise the server over mDNS and browse for terminals")
     zeroconf_interfaces: tuple[str, ...] = _setting(
         ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"
@@ -78,7 +81,7 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         return tuple(str(v) for v in value)
     if name == "data_dir":
         return Path(value)
-    if name == "zeroconf" and isinstance(value, str):
+    if name in ("zeroconf", "require_terminal_tokens", "trust_proxy") and isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     if target is None:
         # annotations are strings under `from __future__ import annotations`

@@ -173,4 +173,24 @@ CREATE TABLE api_tokens (
     revoked_at TEXT
 );
 """),
+    Migration("0003_enrollment", """
+ALTER TABLE terminals ADD COLUMN enrolled_at TEXT;
+ALTER TABLE terminals ADD COLUMN revoked_at TEXT;
+CREATE TABLE enrollment_codes (
+    code_hash TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX enrollment_codes_terminal ON enrollment_codes(terminal_id);
+CREATE TABLE terminal_tokens (
+    token_hash TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    valid_until TEXT,
+    revoked_at TEXT
+) WITHOUT ROWID;
+CREATE INDEX terminal_tokens_terminal ON terminal_tokens(terminal_id);
+"""),
 ]

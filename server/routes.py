@@ -10,7 +10,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from server.api import admin, auth, blobs, fleet, reports, terminal, tus
+from server.api import admin, auth, blobs, enrollment, fleet, reports, terminal, tus
 from server.api import models as m
 from shared import protocol as p
 
@@ -118,7 +118,20 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", A + "/reports/terminals", reports.terminal_months, "admin",
              "Sessions and hours per terminal and month against the county rule",
              response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400,)),
+    Endpoint("POST", A + "/terminals/{terminal_id}/enrollment", enrollment.create_code, "admin",
+             "A one-time enrollment code for this terminal point (replaces an unused one)",
+             request=enrollment.CodeIn, response=enrollment.CodeOut, status=201,
+             errors=(404, 415, 422)),
+    Endpoint("POST", A + "/terminals/{terminal_id}/revoke", enrollment.revoke, "admin",
+             "Revoke a terminal: its tokens stop working at once", status=204, errors=(404,)),
+    Endpoint("POST", "/api/v1/enroll", enrollment.enroll, "public",
+             "Enroll a terminal with its one-time code: id, token, signing key",
+             request=p.EnrollRequest, response=p.Enrollment, status=201,
+             errors=(400, 401, 415, 422, 429)),
     # terminals
+    Endpoint("POST", T + "/token", enrollment.rotate_token, "terminal",
+             "Rotate this terminal's token; the old one works for a day more",
+             response=p.TokenRotation, status=201, errors=(401, 403)),
     Endpoint("GET", T + "/catalog", terminal.get_catalog, "terminal",
              "The signed catalog: what this terminal must hold, and its upcoming sessions",
              response=p.SignedCatalog, errors=(304, 404)),

@@ -172,3 +172,31 @@ class ErrorBody(Struct, frozen=True, kw_only=True):
 
 def encode(value: object) -> bytes:
     return msgspec.json.encode(value)
+
+
+# --- enrollment ------------------------------------------------------------------------
+
+
+class EnrollRequest(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a site manager types into a new terminal: the county's one-time code."""
+
+    code: Annotated[str, Meta(min_length=1, max_length=64)]
+    software_version: Annotated[str, Meta(max_length=64)] = ""
+
+
+class Enrollment(Struct, frozen=True, kw_only=True):
+    """The server's answer: who the terminal is, its secret, and the key to pin."""
+
+    terminal_id: str
+    village_code: str
+    village_name: str
+    token: str  # shown once; the server keeps only its hash
+    server_id: str
+    server_name: str
+    public_key: str  # base64 raw Ed25519 public key that signs every catalog
+    key_fingerprint: str
+
+
+class TokenRotation(Struct, frozen=True, kw_only=True):
+    token: str
+    previous_valid_until: UtcTime

@@ -88,7 +88,7 @@ async def _loop_debug() -> None:
 
 def server_config(tmp_path: Path, **changes: object) -> ServerConfig:
     base = ServerConfig(data_dir=tmp_path / "server", port=0, zeroconf=False, min_free_bytes=0,
-                        counted_min_seconds=1.0)
+                        counted_min_seconds=1.0, require_terminal_tokens=False)
     return base.replace(**changes)
 
 

@@ -6,11 +6,12 @@
     admin_write   anything else under /api/v1/admin and /api/v1/uploads: an admin;
                   with a console session also a matching X-CSRF-Token header and,
                   when the browser sends one, an Origin of this same host
-    terminal      /api/v1/terminals/{id}/...: reserved for terminal credentials
-    blob          /blobs/...: reserved for terminal and admin credentials
+    terminal      /api/v1/terminals/{id}/...: that terminal's own token, nothing else
+    blob          /blobs/...: an enrolled terminal's token, or an admin
 
 Admins authenticate with the session cookie set at login, or `Authorization: Bearer`
-with an API token (scripts, tus clients). Credentials are looked up by their sha256.
+with an API token (scripts, tus clients). Terminals send `Authorization: Bearer` with
+the token they received at enrollment. Credentials are looked up by their sha256.
 """
 
 from __future__ import annotations
@@ -21,19 +22,22 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.appkeys import DB
+from server.appkeys import CONFIG, DB
 from server.auth import secrets
 from server.errors import Forbidden, Handler, Unauthorized
 from server.queries import auth as q
+from server.queries import enrollment as eq
 from shared.timeutil import utcnow
 
 Access = Literal["public", "admin_read", "admin_write", "terminal", "blob"]
 SESSION_COOKIE = "yj_session"
 CSRF_HEADER = "X-CSRF-Token"
 ADMIN_TOKEN_PREFIX = "yja_"
+TERMINAL_TOKEN_PREFIX = "yjt_"
 _PRINCIPAL = "principal"
 _READ = frozenset({"GET", "HEAD", "OPTIONS"})
-_PUBLIC = frozenset({"/", "/api/v1/server", "/api/v1/openapi.json", "/api/v1/auth/login"})
+_PUBLIC = frozenset({"/", "/api/v1/server", "/api/v1/openapi.json", "/api/v1/auth/login",
+                     "/api/v1/enroll"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,12 @@ class Admin:
     role: Literal["admin", "viewer"]
     csrf: str | None  # set for console sessions; None for API tokens
     session_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class Terminal:
+    terminal_id: str
+    token_hash: str
 
 
 def access_for(method: str, path: str) -> Access:
@@ -59,6 +69,13 @@ def access_for(method: str, path: str) -> Access:
     return "public"  # unknown paths fall through to a 404
 
 
+def terminal_of(request: web.Request) -> Terminal:
+    who = request.get(_PRINCIPAL)
+    if not isinstance(who, Terminal):
+        raise Unauthorized("only an enrolled terminal may do this")
+    return who
+
+
 def admin_of(request: web.Request) -> Admin:
     who = request.get(_PRINCIPAL)
     if not isinstance(who, Admin):
@@ -66,14 +83,32 @@ def admin_of(request: web.Request) -> Admin:
     return who
 
 
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return value.strip()
+
+
+async def _authenticate_terminal(request: web.Request, token: str) -> Terminal:
+    token_hash, now = secrets.digest(token), utcnow()
+    terminal_id = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
+    if terminal_id is None:
+        raise Unauthorized("this terminal's token is unknown or was revoked; enroll it again "
+                           "with a code from the county", code="terminal_revoked")
+    return Terminal(terminal_id=terminal_id, token_hash=token_hash)
+
+
 async def _authenticate_admin(request: web.Request) -> Admin | None:
     db = request.app[DB]
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.startswith(ADMIN_TOKEN_PREFIX):
+    value = _bearer(request)
+    if value is not None:
+        if not value.startswith(ADMIN_TOKEN_PREFIX):
             raise Unauthorized("the Authorization header must be 'Bearer <API token>'")
-        token_hash = secrets.digest(value.strip())
+        token_hash = secrets.digest(value)
         row = await db.read(lambda c: q.token(c, token_hash))
         if row is None:
             raise Unauthorized("the API token is unknown or was revoked")
@@ -100,8 +135,25 @@ def _same_origin(request: web.Request) -> bool:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = access_for(request.method, request.path)
-    if access in ("public", "terminal", "blob"):
+    if access == "public":
         return await handler(request)
+    if access in ("terminal", "blob"):
+        token = _bearer(request)
+        if token is not None and token.startswith(TERMINAL_TOKEN_PREFIX):
+            terminal = await _authenticate_terminal(request, token)
+            claimed = request.match_info.get("terminal_id")
+            if access == "terminal" and claimed != terminal.terminal_id:
+                raise Forbidden(f"terminal {terminal.terminal_id} may not act as {claimed}",
+                                code="wrong_terminal")
+            request[_PRINCIPAL] = terminal
+            return await handler(request)
+        if access == "terminal":
+            if not request.app[CONFIG].require_terminal_tokens:
+                return await handler(request)
+            raise Unauthorized("terminal endpoints need the terminal's enrollment token",
+                               headers={"WWW-Authenticate": 'Bearer realm="yuanjiao"'})
+        if not request.app[CONFIG].require_terminal_tokens and token is None:
+            return await handler(request)
     who = await _authenticate_admin(request)
     if who is None:
         raise Unauthorized("log in to the county console, or send an API token",

@@ -1,0 +1,104 @@
+"""Enrollment: an admin makes a one-time code for a terminal point; the site manager
+types it into the box; the box gets its id, a 256-bit token (the server keeps only its
+hash) and the signing key to pin. Tokens rotate without downtime; revoking a terminal
+refuses it from then on."""
+
+from __future__ import annotations
+
+import re
+import secrets as pysecrets
+from datetime import timedelta
+from typing import Annotated
+
+from aiohttp import web
+from msgspec import Meta, Struct
+
+from server.api.jsonio import json_response, read_json
+from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE
+from server.auth import secrets
+from server.auth.policy import TERMINAL_TOKEN_PREFIX, terminal_of
+from server.errors import NotFound, TooManyRequests, Unauthorized
+from server.queries import county
+from server.queries import enrollment as q
+from shared.protocol import Enrollment, EnrollRequest, TokenRotation
+from shared.timeutil import utcnow
+
+CODE_DIGITS = 16  # typed with a TV remote: digits only, about 53 bits
+ROTATION_GRACE = timedelta(days=1)
+
+
+class CodeIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    expires_in_hours: Annotated[float, Meta(gt=0, le=24 * 30)] = 72.0
+
+
+class CodeOut(Struct, frozen=True, kw_only=True):
+    terminal_id: str
+    code: str
+    expires_at: str
+
+
+def _normalise(code: str) -> str:
+    return re.sub(r"\D", "", code)
+
+
+def new_code() -> str:
+    digits = "".join(str(pysecrets.randbelow(10)) for _ in range(CODE_DIGITS))
+    return "-".join(digits[i:i + 4] for i in range(0, CODE_DIGITS, 4))
+
+
+async def create_code(request: web.Request) -> web.Response:
+    terminal_id = request.match_info["terminal_id"]
+    body = await read_json(request, CodeIn) if request.body_exists else CodeIn()
+    db = request.app[DB]
+    if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
+        raise NotFound(f"no terminal {terminal_id}")
+    code, now = new_code(), utcnow()
+    expires = now + timedelta(hours=body.expires_in_hours)
+    code_hash = secrets.digest(_normalise(code))
+    await db.write(lambda c: q.new_code(c, terminal_id, code_hash, now, expires))
+    return json_response(CodeOut(terminal_id=terminal_id, code=code, expires_at=expires.isoformat()),
+                         status=201)
+
+
+async def enroll(request: web.Request) -> web.Response:
+    body = await read_json(request, EnrollRequest)
+    throttle = request.app[THROTTLE]
+    address = request.remote or "unknown"
+    wait = throttle.retry_after("enroll", address)
+    if wait > 0:
+        raise TooManyRequests(f"too many wrong codes; try again in {int(wait) + 1} s",
+                              headers={"Retry-After": str(int(wait) + 1)})
+    token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
+    code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
+    db = request.app[DB]
+    terminal_id = await db.write(lambda c: q.redeem(c, code_hash, token_hash, now))
+    if terminal_id is None:
+        throttle.failed("enroll", address)
+        raise Unauthorized("the code is wrong, used or expired; ask the county for a new one",
+                           code="bad_enrollment_code")
+    throttle.succeeded("enroll", address)
+    t = await db.read(lambda c: county.terminal(c, terminal_id))
+    assert t is not None
+    signer = request.app[SIGNER]
+    return json_response(Enrollment(
+        terminal_id=terminal_id, village_code=t["village_code"], village_name=t["village_name"],
+        token=token, server_id=request.app[SERVER_ID], server_name=request.app[CONFIG].server_name,
+        public_key=signer.public_key_b64, key_fingerprint=signer.fingerprint,
+    ), status=201)
+
+
+async def rotate_token(request: web.Request) -> web.Response:
+    who = terminal_of(request)
+    token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
+    new_hash, now = secrets.digest(token), utcnow()
+    until = now + ROTATION_GRACE
+    await request.app[DB].write(
+        lambda c: q.rotate(c, who.terminal_id, who.token_hash, new_hash, now, until))
+    return json_response(TokenRotation(token=token, previous_valid_until=until), status=201)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    terminal_id, now = request.match_info["terminal_id"], utcnow()
+    if not await request.app[DB].write(lambda c: q.revoke_terminal(c, terminal_id, now)):
+        raise NotFound(f"no terminal {terminal_id}")
+    return web.Response(status=204)
