@@ -45,6 +45,8 @@ def build() -> dict[str, Any]:
             "securitySchemes": {
                 "apiToken": {"type": "http", "scheme": "bearer",
                              "description": "an admin API token (yja_...)"},
+                "terminalToken": {"type": "http", "scheme": "bearer",
+                                  "description": "a terminal's enrollment token (yjt_...)"},
                 "consoleSession": {"type": "apiKey", "in": "cookie", "name": "yj_session",
                                    "description": "the console's session; writes also need "
                                                   "the X-CSRF-Token header"},
@@ -88,9 +90,14 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         responses["206"] = {"description": "the requested byte range",
                             "content": {"application/octet-stream": {"schema": {"type": "string",
                                                                                 "format": "binary"}}}}
-    guarded = e.group in ("admin", "uploads") and not (e.group == "uploads" and e.method == "OPTIONS")
-    if guarded:
+    guarded = e.group in ("admin", "uploads", "terminal", "blobs") and not (
+        e.group == "uploads" and e.method == "OPTIONS")
+    if e.group in ("admin", "uploads") and guarded:
         op["security"] = [{"apiToken": []}, {"consoleSession": []}]
+    elif e.group == "terminal":
+        op["security"] = [{"terminalToken": []}]
+    elif e.group == "blobs":
+        op["security"] = [{"terminalToken": []}, {"apiToken": []}, {"consoleSession": []}]
     errors = sorted(set(e.errors) | ({401, 403} if guarded else set()))
     for code in errors:
         if code == 304:
