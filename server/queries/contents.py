@@ -164,20 +164,18 @@ def delete_session(conn: sqlite3.Connection, session_id: str) -> bool:
     return cur.rowcount == 1
 
 
+def _missing(conn: sqlite3.Connection, table: str, column: str, values: list[str]) -> list[str]:
+    if not values:
+        return []
+    marks = ",".join("?" * len(values))
+    known = {r[0] for r in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})",
+                                        values)}
+    return [v for v in values if v not in known]
+
+
 def missing_contents(conn: sqlite3.Connection, content_ids: list[str]) -> list[str]:
-    known = {
-        r[0] for r in conn.execute(
-            f"SELECT id FROM contents WHERE id IN ({','.join('?' * len(content_ids))})",
-            content_ids,
-        )
-    } if content_ids else set()
-    return [c for c in content_ids if c not in known]
+    return _missing(conn, "contents", "id", content_ids)
 
 
 def missing_villages(conn: sqlite3.Connection, codes: list[str]) -> list[str]:
-    known = {
-        r[0] for r in conn.execute(
-            f"SELECT code FROM villages WHERE code IN ({','.join('?' * len(codes))})", codes
-        )
-    } if codes else set()
-    return [c for c in codes if c not in known]
+    return _missing(conn, "villages", "code", codes)
