@@ -45,6 +45,7 @@ async def schemathesis(server: Server, token: str, *select: str) -> tuple[int, s
         "-c", CHECKS, "--max-examples", "12", "--seed", "7", "--request-timeout", "20",
         "--phases", "examples,coverage,fuzzing", *select,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=server.config.data_dir.parent,  # its example database stays in tmp_path
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), 300)
