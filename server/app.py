@@ -16,7 +16,17 @@ from aiohttp import web
 
 from server import openapi
 from server.api.tus import tus_middleware
-from server.appkeys import CONFIG, DB, INGESTOR, SERVER_ID, SIGNER, STORE, THROTTLE, UPLOADS
+from server.appkeys import (
+    CONFIG,
+    DB,
+    INGESTOR,
+    SERVER_ID,
+    SIGNER,
+    STORE,
+    THROTTLE,
+    TLS_PIN,
+    UPLOADS,
+)
 from server.auth.policy import auth_middleware
 from server.auth.throttle import LoginThrottle
 from server.config import ServerConfig
@@ -26,6 +36,7 @@ from server.media.store import MediaStore
 from server.migrations import MIGRATIONS
 from server.routes import add_routes
 from server.signer import Signer
+from server.tls import tls_pin
 from server.uploads import UploadManager
 from shared.sqlite import Database
 
@@ -66,6 +77,8 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
 
     signer, store = await asyncio.to_thread(prepare)
     app[SIGNER], app[STORE] = signer, store
+    pin = await asyncio.to_thread(tls_pin, config)
+    app[TLS_PIN] = pin or ""
     app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout)
     app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
     yield

@@ -22,3 +22,4 @@ SERVER_ID = web.AppKey("server_id", str)
 UPLOADS = web.AppKey("uploads", UploadManager)
 DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
+TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin

@@ -45,6 +45,13 @@ class ServerConfig:
     require_terminal_tokens: bool = _setting(
         True, "terminal endpoints and blobs need an enrollment token (turn off only to migrate)"
     )
+    tls_certificate: Path | None = _setting(
+        None, "serve HTTPS directly with this PEM certificate (else TLS ends at the proxy)"
+    )
+    tls_key: Path | None = _setting(None, "the PEM private key of tls_certificate")
+    tls_pin_sha256: str | None = _setting(
+        None, "sha256 of the certificate terminals should pin, when TLS ends at a proxy"
+    )
     zeroconf: bool = _setting(True, "advertise the server over mDNS and browse for terminals")
     zeroconf_interfaces: tuple[str, ...] = _setting(
         ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"
@@ -74,19 +81,24 @@ class ServerConfig:
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
-    target = kind if isinstance(kind, type) else None
-    if name == "zeroconf_interfaces":
+    """Turn a value from TOML, the environment or a flag into the setting's type."""
+    kind = str(kind)  # annotations are strings under `from __future__ import annotations`
+    if kind.endswith("| None"):
+        if value is None or value == "":
+            return None
+        kind = kind.removesuffix("| None").strip()
+    if kind == "tuple[str, ...]":
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         return tuple(str(v) for v in value)
-    if name == "data_dir":
-        return Path(value)
-    if name in ("zeroconf", "require_terminal_tokens", "trust_proxy") and isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if target is None:
-        # annotations are strings under `from __future__ import annotations`
-        target = {"int": int, "float": float, "str": str, "bool": bool}.get(str(kind), str)
-    return target(value)
+    if kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+    converters: dict[str, Any] = {"int": int, "float": float, "str": str, "Path": Path}
+    if kind not in converters:
+        raise ValueError(f"setting {name} has a type the loader does not know: {kind}")
+    return converters[kind](value)
 
 
 def load_config(

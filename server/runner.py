@@ -13,6 +13,7 @@ from server.app import create_app
 from server.appkeys import DISCOVERY, SERVER_ID, SIGNER
 from server.config import ServerConfig
 from server.discovery import Discovery
+from server.tls import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class RunningServer:
     @property
     def url(self) -> str:
         host = self.config.host if self.config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.config.tls_certificate else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def __aenter__(self) -> RunningServer:
         await self.async_start()
@@ -45,7 +47,8 @@ class RunningServer:
 
     async def async_start(self) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, reuse_address=True,
+                           ssl_context=tls_context(self.config))
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         if self.discovery is not None:

@@ -195,6 +195,7 @@ class Enrollment(Struct, frozen=True, kw_only=True):
     server_name: str
     public_key: str  # base64 raw Ed25519 public key that signs every catalog
     key_fingerprint: str
+    tls_certificate_sha256: str | None = None  # pin this certificate when talking HTTPS
 
 
 class TokenRotation(Struct, frozen=True, kw_only=True):

@@ -14,7 +14,7 @@ from aiohttp import web
 from msgspec import Meta, Struct
 
 from server.api.jsonio import json_response, read_json
-from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE
+from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE, TLS_PIN
 from server.auth import secrets
 from server.auth.policy import TERMINAL_TOKEN_PREFIX, terminal_of
 from server.errors import NotFound, TooManyRequests, Unauthorized
@@ -84,6 +84,7 @@ async def enroll(request: web.Request) -> web.Response:
         terminal_id=terminal_id, village_code=t["village_code"], village_name=t["village_name"],
         token=token, server_id=request.app[SERVER_ID], server_name=request.app[CONFIG].server_name,
         public_key=signer.public_key_b64, key_fingerprint=signer.fingerprint,
+        tls_certificate_sha256=request.app[TLS_PIN] or None,
     ), status=201)
 
 

@@ -53,7 +53,7 @@ TUS_VERSION: Final = "1.0.0"
 UPLOADS_PATH: Final = "/api/v1/uploads"
 EXTENSIONS: Final = "creation,checksum,termination"
 CHECKSUMS: Final = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
-WRITE_BLOCK: Final = 4 << 20  # bytes handed to the writer threads at a time
+WRITE_BLOCK: Final = 1 << 20  # bytes handed to the writer thread at a time
 MAX_METADATA: Final = 16 * 1024
 MAX_FILENAME: Final = 255
 CONTENT_ID_HEADER: Final = "Yuanjiao-Content-Id"
@@ -281,48 +281,31 @@ async def patch(request: web.Request) -> web.Response:
 
 
 class _BlockWriter:
-    """Writes and hashes blocks on worker threads while the loop reads the next block.
-
-    A block is the list of chunks as they came off the socket, so no byte is copied on
-    its way to the file. The write and the hashing of a block run at the same time on
-    two threads (both release the GIL), each kept in order: at most one write and one
-    hash are in flight.
-    """
+    """Writes and hashes blocks on a worker thread, one in flight while the next is read."""
 
     def __init__(self, f: BinaryIO, hashers: list[hashlib._Hash], written: int) -> None:
         self._f = f
         self._hashers = hashers
-        self._pending: list[asyncio.Future[None]] = []
+        self._pending: asyncio.Future[None] | None = None
         self._pending_size = 0
-        self.written = written  # bytes written (durable once finish() returns)
-        self.queued = written  # bytes handed over, including the block in flight
+        self.written = written
+        self.queued = written  # handed to the writer, including the block in flight
 
-    def _write(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self._f.write(chunk)
-
-    def _hash(self, chunks: list[bytes]) -> None:
+    def _write(self, block: bytes) -> None:
+        self._f.write(block)
         for h in self._hashers:
-            for chunk in chunks:
-                h.update(chunk)
+            h.update(block)
 
-    async def submit(self, chunks: list[bytes], size: int) -> None:
+    async def submit(self, block: bytes) -> None:
         await self.drain()
-        loop = asyncio.get_running_loop()
-        self._pending = [loop.run_in_executor(None, self._write, chunks),
-                         loop.run_in_executor(None, self._hash, chunks)]
-        self._pending_size = size
-        self.queued += size
+        self._pending = asyncio.get_running_loop().run_in_executor(None, self._write, block)
+        self._pending_size = len(block)
+        self.queued += len(block)
 
     async def drain(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, []
-            # Both are awaited before an error is raised, so no thread still uses the
-            # file or a hasher when the caller cleans up.
-            results = await asyncio.gather(*pending, return_exceptions=True)
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
             self.written += self._pending_size
 
     async def finish(self) -> None:
@@ -353,25 +336,23 @@ async def _receive(
     writer = _BlockWriter(f, hashers, offset)
     cut = cancelled = False
     try:
-        chunks: list[bytes] = []
-        buffered = 0
+        buf = bytearray()
         try:
             while chunk := await request.content.readany():
-                if writer.queued + buffered + len(chunk) > length:
+                if writer.queued + len(buf) + len(chunk) > length:
                     raise PayloadTooLarge(
                         f"the body goes past the upload's length of {length} bytes"
                     )
-                chunks.append(chunk)
-                buffered += len(chunk)
-                if buffered >= WRITE_BLOCK:
-                    await writer.submit(chunks, buffered)
-                    chunks, buffered = [], 0
+                buf += chunk
+                if len(buf) >= WRITE_BLOCK:
+                    await writer.submit(bytes(buf))
+                    buf.clear()
         except (ConnectionError, HttpProcessingError):
             cut = True  # keep what arrived; the client resumes from the recorded offset
         except asyncio.CancelledError:
             cut = cancelled = True  # server shutting down: keep what arrived, then stop
-        if chunks:
-            await writer.submit(chunks, buffered)
+        if buf:
+            await writer.submit(bytes(buf))
         await writer.finish()
     except BaseException as e:
         await asyncio.to_thread(f.close)
