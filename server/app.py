@@ -25,10 +25,12 @@ from server.appkeys import (
     STORE,
     THROTTLE,
     TLS_PIN,
+    TOKENS,
     UPLOADS,
 )
 from server.auth.policy import auth_middleware
 from server.auth.throttle import LoginThrottle
+from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.errors import error_middleware
 from server.ingest import Ingestor
@@ -109,6 +111,7 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     app[CONFIG] = config
     app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
+    app[TOKENS] = TokenCache()
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))
     return app

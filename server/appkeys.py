@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.auth.throttle import LoginThrottle
+from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.discovery import Discovery
 from server.ingest import Ingestor
@@ -23,3 +24,4 @@ UPLOADS = web.AppKey("uploads", UploadManager)
 DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
+TOKENS = web.AppKey("tokens", TokenCache)

@@ -81,6 +81,19 @@ async def test_changed_payload_is_422_and_batch_not_stored(server: Server, roste
         assert (await r.json())["sessions"] == 0  # the fresh record was not stored either
 
 
+async def test_one_id_twice_in_a_batch(server: Server, roster: list[str]) -> None:
+    now = datetime.now(UTC) - timedelta(hours=1)
+    rec = record(roster[:1], now)
+    status, ack = await send(server, [rec, rec])  # the same record twice: stored once
+    assert status == 200 and ack["duplicates"] == 1
+    other = record(roster[:2], now)
+    clash = {**other, "attendees": roster[:3]}
+    status, body = await send(server, [other, clash])
+    assert status == 422 and body["error"]["details"]["record_ids"] == [other["record_id"]]
+    async with server.http.get(f"/api/v1/admin/reports/members/{roster[1]}") as r:
+        assert (await r.json())["sessions"] == 0
+
+
 async def test_same_record_id_on_two_terminals_are_two_records(server: Server, roster: list[str]) -> None:
     now = datetime.now(UTC) - timedelta(hours=1)
     rec = record(roster[:1], now, record_id="shared-id")

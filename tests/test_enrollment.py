@@ -122,6 +122,9 @@ async def test_wrong_codes_are_throttled(tmp_path: Path) -> None:
 
 async def test_revoked_terminal_gets_401(guarded: Server) -> None:
     _, enrolled = await enroll(guarded, await make_code(guarded, T1))
+    async with as_terminal(guarded, enrolled["token"]) as t, \
+            t.get(f"/api/v1/terminals/{T1}/catalog") as r:
+        assert r.status == 200  # used once, so the server remembers the token
     async with guarded.http.post(f"/api/v1/admin/terminals/{T1}/revoke") as r:
         assert r.status == 204
     async with as_terminal(guarded, enrolled["token"]) as t, \

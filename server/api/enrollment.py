@@ -14,7 +14,7 @@ from aiohttp import web
 from msgspec import Meta, Struct
 
 from server.api.jsonio import json_response, read_json
-from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE, TLS_PIN
+from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE, TLS_PIN, TOKENS
 from server.auth import secrets
 from server.auth.policy import TERMINAL_TOKEN_PREFIX, terminal_of
 from server.errors import NotFound, TooManyRequests, Unauthorized
@@ -72,6 +72,8 @@ async def enroll(request: web.Request) -> web.Response:
     code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
     db = request.app[DB]
     terminal_id = await db.write(lambda c: q.redeem(c, code_hash, token_hash, now))
+    if terminal_id is not None:
+        request.app[TOKENS].forget_terminal(terminal_id)  # the old box's tokens are retired
     if terminal_id is None:
         throttle.failed("enroll", address)
         raise Unauthorized("the code is wrong, used or expired; ask the county for a new one",
@@ -95,6 +97,7 @@ async def rotate_token(request: web.Request) -> web.Response:
     until = now + ROTATION_GRACE
     await request.app[DB].write(
         lambda c: q.rotate(c, who.terminal_id, who.token_hash, new_hash, now, until))
+    request.app[TOKENS].forget_terminal(who.terminal_id)  # the old token's grace ends on time
     return json_response(TokenRotation(token=token, previous_valid_until=until), status=201)
 
 
@@ -102,4 +105,5 @@ async def revoke(request: web.Request) -> web.Response:
     terminal_id, now = request.match_info["terminal_id"], utcnow()
     if not await request.app[DB].write(lambda c: q.revoke_terminal(c, terminal_id, now)):
         raise NotFound(f"no terminal {terminal_id}")
+    request.app[TOKENS].forget_terminal(terminal_id)
     return web.Response(status=204)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.appkeys import CONFIG, DB
+from server.appkeys import CONFIG, DB, TOKENS
 from server.auth import secrets
 from server.errors import Forbidden, Handler, Unauthorized
 from server.queries import auth as q
@@ -95,7 +95,12 @@ def _bearer(request: web.Request) -> str | None:
 
 async def _authenticate_terminal(request: web.Request, token: str) -> Terminal:
     token_hash, now = secrets.digest(token), utcnow()
-    terminal_id = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
+    cache = request.app[TOKENS]
+    terminal_id = cache.get(token_hash)
+    if terminal_id is None:
+        terminal_id = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
+        if terminal_id is not None:
+            cache.put(token_hash, terminal_id)
     if terminal_id is None:
         raise Unauthorized("this terminal's token is unknown or was revoked; enroll it again "
                            "with a code from the county", code="terminal_revoked")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import secrets
@@ -11,9 +12,14 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the timing the same.
-_DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD = 10
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist keeps the timing the same.
+    Made on first need, not at import: an argon2 hash takes 64 MiB for a moment."""
+    return _hasher.hash("not a real password")
 
 
 def new_token(prefix: str) -> str:
@@ -42,7 +48,7 @@ async def hash_password(password: str) -> str:
 async def verify_password(stored: str | None, password: str) -> bool:
     def verify() -> bool:
         try:
-            return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+            return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 

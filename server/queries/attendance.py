@@ -39,7 +39,14 @@ def ingest(
 
     On any conflict nothing is written, so the caller can reject the batch whole.
     """
-    digests = {r.record_id: record_digest(r) for r in records}
+    digests: dict[str, str] = {}
+    clashing: list[str] = []
+    for r in records:
+        d = record_digest(r)
+        if digests.setdefault(r.record_id, d) != d:
+            clashing.append(r.record_id)  # the same id twice in one batch, saying two things
+    if clashing:
+        return IngestResult(accepted=[], duplicates=0, conflicts=sorted(set(clashing)))
     known: dict[str, str] = {}
     ids = list(digests)
     for start in range(0, len(ids), 500):
