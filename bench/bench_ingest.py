@@ -140,14 +140,14 @@ def rows_of(work: dict[str, list[bytes]]) -> list[Rows]:
         for body in batches:
             batch = msgspec.json.decode(body)
             att, items, members = [], [], []
-            for r in batch["records"]:
+            for n, r in enumerate(batch["records"]):
                 digest = hashlib.sha256(msgspec.json.encode(r)).hexdigest()
                 att.append((tid, r["record_id"], r["seq"], r["session_id"], r["title"],
                             r["started_at"], r["ended_at"],
                             sum(i["watched_seconds"] for i in r["items"]),
                             batch["terminal_clock"], "2026-03-01T08:00:01Z", digest))
-                items += [(tid, r["record_id"], i["sha256"], i["watched_seconds"]) for i in r["items"]]
-                members += [(tid, r["record_id"], m) for m in r["attendees"]]
+                items += [(n, i["sha256"], i["watched_seconds"]) for i in r["items"]]
+                members += [(n, m) for m in r["attendees"]]
             out.append((att, items, members))
     return out
 
@@ -172,10 +172,12 @@ def raw_sqlite(path: Path, ddl: list[str], terminals: list[str], batches: list[R
             conn.executemany("INSERT INTO attendance (terminal_id, record_id, seq, session_id, title, "
                              "started_at, ended_at, watched_seconds, terminal_clock, received_at, "
                              "digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", att)
-            conn.executemany("INSERT INTO attendance_items (terminal_id, record_id, sha256, "
-                             "watched_seconds) VALUES (?, ?, ?, ?)", items)
-            conn.executemany("INSERT INTO attendance_members (terminal_id, record_id, member_no) "
-                             "VALUES (?, ?, ?)", members)
+            # Rows get consecutive ids: nothing else writes to this database.
+            first = conn.execute("SELECT max(id) FROM attendance").fetchone()[0] - len(att) + 1
+            conn.executemany("INSERT INTO attendance_items (attendance_id, sha256, watched_seconds) "
+                             "VALUES (?, ?, ?)", [(first + n, sha, w) for n, sha, w in items])
+            conn.executemany("INSERT INTO attendance_members (attendance_id, member_no) VALUES (?, ?)",
+                             [(first + n, m) for n, m in members])
             if commit_each:
                 conn.execute("COMMIT")
         if not commit_each:

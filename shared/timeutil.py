@@ -14,7 +14,8 @@ def utcnow() -> datetime:
 def to_db(dt: datetime) -> str:
     if dt.tzinfo is None:
         raise ValueError("naive datetime: times must carry a timezone")
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, and ingest calls this per record.
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def from_db(text: str) -> datetime:

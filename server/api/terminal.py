@@ -81,8 +81,9 @@ async def post_attendance(request: web.Request) -> web.Response:
             code="invalid_record", details={"record_ids": backwards},
         )
     now = utcnow()
+    prepared = attendance.prepare(batch.records)
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t["id"], batch.records, batch.terminal_clock, now)
+        lambda c: attendance.ingest(c, t["id"], prepared, batch.terminal_clock, now)
     )
     if result.conflicts:
         raise Unprocessable(

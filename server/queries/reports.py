@@ -14,7 +14,7 @@ from shared.timeutil import to_db
 _COVERAGE_SQL = """
 WITH trained AS (
     SELECT DISTINCT am.member_no FROM attendance a
-    JOIN attendance_members am ON am.terminal_id = a.terminal_id AND am.record_id = a.record_id
+    JOIN attendance_members am ON am.attendance_id = a.id
     WHERE a.started_at >= :start AND a.started_at < :end AND a.watched_seconds >= :min
 )
 SELECT v.code, v.name, v.unit_code, u.name AS unit_name,
@@ -41,9 +41,8 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
         "a.watched_seconds, t.village_code, v.name AS village_name, "
         "(SELECT group_concat(c.title, '、') FROM attendance_items i "
         " LEFT JOIN contents c ON c.sha256 = i.sha256 "
-        " WHERE i.terminal_id = a.terminal_id AND i.record_id = a.record_id) AS contents "
-        "FROM attendance_members am "
-        "JOIN attendance a ON a.terminal_id = am.terminal_id AND a.record_id = am.record_id "
+        " WHERE i.attendance_id = a.id) AS contents "
+        "FROM attendance_members am JOIN attendance a ON a.id = am.attendance_id "
         "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
         "WHERE am.member_no = ? ORDER BY a.started_at",
         (member_no,),
@@ -58,7 +57,7 @@ def terminal_months(
         "strftime('%Y-%m', a.started_at, '+8 hours') AS month, COUNT(*) AS sessions, "
         "SUM(a.watched_seconds) AS watched_seconds, "
         "(SELECT COUNT(*) FROM attendance_members am JOIN attendance b "
-        "  ON b.terminal_id = am.terminal_id AND b.record_id = am.record_id "
+        "  ON b.id = am.attendance_id "
         "  WHERE b.terminal_id = a.terminal_id "
         "  AND strftime('%Y-%m', b.started_at, '+8 hours') = "
         "      strftime('%Y-%m', a.started_at, '+8 hours')) AS attendances "
