@@ -1,0 +1,128 @@
+"""Terminal settings, declared as data: each has a default and a line of help.
+
+Built once from (lowest to highest) the defaults, a TOML file, `YUANJIAO_TERMINAL_*`
+environment variables and command-line flags, then passed in; nothing reads settings
+at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from terminal import constants as k
+
+GiB = 1 << 30
+MiB = 1 << 20
+ENV_PREFIX = "YUANJIAO_TERMINAL_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    data_dir: Path = _setting(Path("var/terminal"), "database, cache and pinned key live here")
+    terminal_id: str = _setting("", "this terminal point's id, e.g. T140121100001 (from the county)")
+    village_code: str = _setting("", "the village code; taken from the terminal id when empty")
+    terminal_token: str = _setting("", "enrollment token sent to the trusted server (Authorization: Bearer)")
+    server_url: str = _setting("", "fallback server URL when mDNS and the stored address fail")
+    cache_quota_bytes: int = _setting(64 * GiB, "most bytes the cache may hold")
+    min_free_bytes: int = _setting(k.MIN_FREE_BYTES, "disk space kept free; below it downloads pause")
+    bandwidth_limit: int = _setting(0, "download cap in bytes per second (0: no cap)")
+    download_window: str = _setting("", "local hours downloads may run, e.g. 22:00-06:00 (empty: always)")
+    timezone: str = _setting("Asia/Shanghai", "the county's time zone for the download window")
+    zeroconf: bool = _setting(True, "find the server and advertise this terminal over mDNS")
+    zeroconf_interfaces: tuple[str, ...] = _setting(
+        ("all",), "interfaces mDNS uses: addresses, or 'all' for every interface"
+    )
+    status_host: str = _setting("0.0.0.0", "address of the small status endpoint")
+    status_port: int = _setting(8760, "port of the status endpoint (0 picks a free one)")
+    heartbeat_interval: float = _setting(k.HEARTBEAT_INTERVAL, "heartbeat period until the server says")
+    sync_interval: float = _setting(k.SYNC_INTERVAL, "seconds between catalog checks")
+    outbox_interval: float = _setting(k.OUTBOX_INTERVAL, "seconds between outbox checks when idle")
+    discovery_timeout: float = _setting(k.DISCOVERY_TIMEOUT, "seconds to wait for mDNS before falling back")
+    backoff_initial: float = _setting(k.BACKOFF_INITIAL, "first retry delay after a failure, seconds")
+    backoff_max: float = _setting(k.BACKOFF_MAX, "longest retry delay, seconds")
+    session_save_seconds: float = _setting(k.SESSION_SAVE_SECONDS, "an open session is saved this often")
+    outbox_batch: int = _setting(k.OUTBOX_BATCH, "attendance records per request")
+    progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
+    headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
+    playback_rate: float = _setting(1.0, "playback rate (tests play faster)")
+    auto_start_sessions: bool = _setting(True, "start scheduled sessions at their time by themselves")
+
+    def __post_init__(self) -> None:
+        if not self.village_code and self.terminal_id.startswith("T"):
+            object.__setattr__(self, "village_code", self.terminal_id[1:])
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "terminal.sqlite3"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def clean_marker(self) -> Path:
+        return self.data_dir / "clean-shutdown"
+
+    def replace(self, **changes: Any) -> TerminalConfig:
+        return dataclasses.replace(self, **changes)
+
+
+_BOOLS = {"zeroconf", "headless", "auto_start_sessions"}
+_TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    if name == "zeroconf_interfaces":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return tuple(str(v) for v in value)
+    if name == "data_dir":
+        return Path(value)
+    if name in _BOOLS:
+        if isinstance(value, str):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return bool(value)
+    target = kind if isinstance(kind, type) else _TYPES.get(str(kind), str)
+    return target(value)
+
+
+def load_config(
+    file: Path | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> TerminalConfig:
+    """Defaults < TOML file < YUANJIAO_TERMINAL_* environment < explicit overrides (flags)."""
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    known = {f.name: f.type for f in fields(TerminalConfig)}
+    if file is not None:
+        with open(file, "rb") as fh:
+            data = tomllib.load(fh)
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"{file}: unknown setting {key!r}")
+            values[key] = _coerce(key, known[key], value)
+    for key, kind in known.items():
+        env_key = ENV_PREFIX + key.upper()
+        if env_key in env:
+            values[key] = _coerce(key, kind, env[env_key])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, known[key], value)
+    return TerminalConfig(**values)
+
+
+def describe() -> str:
+    """Every setting with its default and help, for `settings` and the docs."""
+    return "\n".join(
+        f"{f.name} (default {f.default!r}): {f.metadata['help']}" for f in fields(TerminalConfig)
+    )

@@ -1,0 +1,41 @@
+"""Timing and size defaults in one place.
+
+Every one of these is a constructor parameter or a setting somewhere, so tests shrink
+them without patching anything.
+"""
+
+from typing import Final
+
+SOFTWARE_VERSION: Final = "0.1.0"
+
+# discovery
+DISCOVERY_TIMEOUT: Final = 3.0  # seconds to wait for an mDNS answer before falling back
+RESOLVE_TIMEOUT_MS: Final = 3000
+
+# server conversation
+HTTP_CONNECT_TIMEOUT: Final = 10.0
+HTTP_READ_TIMEOUT: Final = 60.0  # no byte for this long: the link is gone
+HEARTBEAT_INTERVAL: Final = 60.0  # until the server says otherwise
+SYNC_INTERVAL: Final = 300.0  # catalog poll when nothing else wakes the syncer
+OUTBOX_INTERVAL: Final = 30.0  # outbox look when nothing else wakes it
+
+# retries: jittered exponential backoff
+BACKOFF_INITIAL: Final = 2.0
+BACKOFF_MAX: Final = 600.0
+BACKOFF_FACTOR: Final = 2.0
+
+# downloads
+DOWNLOAD_CHUNK: Final = 256 * 1024
+PROGRESS_SAVE_SECONDS: Final = 2.0  # bytes-present written to the database this often
+PROGRESS_LOG_SECONDS: Final = 10.0
+
+# cache
+MIN_FREE_BYTES: Final = 256 * 1024 * 1024  # below this, downloads pause ("disk full")
+
+# sessions and outbox
+SESSION_SAVE_SECONDS: Final = 5.0  # a power cut loses at most this much of a session
+OUTBOX_BATCH: Final = 500  # records per request (the server takes at most 1000)
+
+# player
+STALL_SECONDS: Final = 5.0  # playing but media time frozen this long: a stall
+MAX_STEP_SECONDS: Final = 2.0  # per unit of rate; a bigger jump between time events is a seek

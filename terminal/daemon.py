@@ -1,0 +1,450 @@
+"""The terminal daemon: every part started, run and stopped together.
+
+    async with Terminal(config) as t:
+        await t.wait_closed()      # or drive it: t.run_session(...), t.snapshot()
+
+Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
+of catalog sessions, and the saving of download progress. Each loop that talks to the
+server backs off with jitter when the link fails and looks for the server again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import aiohttp
+
+from shared.sqlite import Database
+from shared.timeutil import to_db, utcnow
+from terminal import constants as k
+from terminal import db as q
+from terminal import heartbeat
+from terminal.backoff import Backoff
+from terminal.bandwidth import RateLimiter
+from terminal.cache import Cache
+from terminal.catalog import CatalogKeeper
+from terminal.config import TerminalConfig
+from terminal.discovery import Discovery
+from terminal.downloader import Downloader
+from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
+from terminal.link import Link
+from terminal.migrations import MIGRATIONS
+from terminal.outbox import Delivery, Outbox
+from terminal.player import Player
+from terminal.sessions import SessionResult, SessionRunner, SessionSpec
+from terminal.status import ItemStatus, SessionStatus, Snapshot, StatusServer
+from terminal.sync import WINDOW_OVERRIDE, Syncer
+from terminal.trust import Trust
+from terminal.window import DownloadWindow
+
+log = logging.getLogger(__name__)
+
+SESSION_LATE = timedelta(hours=2)  # a scheduled session missed by more than this is not started
+SCHEDULE_POLL = 30.0
+
+
+def _strings(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a list of strings")
+    return [str(v) for v in value]
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    event.clear()
+
+
+class Terminal:
+    def __init__(self, config: TerminalConfig, *, player: Player | None = None) -> None:
+        if not config.terminal_id:
+            raise ValueError("terminal_id is not set: give the id the county issued, e.g. T140121100001")
+        self.config = config
+        self.db = Database(config.db_path, MIGRATIONS, synchronous="FULL")
+        self.trust = Trust(self.db)
+        self.keeper = CatalogKeeper(self.db, self.trust, config.terminal_id)
+        self.cache = Cache(self.db, config.cache_dir, quota=config.cache_quota_bytes,
+                           min_free_bytes=config.min_free_bytes, clean_marker=config.clean_marker)
+        self.outbox = Outbox(self.db, batch=config.outbox_batch)
+        self.discovery: Discovery | None = None
+        self.status_server: StatusServer | None = None
+        self.http: aiohttp.ClientSession | None = None
+        self.link: Link | None = None
+        self.syncer: Syncer | None = None
+        self._player = player
+        self._own_player = player is None
+        self._runner: SessionRunner | None = None
+        self._session_task: asyncio.Task[SessionResult] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sync_wake = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self.last_delivery: Delivery | None = None
+        self.heartbeats = 0
+
+    # --- lifetime ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Terminal:
+        try:
+            await self.async_start()
+        except BaseException:
+            await self.async_close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.async_close()
+
+    async def async_start(self, *, background: bool = True) -> None:
+        c = self.config
+        await self.db.async_open()
+        await self.trust.async_load()
+        stored = await self.db.read(partial(q.get_kv, key="terminal_token"))
+        token = c.terminal_token or stored or ""
+        await self.keeper.async_load()
+        await self.cache.async_open()
+        await SessionRunner.recover(self.db)
+        timeout = aiohttp.ClientTimeout(total=None, connect=k.HTTP_CONNECT_TIMEOUT,
+                                        sock_read=k.HTTP_READ_TIMEOUT)
+        self.http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
+        if c.zeroconf and background:
+            self.discovery = Discovery(interfaces=c.zeroconf_interfaces, terminal_id=c.terminal_id,
+                                       village=c.village_code)
+            await self.discovery.async_start()
+        self.link = Link(self.http, self.db, self.trust, self.discovery, configured_url=c.server_url,
+                         terminal_id=c.terminal_id, discovery_timeout=c.discovery_timeout,
+                         token=token)
+        limiter = RateLimiter(c.bandwidth_limit) if c.bandwidth_limit > 0 else None
+        self.syncer = Syncer(self.db, self.keeper, self.cache, Downloader(
+            self.http, limiter=limiter, progress=self._on_progress,
+            progress_log_seconds=c.progress_log_seconds,
+        ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self.notify)
+        if not background:
+            return
+        self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port)
+        port = await self.status_server.async_start()
+        log.info("status endpoint on %s:%d", c.status_host, port)
+        if self.discovery is not None:
+            await self.discovery.async_advertise(port)
+        for loop in (self._sync_loop, self._heartbeat_loop, self._outbox_loop, self._schedule_loop,
+                     self._progress_loop):
+            self._spawn(loop)
+
+    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        name = fn.__name__.strip("_")
+
+        async def keep_running() -> None:
+            # a bug in one loop must not silently stop it for good: log, pause, go on
+            while True:
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("the %s failed; restarting it", name.replace("_", " "))
+                    await asyncio.sleep(self.config.backoff_max)
+
+        self._tasks.append(asyncio.create_task(keep_running(), name=f"terminal-{name}"))
+
+    async def async_close(self) -> None:
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        if self._session_task is not None and not self._session_task.done():
+            self._session_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TerminalError):
+                await self._session_task
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._player is not None and self._own_player:
+            await self._player.async_close()
+        if self.status_server is not None:
+            await self.status_server.async_close()
+        if self.discovery is not None:
+            await self.discovery.async_close()
+        if self.http is not None:
+            await self.http.close()
+        await self.cache.async_close()
+        await self.db.async_close()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    # --- change notification, for the progress display and tests -----------------------
+
+    def notify(self) -> None:
+        self._changed.set()
+
+    def _on_progress(self, sha256: str, present: int, size: int) -> None:
+        if self.syncer is not None:
+            self.syncer.on_progress(sha256, present, size)
+        self._changed.set()
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float) -> None:
+        """Wait until `predicate()` (sync or async) is true, re-checking on every change."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the condition did not become true in time")
+            self._changed.clear()
+            # changes wake us at once; the short cap covers state that changes without a signal
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(left, 0.5)):
+                    await self._changed.wait()
+
+    def wake_sync(self) -> None:
+        self._sync_wake.set()
+
+    def wake_outbox(self) -> None:
+        self._outbox_wake.set()
+
+    # --- loops ------------------------------------------------------------------------
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self.config.backoff_initial, self.config.backoff_max)
+
+    async def _sync_loop(self) -> None:
+        assert self.link is not None and self.syncer is not None
+        backoff = self._backoff()
+        while True:
+            delay = self.config.sync_interval
+            try:
+                client = await self.link.get()
+                await self.syncer.cycle(client)
+                backoff.reset()
+            except ServerUnreachable as e:
+                self.link.lost(e)
+                self.syncer.condition = self.link.problem or "server unreachable"
+                delay = backoff.next_delay()
+            except ServerRefused as e:
+                log.error("the server refused: %s", e)
+                self.syncer.condition = f"the server refused: {e}"
+                delay = backoff.next_delay()
+            except TerminalError as e:
+                log.error("sync: %s", e)
+                delay = backoff.next_delay()
+            self.notify()
+            await _wait(self._sync_wake, delay)
+
+    async def _heartbeat_loop(self) -> None:
+        assert self.link is not None
+        backoff = self._backoff()
+        interval = self.config.heartbeat_interval
+        while True:
+            delay = interval
+            try:
+                client = await self.link.get()
+                ack = await client.heartbeat(heartbeat.build(await self.snapshot()))
+                self.heartbeats += 1
+                interval = delay = ack.heartbeat_interval_seconds or interval
+                if self.keeper.catalog is None or ack.catalog_version > self.keeper.catalog.version:
+                    self.wake_sync()
+                backoff.reset()
+            except ServerUnreachable as e:
+                self.link.lost(e)
+                delay = min(interval, backoff.next_delay())
+            except ServerRefused as e:
+                log.error("heartbeat refused: %s", e)
+                delay = min(interval, backoff.next_delay())
+            self.notify()
+            await asyncio.sleep(delay)
+
+    async def _outbox_loop(self) -> None:
+        assert self.link is not None
+        backoff = self._backoff()
+        while True:
+            delay = self.config.outbox_interval
+            if await self.outbox.backlog():
+                try:
+                    client = await self.link.get()
+                    self.last_delivery = await self.outbox.drain(client)
+                    if self.last_delivery.sent or self.last_delivery.quarantined:
+                        log.info("outbox: %d record(s) delivered in %d batch(es), %d quarantined",
+                                 self.last_delivery.sent, self.last_delivery.batches,
+                                 self.last_delivery.quarantined)
+                    backoff.reset()
+                except ServerUnreachable as e:
+                    self.link.lost(e)
+                    delay = backoff.next_delay()
+                except ServerRefused as e:
+                    log.error("outbox refused: %s", e)
+                    delay = backoff.next_delay()
+                self.notify()
+            await _wait(self._outbox_wake, delay)
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            delay = SCHEDULE_POLL
+            catalog = self.keeper.catalog
+            if catalog is not None and self.config.auto_start_sessions:
+                now = utcnow()
+                for plan in sorted(catalog.sessions, key=lambda s: s.starts_at):
+                    if plan.starts_at > now:
+                        delay = min(delay, (plan.starts_at - now).total_seconds())
+                        continue
+                    if now - plan.starts_at > SESSION_LATE or self.session_running:
+                        continue
+                    if await self.db.read(partial(q.session_ran, session_id=plan.session_id)):
+                        continue
+                    log.info("scheduled session %r is due", plan.title)
+                    await self.start_session(SessionSpec(plan.title, list(plan.items), plan.session_id), [])
+            await asyncio.sleep(max(0.05, delay))
+
+    async def _progress_loop(self) -> None:
+        assert self.syncer is not None
+        while True:
+            await asyncio.sleep(k.PROGRESS_SAVE_SECONDS)
+            await self.syncer.save_progress()
+
+    # --- sessions ---------------------------------------------------------------------
+
+    @property
+    def session_running(self) -> bool:
+        return self._session_task is not None and not self._session_task.done()
+
+    async def _session_runner(self) -> SessionRunner:
+        if self._runner is None:
+            if self._player is None:
+                self._player = Player(headless=self.config.headless, rate=self.config.playback_rate)
+                await self._player.async_open()
+            self._player.listeners.append(self.notify)
+            self._runner = SessionRunner(
+                self.db, self.cache, self._player, save_seconds=self.config.session_save_seconds,
+                on_closed=self._session_closed, on_not_ready=lambda _sha: self.wake_sync(),
+            )
+        return self._runner
+
+    def _session_closed(self) -> None:
+        self.wake_outbox()
+        self.notify()
+
+    async def start_session(
+        self, spec: SessionSpec, attendee_refs: Sequence[str]
+    ) -> asyncio.Task[SessionResult]:
+        """Sign the attendees in and start playing; the task's result is the closed record."""
+        if self.session_running:
+            raise TerminalError("a session is already running")
+        runner = await self._session_runner()
+        attendees = await runner.sign_in(attendee_refs)
+        if spec.session_id:
+            now = to_db(utcnow())
+            await self.db.write(lambda c: q.mark_session_ran(c, spec.session_id or "", now))
+        self._session_task = asyncio.create_task(runner.run(spec, attendees), name="terminal-session")
+        self.notify()
+        return self._session_task
+
+    async def run_session(self, spec: SessionSpec, attendee_refs: Sequence[str]) -> SessionResult:
+        return await (await self.start_session(spec, attendee_refs))
+
+    def session_for(self, session_id: str) -> SessionSpec:
+        catalog = self.keeper.catalog
+        for plan in catalog.sessions if catalog else []:
+            if plan.session_id == session_id:
+                return SessionSpec(plan.title, list(plan.items), plan.session_id)
+        raise LookupError(f"no session {session_id} in the catalog")
+
+    async def control(self, action: str, body: dict[str, object]) -> dict[str, object]:
+        """The local controls (status endpoint `/control/<action>`)."""
+        refs = _strings(body.get("attendees"))
+        if action == "start":
+            if body.get("session_id"):
+                spec = self.session_for(str(body["session_id"]))
+            else:
+                items = _strings(body.get("items"))
+                if not items:
+                    raise ValueError("name a session_id or the items to play")
+                spec = SessionSpec(str(body.get("title") or "站点点播"), items)
+            try:
+                await self.start_session(spec, refs)
+            except TerminalError as e:
+                raise ValueError(str(e)) from e
+            return {"started": spec.title}
+        runner, player = self._runner, self._player
+        if action == "attend":
+            if runner is None or not self.session_running:
+                raise ValueError("no session is running")
+            try:
+                runner.add_attendees(await runner.sign_in(refs))
+            except TerminalError as e:
+                raise ValueError(str(e)) from e
+            return {"attendees": list(runner.attendees)}
+        if action == "window":
+            hours = float(str(body.get("hours", 6)))
+            until = utcnow() + timedelta(hours=hours)
+            await self.db.write(lambda c: q.set_kv(c, WINDOW_OVERRIDE, to_db(until)))
+            self.wake_sync()
+            return {"window_open_until": to_db(until)}
+        if player is None or not self.session_running:
+            raise ValueError("nothing is playing")
+        if action == "pause":
+            await player.pause()
+        elif action == "resume":
+            await player.resume()
+        elif action == "seek":
+            await player.seek(float(str(body.get("seconds", 0))))
+        elif action == "stop":
+            assert self._session_task is not None
+            self._session_task.cancel()
+        else:
+            raise LookupError(f"no control {action!r}")
+        return {"done": action}
+
+    # --- status -----------------------------------------------------------------------
+
+    async def snapshot(self) -> Snapshot:
+        rows, counts = await self.db.read(lambda c: (q.items(c), q.record_counts(c)))
+        usage = await self.cache.usage()
+        progress = self.syncer.progress if self.syncer is not None else {}
+        catalog = self.keeper.catalog
+        stale = self.keeper.expired()
+        condition = "ok"
+        if self.syncer is not None and self.syncer.condition != "ok":
+            condition = self.syncer.condition
+        if stale:
+            condition = "stale: the catalog has expired; playing the cache, adding nothing new"
+        window_open = await self.syncer.window_open() if self.syncer is not None else True
+        session = None
+        if self._runner is not None and self._runner.current is not None and self._player is not None:
+            stats = self._player.stats
+            session = SessionStatus(
+                title=self._runner.current.title, session_id=self._runner.current.session_id,
+                attendees=list(self._runner.attendees), playing=stats.sha256 if stats else None,
+                position_seconds=stats.position_seconds if stats else 0.0, state=self._player.state,
+            )
+        return Snapshot(
+            terminal_id=self.config.terminal_id, village_code=self.config.village_code,
+            software_version=k.SOFTWARE_VERSION, condition=condition,
+            server_url=self.link.client.base_url if self.link and self.link.client else None,
+            server_fingerprint=self.trust.fingerprint,
+            catalog_version=catalog.version if catalog else None,
+            catalog_expires_at=to_db(catalog.expires_at) if catalog else None, catalog_stale=stale,
+            download_window=str(self.syncer.window) if self.syncer else "always", window_open=window_open,
+            bandwidth_limit=self.config.bandwidth_limit, cache_bytes=usage.cache_bytes,
+            cache_quota=usage.quota, disk_free=usage.disk_free, disk_total=usage.disk_total,
+            items=[ItemStatus(
+                sha256=r.sha256, title=r.title, size=r.size, state=r.state,
+                bytes_present=progress.get(r.sha256, (r.bytes_present, 0))[0] if r.state == "downloading"
+                else r.bytes_present,
+                assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,
+            ) for r in rows],
+            outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
+            session=session,
+        )

@@ -1,0 +1,65 @@
+"""Enrollment: the county's one-time code traded for this box's identity.
+
+The site manager types the code the county admin made for this terminal point. The
+server answers with the terminal id, a secret token (shown once) and the signing key
+to pin. From then on the token goes with every terminal request, and the pinned key is
+the enrollment's, not a first-contact guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import aiohttp
+import msgspec
+
+from shared.protocol import Enrollment, EnrollRequest
+from shared.signing import fingerprint, load_public_key
+from shared.sqlite import Database
+from terminal import constants as k
+from terminal import db as q
+from terminal.client import TRANSPORT_ERRORS, refused
+from terminal.errors import ServerUnreachable, UntrustedServer
+from terminal.link import LAST_GOOD
+from terminal.trust import PINNED_FINGERPRINT, PINNED_KEY
+
+log = logging.getLogger(__name__)
+
+TOKEN = "terminal_token"
+TERMINAL_ID = "terminal_id"
+
+
+async def enroll(http: aiohttp.ClientSession, database: Database, server_url: str, code: str) -> Enrollment:
+    url = server_url.rstrip("/") + "/api/v1/enroll"
+    body = msgspec.json.encode(EnrollRequest(code=code, software_version=k.SOFTWARE_VERSION))
+    try:
+        async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+            if resp.status >= 400:
+                raise await refused(resp)
+            answer = msgspec.json.decode(await resp.read(), type=Enrollment)
+    except TRANSPORT_ERRORS as e:
+        raise ServerUnreachable(f"POST {url}: {e!r}") from e
+    key = load_public_key(answer.public_key)
+    if fingerprint(key) != answer.key_fingerprint:
+        raise UntrustedServer("the enrollment's key does not match its fingerprint")
+
+    def store(c: sqlite3.Connection) -> str | None:
+        before = q.get_kv(c, PINNED_FINGERPRINT)
+        q.set_kv(c, PINNED_KEY, answer.public_key)
+        q.set_kv(c, PINNED_FINGERPRINT, answer.key_fingerprint)
+        q.set_kv(c, TOKEN, answer.token)
+        q.set_kv(c, TERMINAL_ID, answer.terminal_id)
+        q.set_kv(c, LAST_GOOD, server_url.rstrip("/"))
+        return before
+
+    before = await database.write(store)
+    if before and before != answer.key_fingerprint:
+        log.warning("enrollment replaced the pinned key %s with %s", before, answer.key_fingerprint)
+    log.info("enrolled as %s (%s) with server %s", answer.terminal_id, answer.village_name, answer.server_id)
+    return answer
+
+
+async def stored_identity(database: Database) -> tuple[str | None, str | None]:
+    """(terminal id, token) saved by enrollment, if any."""
+    return await database.read(lambda c: (q.get_kv(c, TERMINAL_ID), q.get_kv(c, TOKEN)))

@@ -1,0 +1,143 @@
+"""Keeping the cache in step with the catalog.
+
+One cycle: fetch the catalog (ETag, 304), refresh the roster, hash again anything
+uncertain or changed, then download what is missing, needed-sooner first, while the
+download window is open and there is room. A full disk pauses downloads with a clear
+condition; an expired catalog adds nothing new ("stale") while the cache still plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+
+from shared.sqlite import Database
+from shared.timeutil import from_db, utcnow
+from terminal import db as q
+from terminal.cache import Cache
+from terminal.catalog import CatalogKeeper
+from terminal.client import ServerClient
+from terminal.downloader import Downloader
+from terminal.errors import CatalogRejected, DiskFull, DownloadFailed, ServerRefused
+from terminal.window import DownloadWindow
+
+log = logging.getLogger(__name__)
+
+WINDOW_OVERRIDE = "window_override_until"
+SESSION_KEEP = timedelta(hours=12)  # a session that began this morning still needs its items
+
+
+class Syncer:
+    def __init__(
+        self, database: Database, keeper: CatalogKeeper, cache: Cache, downloader: Downloader,
+        window: DownloadWindow, *, progress_save_seconds: float = 2.0,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self._db = database
+        self._keeper = keeper
+        self._cache = cache
+        self._downloader = downloader
+        self.window = window
+        self._save_every = progress_save_seconds
+        self._on_change = on_change or (lambda: None)
+        self.condition = "ok"  # or why downloads are not running, in words
+        self.progress: dict[str, tuple[int, int]] = {}  # sha256 -> (bytes present, size)
+        self._saved_at: dict[str, float] = {}
+
+    def on_progress(self, sha256: str, present: int, size: int) -> None:
+        """Called by the downloader per block: kept in memory, written now and then."""
+        self.progress[sha256] = (present, size)
+
+    async def save_progress(self) -> None:
+        now = time.monotonic()
+        for sha256, (present, _size) in list(self.progress.items()):
+            if now - self._saved_at.get(sha256, 0.0) >= self._save_every:
+                self._saved_at[sha256] = now
+                await self._db.write(partial(q.set_progress, sha256=sha256, bytes_present=present))
+
+    def upcoming_items(self, now: datetime | None = None) -> set[str]:
+        catalog = self._keeper.catalog
+        if catalog is None:
+            return set()
+        since = (now or utcnow()) - SESSION_KEEP
+        return {sha for s in catalog.sessions if s.starts_at >= since for sha in s.items}
+
+    async def window_open(self) -> bool:
+        raw = await self._db.read(lambda c: q.get_kv(c, WINDOW_OVERRIDE))
+        return self.window.is_open(utcnow(), from_db(raw) if raw else None)
+
+    async def cycle(self, client: ServerClient) -> None:
+        """One pass; ServerUnreachable propagates for the caller's backoff."""
+        answer = await client.catalog(self._keeper.etag)
+        if answer.envelope is not None:
+            try:
+                await self._keeper.async_apply(answer.envelope, answer.etag)
+            except CatalogRejected as e:
+                log.error("catalog rejected, the one held stays in force: %s", e)
+        try:
+            roster = await client.roster()
+        except ServerRefused as e:  # sign-in keeps the roster held; content still syncs
+            log.warning("the roster could not be refreshed: %s", e)
+        else:
+            await self._db.write(lambda c: q.replace_roster(c, roster.members))
+        bad = await self._cache.recheck()
+        if bad:
+            self._on_change()
+        if self._keeper.catalog is None:
+            self.condition = "no catalog yet"
+            return
+        if self._keeper.expired():
+            self.condition = "stale: the catalog has expired; playing the cache, adding nothing new"
+            log.warning("%s", self.condition)
+            return
+        await self.download(client)
+
+    async def download(self, client: ServerClient) -> None:
+        self.condition = "ok"
+        for row in await self._db.read(q.wanted):
+            if not await self.window_open():
+                self.condition = f"waiting for the download window ({self.window})"
+                return
+            need = row.size - (row.bytes_present if row.state == "downloading" else 0)
+            if not await self._cache.make_room(max(0, need), self.upcoming_items()):
+                self.condition = (f"disk full: downloads paused, {row.title or row.sha256[:12]} "
+                                  f"needs {need} more bytes; the cache still plays")
+                log.warning("%s", self.condition)
+                return
+            if not await self._fetch(client, row):
+                return
+        self._on_change()
+
+    async def _fetch(self, client: ServerClient, row: q.ItemRow) -> bool:
+        """Fetch one item; False when downloads must pause."""
+        sha = row.sha256
+        await self._db.write(lambda c: q.set_state(c, sha, "downloading"))
+        self._on_change()
+        try:
+            fetched = await self._downloader.fetch(
+                client.base_url, sha, row.size, self._cache.part(sha), self._cache.path(sha),
+                client.auth,
+            )
+        except DiskFull as e:
+            self.condition = f"disk full: downloads paused ({e}); the cache still plays"
+            log.warning("%s", self.condition)
+            why = str(e)
+            await self._db.write(lambda c: q.set_state(c, sha, "queued", error=why))
+            return False
+        except DownloadFailed as e:
+            log.error("download of %s failed: %s", sha[:12], e)
+            why = str(e)
+            await self._db.write(lambda c: q.set_state(c, sha, "failed", error=why))
+            return True
+        finally:
+            self.progress.pop(sha, None)
+        if fetched.resumed_from:
+            await self._db.write(lambda c: q.set_resumed(c, sha, fetched.resumed_from))
+        await self._cache.mark_ready(sha, row.size)
+        log.info("ready: %s (%s, %d bytes%s)", sha[:12], row.title, row.size,
+                 f", resumed from byte {fetched.resumed_from}" if fetched.resumed_from else "")
+        self._on_change()
+        return True

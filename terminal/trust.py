@@ -1,0 +1,65 @@
+"""Whom the terminal believes: the server signing key pinned on first contact.
+
+Until enrollment exists, the first server that answers is trusted (trust on first
+use) and its key is pinned; afterwards any server whose fingerprint differs is refused,
+whatever mDNS says about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from shared.signing import fingerprint, load_public_key
+from shared.sqlite import Database
+from terminal import db as q
+from terminal.client import ServerClient, ServerInfo
+from terminal.errors import UntrustedServer
+
+log = logging.getLogger(__name__)
+
+PINNED_KEY = "pinned_public_key"
+PINNED_FINGERPRINT = "pinned_fingerprint"
+
+
+class Trust:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._key: Ed25519PublicKey | None = None
+        self.fingerprint: str | None = None
+
+    async def async_load(self) -> None:
+        key_b64 = await self._db.read(lambda c: q.get_kv(c, PINNED_KEY))
+        if key_b64:
+            self._key = load_public_key(key_b64)
+            self.fingerprint = fingerprint(self._key)
+
+    @property
+    def key(self) -> Ed25519PublicKey | None:
+        return self._key
+
+    async def async_check(self, client: ServerClient) -> ServerInfo:
+        """Ask the server who it is; pin its key the first time, refuse a different one after."""
+        info = await client.server_info()
+        try:
+            key = load_public_key(info.public_key)
+        except ValueError as e:
+            raise UntrustedServer(f"{client.base_url} sent an unusable public key: {e}") from e
+        fp = fingerprint(key)
+        if fp != info.key_fingerprint:
+            raise UntrustedServer(f"{client.base_url}: the key does not match its own fingerprint")
+        if self.fingerprint is None:
+            def pin(c: sqlite3.Connection) -> None:
+                q.set_kv(c, PINNED_KEY, info.public_key)
+                q.set_kv(c, PINNED_FINGERPRINT, fp)
+
+            await self._db.write(pin)
+            self._key, self.fingerprint = key, fp
+            log.warning("pinned the signing key of server %s (%s) on first contact", info.server_id, fp)
+        elif fp != self.fingerprint:
+            raise UntrustedServer(
+                f"{client.base_url} signs with key {fp}, not the pinned {self.fingerprint}; refused"
+            )
+        return info
