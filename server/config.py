@@ -42,9 +42,6 @@ class ServerConfig:
     trust_proxy: bool = _setting(
         False, "trust X-Forwarded-Proto/-For from the reverse proxy (set when behind nginx)"
     )
-    require_terminal_tokens: bool = _setting(
-        True, "terminal endpoints and blobs need an enrollment token (turn off only to migrate)"
-    )
     tls_certificate: Path | None = _setting(
         None, "serve HTTPS directly with this PEM certificate (else TLS ends at the proxy)"
     )

@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     en.add_argument("code", help="the code the county admin made for this terminal point")
     en.add_argument("--server-url", help="the county server (found by mDNS when not given)")
     en.add_argument("--zeroconf-interfaces", help="comma-separated addresses for mDNS, or 'all'")
+    en.add_argument("--tls-fingerprint",
+                    help="sha256 of the server's certificate, when it is self-signed (https only)")
 
     wi = sub.add_parser("window", help="open the download window now (site manager override)")
     common(wi)
@@ -252,7 +254,7 @@ async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
     return config.replace(terminal_id=terminal_id, village_code="") if terminal_id else config
 
 
-async def _enroll(config: TerminalConfig, code: str) -> int:
+async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None) -> int:
     from terminal.discovery import Discovery
     from terminal.enroll import enroll
     from terminal.errors import TerminalError
@@ -268,7 +270,7 @@ async def _enroll(config: TerminalConfig, code: str) -> int:
         return 1
     async with Database(config.db_path, MIGRATIONS) as database, aiohttp.ClientSession() as http:
         try:
-            answer = await enroll(http, database, url, code)
+            answer = await enroll(http, database, url, code, tls_pin)
         except TerminalError as e:
             print(f"yuanjiao-terminal: enrollment failed: {e}", file=sys.stderr)
             return 1
@@ -292,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yuanjiao-terminal: {e}", file=sys.stderr)
         return 2
     if args.command == "enroll":
-        return asyncio.run(_enroll(config, args.code))
+        return asyncio.run(_enroll(config, args.code, args.tls_fingerprint))
     if not config.terminal_id:
         config = asyncio.run(_with_enrolled_id(config))
     if not config.terminal_id:

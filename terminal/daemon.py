@@ -33,6 +33,7 @@ from terminal.catalog import CatalogKeeper
 from terminal.config import TerminalConfig
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
+from terminal.enroll import stored_tls_pin, tls_fingerprint
 from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
@@ -117,7 +118,11 @@ class Terminal:
         await SessionRunner.recover(self.db)
         timeout = aiohttp.ClientTimeout(total=None, connect=k.HTTP_CONNECT_TIMEOUT,
                                         sock_read=k.HTTP_READ_TIMEOUT)
-        self.http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
+        # Over https the server's certificate is pinned to the one enrollment named.
+        pin = tls_fingerprint(await stored_tls_pin(self.db))
+        connector = aiohttp.TCPConnector(ssl=pin) if pin is not None else None
+        self.http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
+                                          connector=connector)
         if c.zeroconf and background:
             self.discovery = Discovery(interfaces=c.zeroconf_interfaces, terminal_id=c.terminal_id,
                                        village=c.village_code)

@@ -28,13 +28,30 @@ log = logging.getLogger(__name__)
 
 TOKEN = "terminal_token"
 TERMINAL_ID = "terminal_id"
+TLS_PIN = "tls_certificate_sha256"
 
 
-async def enroll(http: aiohttp.ClientSession, database: Database, server_url: str, code: str) -> Enrollment:
+def tls_fingerprint(pin_hex: str | None) -> aiohttp.Fingerprint | None:
+    """aiohttp's certificate pin for an https server, from its sha256 in hex."""
+    if not pin_hex:
+        return None
+    return aiohttp.Fingerprint(bytes.fromhex(pin_hex.replace(":", "")))
+
+
+async def stored_tls_pin(database: Database) -> str | None:
+    return await database.read(lambda c: q.get_kv(c, TLS_PIN))
+
+
+async def enroll(http: aiohttp.ClientSession, database: Database, server_url: str, code: str,
+                 tls_pin: str | None = None) -> Enrollment:
+    """Trade the code for this box's identity. Over https with a certificate no public CA
+    vouches for, `tls_pin` (printed beside the code by the county) is checked instead."""
     url = server_url.rstrip("/") + "/api/v1/enroll"
     body = msgspec.json.encode(EnrollRequest(code=code, software_version=k.SOFTWARE_VERSION))
+    pin = tls_fingerprint(tls_pin)
     try:
-        async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as resp:
+        async with http.post(url, data=body, headers={"Content-Type": "application/json"},
+                             ssl=pin if pin is not None else True) as resp:
             if resp.status >= 400:
                 raise await refused(resp)
             answer = msgspec.json.decode(await resp.read(), type=Enrollment)
@@ -51,6 +68,9 @@ async def enroll(http: aiohttp.ClientSession, database: Database, server_url: st
         q.set_kv(c, TOKEN, answer.token)
         q.set_kv(c, TERMINAL_ID, answer.terminal_id)
         q.set_kv(c, LAST_GOOD, server_url.rstrip("/"))
+        certificate = answer.tls_certificate_sha256 or tls_pin
+        if certificate:
+            q.set_kv(c, TLS_PIN, certificate)
         return before
 
     before = await database.write(store)

@@ -62,7 +62,8 @@ class Link:
         last_good = await self._db.read(lambda c: q.get_kv(c, LAST_GOOD))
         seen = list(self._discovery.servers.values()) if self._discovery is not None else []
         urls = order_candidates(seen, self._trust.fingerprint, last_good, self._configured)
-        problems = []
+        problems: list[str] = []
+        untrusted: list[str] = []
         for url in urls:
             client = ServerClient(self._http, url, self._terminal_id, self._token)
             try:
@@ -70,16 +71,20 @@ class Link:
             except (ServerUnreachable, ServerRefused, UntrustedServer) as e:
                 problems.append(str(e))
                 if isinstance(e, UntrustedServer):
-                    log.warning("%s", e)
+                    untrusted.append(str(e))
                 continue
             if url != last_good:
                 await self._db.write(partial(q.set_kv, key=LAST_GOOD, value=url))
             log.info("county server at %s", url)
             self.client, self._failing, self.problem = client, False, ""
             return client
-        self.problem = "no server found" if not urls else "server unreachable"
         tried = ", ".join(urls) or "nothing (no mDNS answer, no stored or configured URL)"
-        message = f"{self.problem}: tried {tried}"
+        if untrusted:  # a server answered, but not with the enrolled key (or none is enrolled)
+            self.problem = f"refused: {untrusted[0]}"
+            message = f"{self.problem} (tried {tried})"
+        else:
+            self.problem = "no server found" if not urls else "server unreachable"
+            message = f"{self.problem}: tried {tried}"
         if not self._failing:
             log.warning("%s", message)
             self._failing = True

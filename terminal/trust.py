@@ -1,14 +1,13 @@
-"""Whom the terminal believes: the server signing key pinned on first contact.
+"""Whom the terminal believes: the server signing key pinned at enrollment.
 
-Until enrollment exists, the first server that answers is trusted (trust on first
-use) and its key is pinned; afterwards any server whose fingerprint differs is refused,
-whatever mDNS says about it.
+The key comes only from enrolling with the county's one-time code. Before that no
+server is trusted; afterwards any server whose fingerprint differs is refused, whatever
+mDNS says about it.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -41,7 +40,7 @@ class Trust:
         return self._key
 
     async def async_check(self, client: ServerClient) -> ServerInfo:
-        """Ask the server who it is; pin its key the first time, refuse a different one after."""
+        """Ask the server who it is; refuse it unless it signs with the enrolled key."""
         info = await client.server_info()
         try:
             key = load_public_key(info.public_key)
@@ -51,14 +50,11 @@ class Trust:
         if fp != info.key_fingerprint:
             raise UntrustedServer(f"{client.base_url}: the key does not match its own fingerprint")
         if self.fingerprint is None:
-            def pin(c: sqlite3.Connection) -> None:
-                q.set_kv(c, PINNED_KEY, info.public_key)
-                q.set_kv(c, PINNED_FINGERPRINT, fp)
-
-            await self._db.write(pin)
-            self._key, self.fingerprint = key, fp
-            log.warning("pinned the signing key of server %s (%s) on first contact", info.server_id, fp)
-        elif fp != self.fingerprint:
+            raise UntrustedServer(
+                "this terminal is not enrolled, so it trusts no server yet: enter the county's "
+                "code with `yuanjiao-terminal enroll CODE`"
+            )
+        if fp != self.fingerprint:
             raise UntrustedServer(
                 f"{client.base_url} signs with key {fp}, not the pinned {self.fingerprint}; refused"
             )

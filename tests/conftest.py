@@ -11,7 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -88,14 +88,40 @@ async def _loop_debug() -> None:
 
 def server_config(tmp_path: Path, **changes: object) -> ServerConfig:
     base = ServerConfig(data_dir=tmp_path / "server", port=0, zeroconf=False, min_free_bytes=0,
-                        counted_min_seconds=1.0, require_terminal_tokens=False)
+                        counted_min_seconds=1.0)
     return base.replace(**changes)
+
+
+async def terminal_token(admin: aiohttp.ClientSession, terminal_id: str) -> str:
+    """Enroll a terminal point through the API, as its box would; return its token."""
+    async with admin.post(f"/api/v1/admin/terminals/{terminal_id}/enrollment", json={}) as r:
+        assert r.status == 201, await r.text()
+        code = (await r.json())["code"]
+    async with admin.post("/api/v1/enroll", json={"code": code}) as r:
+        assert r.status == 201, await r.text()
+        return str((await r.json())["token"])
+
+
+def terminal_session(running: RunningServer, token: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(running.url, headers={"Authorization": f"Bearer {token}"})
 
 
 @dataclass
 class Server:
     running: RunningServer
     http: aiohttp.ClientSession
+    terminals: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
+
+    async def as_terminal(self, terminal_id: str) -> aiohttp.ClientSession:
+        """A session that speaks as this (freshly enrolled) terminal."""
+        if terminal_id not in self.terminals:
+            token = await terminal_token(self.http, terminal_id)
+            self.terminals[terminal_id] = terminal_session(self.running, token)
+        return self.terminals[terminal_id]
+
+    async def aclose(self) -> None:
+        for session in self.terminals.values():
+            await session.close()
 
     @property
     def url(self) -> str:
@@ -168,7 +194,11 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         await seed_county(running)
         token = await add_account(running)
         async with admin_session(running, token) as http:
-            yield Server(running, http)
+            server = Server(running, http)
+            try:
+                yield server
+            finally:
+                await server.aclose()
 
 
 def ffmpeg_available() -> bool:

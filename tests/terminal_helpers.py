@@ -31,6 +31,33 @@ def terminal_config(tmp_path: Path, server_url: str = "", **changes: Any) -> Ter
     return base.replace(**changes)
 
 
+async def enrollment_code(http: aiohttp.ClientSession, terminal_id: str) -> str:
+    """The one-time code an admin (`http`) makes for a terminal point."""
+    async with http.post(f"/api/v1/admin/terminals/{terminal_id}/enrollment", json={}) as r:
+        assert r.status == 201, await r.text()
+        return str((await r.json())["code"])
+
+
+async def enroll(http: aiohttp.ClientSession, tconfig: TerminalConfig, server_url: str, *,
+                 keep_address: bool = True) -> TerminalConfig:
+    """Enroll the terminal of `tconfig` as a site manager would: the admin (`http`) makes a
+    one-time code, the terminal trades it for its token and the key it pins. With
+    `keep_address=False` the terminal forgets the address it enrolled at, so it must find
+    the server again by mDNS."""
+    from shared.sqlite import Database
+    from terminal import db as q
+    from terminal.enroll import enroll as trade_code
+    from terminal.link import LAST_GOOD
+    from terminal.migrations import MIGRATIONS
+
+    code = await enrollment_code(http, tconfig.terminal_id)
+    async with Database(tconfig.db_path, MIGRATIONS) as database, aiohttp.ClientSession() as plain:
+        await trade_code(plain, database, server_url, code)
+        if not keep_address:
+            await database.write(lambda c: q.set_kv(c, LAST_GOOD, ""))
+    return tconfig
+
+
 async def upload(http: aiohttp.ClientSession, path: Path, title: str) -> tuple[str, str]:
     """Upload a file through tus; returns (content id, sha256)."""
     data = await asyncio.to_thread(path.read_bytes)

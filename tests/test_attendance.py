@@ -35,9 +35,11 @@ def record(members: list[str], started: datetime, watched: float = 600.0, seq: i
     }
 
 
-async def send(server: Server, records: list[dict[str, Any]], terminal: str = T1
-               ) -> tuple[int, dict[str, Any]]:
-    async with server.http.post(f"/api/v1/terminals/{terminal}/attendance", json={
+async def send(server: Server, records: list[dict[str, Any]], terminal: str = T1, *,
+               speaker: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Post a batch to `terminal`'s path, as `speaker` (by default the terminal itself)."""
+    http = await server.as_terminal(speaker or terminal)
+    async with http.post(f"/api/v1/terminals/{terminal}/attendance", json={
         "terminal_clock": datetime.now(UTC).isoformat(), "records": records,
     }) as r:
         return r.status, await r.json()
@@ -48,7 +50,7 @@ async def roster(server: Server) -> list[str]:
     body = (COUNTY / "members-sample-gbk.csv").read_bytes()
     async with server.http.post("/api/v1/admin/members/import", data=body) as r:
         assert r.status == 200
-    async with server.http.get(f"/api/v1/terminals/{T1}/roster") as r:
+    async with (await server.as_terminal(T1)).get(f"/api/v1/terminals/{T1}/roster") as r:
         return [m["member_no"] for m in (await r.json())["members"]]
 
 
@@ -121,17 +123,19 @@ async def test_invalid_records_rejected(server: Server, mutate: Any) -> None:
 
 async def test_malformed_and_oversized_json(server: Server) -> None:
     url = f"/api/v1/terminals/{T1}/attendance"
+    http = await server.as_terminal(T1)
     json_type = {"Content-Type": "application/json"}
-    async with server.http.post(url, data=b"{not json", headers=json_type) as r:
+    async with http.post(url, data=b"{not json", headers=json_type) as r:
         assert r.status == 400 and (await r.json())["error"]["code"] == "invalid_json"
-    async with server.http.post(url, data=b"x" * (5 << 20), headers=json_type) as r:
+    async with http.post(url, data=b"x" * (5 << 20), headers=json_type) as r:
         assert r.status == 413 and (await r.json())["error"]["code"] == "too_large"
-    async with server.http.post(url, data=b"{}", headers={"Content-Type": "text/plain"}) as r:
+    async with http.post(url, data=b"{}", headers={"Content-Type": "text/plain"}) as r:
         assert r.status == 415
     status, _ = await send(server, [])
     assert status == 422
-    status, _ = await send(server, [record(["1"], datetime.now(UTC))], terminal="T404")
-    assert status == 404
+    status, _ = await send(server, [record(["1"], datetime.now(UTC))], terminal="T404",
+                           speaker=T1)
+    assert status == 403  # a terminal speaks only for itself
 
 
 async def test_late_record_counts_in_its_period(server: Server, roster: list[str]) -> None:

@@ -42,7 +42,8 @@ async def assign(server: Server, content_id: str, scope: str, target: str = "",
 async def fetch(server: Server, terminal_id: str, etag: str | None = None
                 ) -> tuple[int, Catalog | None, str, SignedCatalog | None]:
     headers = {"If-None-Match": etag} if etag else {}
-    async with server.http.get(f"/api/v1/terminals/{terminal_id}/catalog", headers=headers) as r:
+    http = await server.as_terminal(terminal_id)
+    async with http.get(f"/api/v1/terminals/{terminal_id}/catalog", headers=headers) as r:
         if r.status == 304:
             return 304, None, r.headers["ETag"], None
         assert r.status == 200, await r.text()
@@ -149,10 +150,9 @@ async def test_withdrawn_assignment_leaves_catalog(server: Server, clip: Path) -
     assert cat is not None and cat.items == []
 
 
-async def test_unknown_terminal_is_404(server: Server) -> None:
-    async with server.http.get("/api/v1/terminals/T999/catalog") as r:
+async def test_unknown_terminal_cannot_enroll(server: Server) -> None:
+    async with server.http.post("/api/v1/admin/terminals/T999/enrollment", json={}) as r:
         assert r.status == 404
-        assert (await r.json())["error"]["code"] == "unknown_terminal"
 
 
 @pytest.mark.parametrize(("body", "status"), [

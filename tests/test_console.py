@@ -69,7 +69,8 @@ async def test_upload_assign_and_see_reports(page: Page, server: Server, clip: P
     await page.select_option("#assign-scope", "county")
     await page.click("#assign-form button[type=submit]")
     await expect(page.locator("#assignments-table tbody tr")).to_contain_text("全县")
-    async with server.http.get("/api/v1/terminals/T140121100001/catalog") as r:
+    t1 = await server.as_terminal("T140121100001")
+    async with t1.get("/api/v1/terminals/T140121100001/catalog") as r:
         assert "网页上传：党课样片" in await r.text()
 
     await page.click("nav button[data-tab=fleet]")

@@ -24,7 +24,7 @@ T1, T2 = "T140121100001", "T140121100002"
 
 @pytest.fixture
 async def guarded(tmp_path: Path) -> AsyncIterator[Server]:
-    config = server_config(tmp_path, require_terminal_tokens=True)
+    config = server_config(tmp_path)
     async with RunningServer(config) as running:
         await seed_county(running)
         token = await add_account(running)
@@ -110,7 +110,7 @@ async def test_expired_and_replaced_codes(guarded: Server) -> None:
 
 
 async def test_wrong_codes_are_throttled(tmp_path: Path) -> None:
-    config = server_config(tmp_path, require_terminal_tokens=True, login_max_failures=3)
+    config = server_config(tmp_path, login_max_failures=3)
     async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
         await seed_county(running)
         server = Server(running, http)

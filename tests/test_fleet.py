@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests import tusclient
-from tests.conftest import Server, seed_county, serve, server_config
+from tests.conftest import Server, seed_county, serve, server_config, terminal_session, terminal_token
 
 pytestmark = pytest.mark.asyncio
 T1, T2 = "T140121100001", "T140121100002"
@@ -42,9 +42,10 @@ async def test_heartbeat_marks_online(server: Server) -> None:
     before = await fleet(server.http)
     assert before["total"] == 211 and before["online"] == 0
     skewed = datetime.now(UTC) - timedelta(hours=9)  # a clock reset by a power cut
-    ack = await beat(server.http, T1, heartbeat([], clock=skewed, status="downloading 2 items",
-                                                playback={"sha256": "b" * 64, "state": "playing",
-                                                          "position_seconds": 12.5}))
+    t1 = await server.as_terminal(T1)
+    ack = await beat(t1, T1, heartbeat([], clock=skewed, status="downloading 2 items",
+                                       playback={"sha256": "b" * 64, "state": "playing",
+                                                 "position_seconds": 12.5}))
     assert ack["heartbeat_interval_seconds"] == server.config.heartbeat_interval
     assert abs(datetime.fromisoformat(ack["server_time"]) - datetime.now(UTC)) < timedelta(seconds=5)
     after = await fleet(server.http)
@@ -62,7 +63,8 @@ async def test_silent_terminal_goes_offline(tmp_path: Path) -> None:
     config = server_config(tmp_path, heartbeat_interval=0.05, online_missed_heartbeats=1)
     async with serve(config) as (running, http):
         await seed_county(running)
-        await beat(http, T1, heartbeat([]))
+        async with terminal_session(running, await terminal_token(http, T1)) as t1:
+            await beat(t1, T1, heartbeat([]))
         # 0.05 s x 1 later, with no heartbeat, the terminal counts as offline.
         deadline = datetime.now(UTC) + timedelta(seconds=5)
         while (await fleet(http))["online"] and datetime.now(UTC) < deadline:
@@ -84,9 +86,9 @@ async def test_readiness(server: Server, clip: Path, clip2: Path) -> None:
         "title": "冬训", "starts_at": starts.isoformat(), "content_ids": ids,
         "village_codes": ["140121100001", "140121100002"]}) as r:
         assert r.status == 201
-    await beat(server.http, T1, heartbeat([{"sha256": s, "state": "ready", "bytes_present": 1}
-                                           for s in shas]))
-    await beat(server.http, T2, heartbeat([{"sha256": shas[0], "state": "ready"},
+    ready = [{"sha256": s, "state": "ready", "bytes_present": 1} for s in shas]
+    await beat(await server.as_terminal(T1), T1, heartbeat(ready))
+    await beat(await server.as_terminal(T2), T2, heartbeat([{"sha256": shas[0], "state": "ready"},
                                            {"sha256": shas[1], "state": "downloading",
                                             "bytes_present": 10}]))
     async with server.http.get("/api/v1/admin/readiness") as r:
@@ -100,12 +102,13 @@ async def test_readiness(server: Server, clip: Path, clip2: Path) -> None:
 
 
 async def test_bad_heartbeat(server: Server) -> None:
-    async with server.http.post(f"/api/v1/terminals/{T1}/heartbeat",
+    t1 = await server.as_terminal(T1)
+    async with t1.post(f"/api/v1/terminals/{T1}/heartbeat",
                                 json={"software_version": "x"}) as r:
         assert r.status == 422
         assert "terminal_clock" in (await r.json())["error"]["message"]
-    async with server.http.post(f"/api/v1/terminals/{T1}/heartbeat",
-                                json=heartbeat([{"sha256": "nope", "state": "ready"}])) as r:
+    async with t1.post(f"/api/v1/terminals/{T1}/heartbeat",
+                       json=heartbeat([{"sha256": "nope", "state": "ready"}])) as r:
         assert r.status == 422
-    async with server.http.post("/api/v1/terminals/T000/heartbeat", json=heartbeat([])) as r:
-        assert r.status == 404
+    async with t1.post("/api/v1/terminals/T000/heartbeat", json=heartbeat([])) as r:
+        assert r.status == 403  # a terminal speaks only for itself

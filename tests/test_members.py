@@ -41,14 +41,14 @@ async def test_gbk_roster_and_terminal_view(server: Server) -> None:
     assert status == 200 and report["rejected"] == 0
     added = report["added"]
     assert isinstance(added, int) and added > 10
-    async with server.http.get("/api/v1/terminals/T140121100001/roster") as r:
+    async with (await server.as_terminal("T140121100001")).get("/api/v1/terminals/T140121100001/roster") as r:
         roster = await r.json()
     assert roster["village_code"] == "140121100001"
     assert len(roster["members"]) == added
     first_line = data.decode("gbk").splitlines()[1].split(",")
     assert roster["members"][0]["member_no"] == first_line[0]
     assert roster["members"][0]["name"] == first_line[1]
-    async with server.http.get("/api/v1/terminals/T140121100002/roster") as r:
+    async with (await server.as_terminal("T140121100002")).get("/api/v1/terminals/T140121100002/roster") as r:
         assert (await r.json())["members"] == []
 
 
@@ -76,7 +76,7 @@ async def test_bad_rows_reported_good_rows_kept(server: Server) -> None:
     assert "性别" in errors[3]["message"]
     assert "六十年代" in errors[4]["message"]
     assert "first on line 2" in errors[5]["message"]
-    async with server.http.get("/api/v1/terminals/T140121100002/roster") as r:
+    async with (await server.as_terminal("T140121100002")).get("/api/v1/terminals/T140121100002/roster") as r:
         assert [m["name"] for m in (await r.json())["members"]] == ["刘洋"]
 
 
@@ -93,7 +93,7 @@ async def test_xlsx_roster(server: Server) -> None:
         server, buf.getvalue(),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     assert status == 200 and report["added"] == 1, report
-    async with server.http.get("/api/v1/terminals/T140121100003/roster") as r:
+    async with (await server.as_terminal("T140121100003")).get("/api/v1/terminals/T140121100003/roster") as r:
         assert (await r.json())["members"][0] == {
             "member_no": "101", "name": "孙丽", "sex": "女", "branch": "支部", "category": "正式党员"}
 

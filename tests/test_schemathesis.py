@@ -25,7 +25,7 @@ CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance
 
 @pytest.fixture
 async def guarded(tmp_path: Path, clip: Path) -> AsyncIterator[Server]:
-    config = server_config(tmp_path, require_terminal_tokens=True)
+    config = server_config(tmp_path)
     async with RunningServer(config) as running:
         await seed_county(running)
         token = await add_account(running)

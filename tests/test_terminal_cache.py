@@ -26,7 +26,7 @@ from terminal.daemon import Terminal
 from terminal.player import Player
 from terminal.sessions import SessionSpec
 from tests.conftest import Server
-from tests.terminal_helpers import assign, item_state, terminal_config, upload
+from tests.terminal_helpers import assign, enroll, item_state, terminal_config, upload
 
 pytestmark = pytest.mark.asyncio
 
@@ -47,7 +47,7 @@ async def test_flipped_byte_is_never_played_and_is_fetched_again(
 ) -> None:
     content_id, sha = await upload(server.http, clip, "党课")
     await assign(server.http, content_id)
-    config = terminal_config(tmp_path, server.url)
+    config = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
     async with Player(headless=True, rate=8.0) as player, Terminal(config, player=player) as terminal:
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         cached = config.cache_dir / sha
@@ -70,7 +70,7 @@ async def test_changed_file_is_caught_by_the_sync_pass(
 ) -> None:
     content_id, sha = await upload(server.http, clip, "党课")
     await assign(server.http, content_id)
-    config = terminal_config(tmp_path, server.url)
+    config = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
     async with Terminal(config) as terminal:
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         cached = config.cache_dir / sha
@@ -85,7 +85,7 @@ async def test_changed_file_is_caught_by_the_sync_pass(
 async def test_unclean_shutdown_verifies_again(tmp_path: Path, server: Server, clip: Path) -> None:
     content_id, sha = await upload(server.http, clip, "党课")
     await assign(server.http, content_id)
-    config = terminal_config(tmp_path, server.url)
+    config = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
     async with Terminal(config) as terminal:
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
     assert config.clean_marker.exists()
@@ -108,7 +108,9 @@ async def test_quota_evicts_unassigned_and_pauses_when_full(
     id2, sha2 = await upload(server.http, clip2, "新片")
     size1, size2 = clip.stat().st_size, clip2.stat().st_size
     a1 = await assign(server.http, id1)
-    config = terminal_config(tmp_path, server.url, cache_quota_bytes=max(size1, size2) + 1000)
+    quota = max(size1, size2) + 1000
+    config = await enroll(server.http, terminal_config(tmp_path, server.url, cache_quota_bytes=quota),
+                          server.url)
     async with Terminal(config) as terminal:
         await terminal.wait_until(item_state(terminal, sha1), timeout=30)
 

@@ -20,11 +20,12 @@ from shared.protocol import SignedCatalog
 from terminal.catalog import CatalogKeeper, check
 from terminal.client import ServerClient
 from terminal.daemon import Terminal
+from terminal.enroll import enroll as trade_code
 from terminal.errors import CatalogRejected, UntrustedServer
 from terminal.migrations import MIGRATIONS
 from terminal.trust import Trust
 from tests.conftest import Server, serve, server_config
-from tests.terminal_helpers import TERMINAL_ID, assign, terminal_config, upload
+from tests.terminal_helpers import TERMINAL_ID, assign, enroll, enrollment_code, terminal_config, upload
 
 pytestmark = pytest.mark.asyncio
 
@@ -41,8 +42,13 @@ async def test_pinning_signature_terminal_and_rollback(tmp_path: Path, server: S
     async with Database(tmp_path / "t.sqlite3", MIGRATIONS) as database, aiohttp.ClientSession() as http:
         trust = Trust(database)
         await trust.async_load()
-        client = ServerClient(http, server.url, TERMINAL_ID)
-        await trust.async_check(client)  # first contact: pinned
+        with pytest.raises(UntrustedServer, match="not enrolled"):  # no trust on first contact
+            await trust.async_check(ServerClient(http, server.url, TERMINAL_ID))
+        enrolled = await trade_code(http, database, server.url,
+                                    await enrollment_code(server.http, TERMINAL_ID))
+        await trust.async_load()
+        client = ServerClient(http, server.url, TERMINAL_ID, enrolled.token)
+        await trust.async_check(client)  # the key enrollment pinned
         keeper = CatalogKeeper(database, trust, TERMINAL_ID)
 
         old = await _envelope(client)
@@ -62,7 +68,10 @@ async def test_pinning_signature_terminal_and_rollback(tmp_path: Path, server: S
         with pytest.raises(CatalogRejected, match="signature"):
             check(forged, trust, TERMINAL_ID, None)
 
-        other = await _envelope(ServerClient(http, server.url, "T140121100002"))
+        async with Database(tmp_path / "t2.sqlite3", MIGRATIONS) as db2:
+            second = await trade_code(http, db2, server.url,
+                                      await enrollment_code(server.http, "T140121100002"))
+        other = await _envelope(ServerClient(http, server.url, "T140121100002", second.token))
         with pytest.raises(CatalogRejected, match="not T140121100001"):
             check(other, trust, TERMINAL_ID, None)
 
@@ -77,7 +86,8 @@ async def test_expired_catalog_is_stale_and_adds_nothing(tmp_path: Path, clip: P
     async with serve(config, seed=True) as (running, http):
         content_id, sha = await upload(http, clip, "党课")
         await assign(http, content_id)
-        async with Terminal(terminal_config(tmp_path, running.url)) as terminal:
+        async with Terminal(await enroll(http, terminal_config(tmp_path, running.url), running.url)
+                            ) as terminal:
             async def stale() -> bool:
                 snap = await terminal.snapshot()
                 return snap.catalog_stale and snap.condition.startswith("stale")

@@ -21,7 +21,7 @@ from shared import service
 from terminal import constants as k
 from terminal.daemon import Terminal
 from tests.conftest import serve, server_config
-from tests.terminal_helpers import TERMINAL_ID, VILLAGE, terminal_config
+from tests.terminal_helpers import TERMINAL_ID, VILLAGE, enroll, terminal_config
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,8 +36,10 @@ async def test_follows_the_server_to_a_new_address(tmp_path: Path) -> None:
     config = server_config(tmp_path, zeroconf=True, zeroconf_interfaces=("127.0.0.1",),
                            heartbeat_interval=0.3)
     tconfig = terminal_config(tmp_path, "", zeroconf=True)
+    async with serve(config, seed=True) as (county, http):
+        await enroll(http, tconfig, county.url, keep_address=False)  # then found by mDNS alone
     async with Terminal(tconfig) as terminal:
-        async with serve(config, seed=True) as (first, _http):
+        async with serve(config) as (first, _http):
             await terminal.wait_until(_on(terminal, first.url), timeout=30)
             old_url = first.url
         async with serve(config, seed=False) as (second, _http):

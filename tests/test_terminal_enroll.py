@@ -23,14 +23,15 @@ pytestmark = pytest.mark.asyncio
 
 
 async def test_enroll_then_sync_with_the_token(tmp_path: Path, clip: Path) -> None:
-    async with serve(server_config(tmp_path, require_terminal_tokens=True), seed=True) as (running, http):
+    async with serve(server_config(tmp_path), seed=True) as (running, http):
         content_id, sha = await upload(http, clip, "党课")
         await assign(http, content_id)
         tconfig = terminal_config(tmp_path, running.url)
 
         async with Terminal(tconfig) as terminal:
             async def refused() -> bool:
-                return "refused" in (await terminal.snapshot()).condition
+                condition = (await terminal.snapshot()).condition
+                return "refused" in condition and "not enrolled" in condition
             await terminal.wait_until(refused, timeout=30)
 
         async with http.post(f"/api/v1/admin/terminals/{TERMINAL_ID}/enrollment", json={}) as r:

@@ -101,9 +101,15 @@ async def _expect(proc: asyncio.subprocess.Process, pattern: str, seen: list[str
 
 
 async def _fleet(ns: str, url: str, token: str) -> dict[str, object]:
+    return await _admin(ns, url + "/api/v1/admin/fleet", token)
+
+
+async def _admin(ns: str, url: str, token: str, post: bool = False) -> dict[str, object]:
+    """An admin request made from inside a namespace (the test's own loop cannot reach it)."""
+    data = "b'{}'" if post else "None"
     code = ("import json, sys, urllib.request\n"
-            f"r = urllib.request.Request({url + '/api/v1/admin/fleet'!r}, "
-            f"headers={{'Authorization': 'Bearer {token}'}})\n"
+            f"r = urllib.request.Request({url!r}, data={data}, "
+            f"headers={{'Authorization': 'Bearer {token}', 'Content-Type': 'application/json'}})\n"
             "print(urllib.request.urlopen(r, timeout=5).read().decode())\n")
     proc = await asyncio.create_subprocess_exec(
         "ip", "netns", "exec", ns, sys.executable, "-c", code,
@@ -130,9 +136,19 @@ async def test_server_and_terminal_find_each_other_across_a_veth_link(
     terminal_log: list[str] = []
     async with _process(srv_ns, "-m", "server", "serve", "--data-dir", str(data), "--host", srv_addr,
                         "--port", str(PORT), "--zeroconf-interfaces", srv_addr,
-                        env={"YUANJIAO_REQUIRE_TERMINAL_TOKENS": "false",
-                             "YUANJIAO_HEARTBEAT_INTERVAL": "1"}) as server:
+                        env={"YUANJIAO_HEARTBEAT_INTERVAL": "1"}) as server:
         await asyncio.wait_for(_expect(server, r"listening on", server_log), 30)
+        made = await _admin(srv_ns, f"{url}/api/v1/admin/terminals/{TERMINAL_ID}/enrollment", token,
+                            post=True)
+        # The site manager types the code; the terminal finds the server over mDNS to use it.
+        enrolling = await asyncio.create_subprocess_exec(
+            "ip", "netns", "exec", term_ns, sys.executable, "-m", "terminal", "enroll",
+            str(made["code"]), "--data-dir", str(tmp_path / "terminal"), "--zeroconf-interfaces",
+            term_addr, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(enrolling.communicate(), 60)
+        assert enrolling.returncode == 0, err.decode()[-2000:]
+        assert TERMINAL_ID in out.decode()
         async with _process(term_ns, "-m", "terminal", "run", "--data-dir", str(tmp_path / "terminal"),
                             "--terminal-id", TERMINAL_ID, "--zeroconf-interfaces", term_addr,
                             "--status-host", term_addr, "--status-port", "8760",

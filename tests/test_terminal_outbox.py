@@ -36,6 +36,7 @@ from tests.terminal_helpers import (
     TERMINAL_ID,
     assign,
     backlog_empty,
+    enroll,
     eventually,
     import_roster,
     item_state,
@@ -73,8 +74,9 @@ async def test_server_down_then_every_record_arrives_once(tmp_path: Path, clip: 
         await assign(http, content_id)
         await import_roster(http)
         port = running.port
-    # the server is gone; the terminal has never met it: it starts from the configured URL
-    tconfig = terminal_config(tmp_path, f"http://127.0.0.1:{port}", outbox_batch=400)
+        tconfig = terminal_config(tmp_path, f"http://127.0.0.1:{port}", outbox_batch=400)
+        await enroll(http, tconfig, running.url)
+    # the server is gone for a moment; the terminal starts from the configured URL
     async with serve(config.replace(port=port)) as (running, http), Terminal(tconfig) as terminal:
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         await running.async_close()  # the link drops
@@ -119,7 +121,8 @@ async def test_conflicting_record_is_quarantined_and_the_rest_delivered(
     async with serve(server_config(tmp_path), seed=True) as (running, http):
         content_id, sha = await upload(http, clip, "党课")
         await assign(http, content_id)
-        async with Terminal(terminal_config(tmp_path, running.url)) as terminal:
+        async with Terminal(await enroll(http, terminal_config(tmp_path, running.url), running.url)
+                            ) as terminal:
             await terminal.wait_until(item_state(terminal, sha), timeout=30)
             done = await terminal.run_session(SessionSpec("第一课", [sha]), ["1"])
             await terminal.wait_until(backlog_empty(terminal), timeout=30)
@@ -149,7 +152,7 @@ async def test_power_cut_mid_session_loses_only_seconds(tmp_path: Path, clip: Pa
         content_id, sha = await upload(http, clip, "党课")
         await assign(http, content_id)
         await import_roster(http)
-        tconfig = terminal_config(tmp_path, running.url)
+        tconfig = await enroll(http, terminal_config(tmp_path, running.url), running.url)
         async with Terminal(tconfig) as terminal:
             await terminal.wait_until(item_state(terminal, sha), timeout=30)
 

@@ -19,7 +19,7 @@ import pytest
 
 from shared.hashing import sha256_file
 from tests.conftest import Server, make_clip
-from tests.terminal_helpers import REPO, TERMINAL_ID, assign, upload
+from tests.terminal_helpers import REPO, TERMINAL_ID, assign, enroll, terminal_config, upload
 
 pytestmark = pytest.mark.asyncio
 PROGRESS = re.compile(r"downloading (\w+): (\d+) of (\d+) bytes")
@@ -69,6 +69,7 @@ async def test_sigkill_mid_download_then_resume(tmp_path: Path, server: Server) 
     content_id, sha = await upload(server.http, film, "专题片：红色记忆")
     await assign(server.http, content_id)
     data_dir = tmp_path / "terminal"
+    await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
     part = data_dir / "cache" / f"{sha}.part"
 
     # a cap that makes the download take about four seconds

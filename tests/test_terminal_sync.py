@@ -17,7 +17,7 @@ import pytest
 from shared.timeutil import utcnow
 from terminal.daemon import Terminal
 from tests.conftest import Server
-from tests.terminal_helpers import assign, item_state, terminal_config, upload
+from tests.terminal_helpers import assign, enroll, item_state, terminal_config, upload
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,7 +30,8 @@ async def test_needed_sooner_first(
     await assign(server.http, later_id, needed_by=(utcnow() + timedelta(days=30)).isoformat())
     await assign(server.http, soon_id, needed_by=(utcnow() + timedelta(days=1)).isoformat())
     with caplog.at_level(logging.INFO, logger="terminal.sync"):
-        async with Terminal(terminal_config(tmp_path, server.url)) as terminal:
+        tconfig = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
+        async with Terminal(tconfig) as terminal:
             await terminal.wait_until(item_state(terminal, later), timeout=30)
     order = [r.message.split()[1] for r in caplog.records if r.message.startswith("ready:")]
     assert order == [soon[:12], later[:12]]
@@ -41,7 +42,9 @@ async def test_window_closed_until_the_manager_opens_it(tmp_path: Path, server: 
     await assign(server.http, content_id)
     local = datetime.now(ZoneInfo("Asia/Shanghai"))
     window = f"{(local + timedelta(hours=2)):%H:%M}-{(local + timedelta(hours=3)):%H:%M}"
-    async with Terminal(terminal_config(tmp_path, server.url, download_window=window)) as terminal:
+    tconfig = await enroll(server.http, terminal_config(tmp_path, server.url, download_window=window),
+                           server.url)
+    async with Terminal(tconfig) as terminal:
         async def waiting() -> bool:
             snap = await terminal.snapshot()
             return snap.condition.startswith("waiting for the download window") and not snap.window_open

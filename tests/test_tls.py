@@ -31,8 +31,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 async def test_https_and_certificate_pin(tmp_path: Path, clip: Path) -> None:
     cert, key = make_certificate(tmp_path)
     der_sha = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert.read_text())).hexdigest()
-    config = server_config(tmp_path, tls_certificate=cert, tls_key=key,
-                           require_terminal_tokens=True)
+    config = server_config(tmp_path, tls_certificate=cert, tls_key=key)
     async with RunningServer(config) as running:
         assert running.url.startswith("https://")
         await seed_county(running)
@@ -58,7 +57,7 @@ async def test_https_and_certificate_pin(tmp_path: Path, clip: Path) -> None:
 
 
 async def test_no_pin_over_plain_http(tmp_path: Path) -> None:
-    config = server_config(tmp_path, require_terminal_tokens=True)
+    config = server_config(tmp_path)
     async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
         await seed_county(running)
         token = await add_account(running)
