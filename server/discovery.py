@@ -118,12 +118,13 @@ class Discovery:
         for task in list(self._tasks):
             task.cancel()
         if self._browser is not None:
-            await self._browser.async_cancel()
+            browser, self._browser = self._browser, None
+            await browser.async_cancel()
         if self._azc is not None:
+            azc, self._azc = self._azc, None
             if self._info is not None:
-                await (await self._azc.async_unregister_service(self._info))
-            await self._azc.async_close()
-        self._azc = None
+                await (await azc.async_unregister_service(self._info))
+            await azc.async_close()
 
     async def _watch_addresses(self, current: list[str]) -> None:
         while True:

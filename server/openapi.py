@@ -63,7 +63,8 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         for name in _PARAM.findall(e.path)
     ]
     params += [{"name": q, "in": "query", "required": False,
-                "schema": {"type": "string", "format": "date"}} for q in e.query]
+                "schema": {"type": "string", "format": "date"} if q in ("from", "to")
+                else {"type": "string"}} for q in e.query]
     if e.csv:
         params.append({"name": "format", "in": "query", "required": False,
                        "schema": {"type": "string", "enum": ["json", "csv"]}})

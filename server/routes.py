@@ -41,7 +41,9 @@ U = tus.UPLOADS_PATH
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/server", admin.server_info, "public",
-             "Who this server is: id, name, API version, signing key", response=m.ServerInfo),
+             "Who this server is: id, name, API version, signing key; with ?challenge= also "
+             "a signature proving it holds the key", response=m.ServerInfo, query=("challenge",),
+             errors=(400,)),
     Endpoint("POST", "/api/v1/auth/login", auth.login, "public",
              "Log in to the console: sets an HttpOnly session cookie, returns the CSRF token",
              request=auth.LoginIn, response=auth.SessionOut, errors=(400, 401, 415, 422, 429)),

@@ -59,6 +59,7 @@ class RunningServer:
         log.info("county server listening on %s", self.url)
 
     async def async_close(self) -> None:
+        """Stop serving; safe to call more than once."""
         if self.discovery is not None:
             await self.discovery.async_close()
         await self._runner.cleanup()

@@ -38,3 +38,14 @@ def verify(key: Ed25519PublicKey, data: bytes, signature_b64: str) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+PROOF_CONTEXT = b"yuanjiao-server-proof\x00"
+
+
+def proof_message(challenge: str) -> bytes:
+    """What a server signs to prove it holds its key: a fixed context, then the challenge.
+
+    The context keeps a proof from ever being a valid catalog signature, and the other
+    way round."""
+    return PROOF_CONTEXT + challenge.encode("ascii")

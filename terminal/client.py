@@ -34,6 +34,7 @@ class ServerInfo(msgspec.Struct, frozen=True, kw_only=True):
     public_key: str
     name: str = ""
     api_version: str = ""
+    challenge_signature: str | None = None
 
 
 class CatalogAnswer(msgspec.Struct, frozen=True):
@@ -89,8 +90,9 @@ class ServerClient:
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise ServerRefused(200, "bad_answer", f"{url}: {e}") from e
 
-    async def server_info(self) -> ServerInfo:
-        return await self._json("GET", self._url("/api/v1/server"), ServerInfo)
+    async def server_info(self, challenge: str | None = None) -> ServerInfo:
+        path = "/api/v1/server" + (f"?challenge={challenge}" if challenge else "")
+        return await self._json("GET", self._url(path), ServerInfo)
 
     async def catalog(self, etag: str | None) -> CatalogAnswer:
         headers = {"If-None-Match": etag, **self.auth} if etag else dict(self.auth)

@@ -8,10 +8,11 @@ mDNS says about it.
 from __future__ import annotations
 
 import logging
+import secrets
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from shared.signing import fingerprint, load_public_key
+from shared.signing import fingerprint, load_public_key, proof_message, verify
 from shared.sqlite import Database
 from terminal import db as q
 from terminal.client import ServerClient, ServerInfo
@@ -40,8 +41,13 @@ class Trust:
         return self._key
 
     async def async_check(self, client: ServerClient) -> ServerInfo:
-        """Ask the server who it is; refuse it unless it signs with the enrolled key."""
-        info = await client.server_info()
+        """Ask the server who it is; refuse it unless it proves it holds the enrolled key.
+
+        Anyone can copy the public key and its fingerprint into an mDNS record and an
+        answer; only the county server can sign a fresh random challenge with it. No token,
+        heartbeat or attendance goes to a server before this check passes."""
+        challenge = secrets.token_hex(16)
+        info = await client.server_info(challenge)
         try:
             key = load_public_key(info.public_key)
         except ValueError as e:
@@ -57,5 +63,12 @@ class Trust:
         if fp != self.fingerprint:
             raise UntrustedServer(
                 f"{client.base_url} signs with key {fp}, not the pinned {self.fingerprint}; refused"
+            )
+        assert self._key is not None
+        if not info.challenge_signature or not verify(
+            self._key, proof_message(challenge), info.challenge_signature
+        ):
+            raise UntrustedServer(
+                f"{client.base_url} shows the pinned key but cannot sign with it; refused"
             )
         return info

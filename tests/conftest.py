@@ -171,7 +171,13 @@ async def add_account(running: RunningServer, username: str = "admin", role: str
 
 
 def admin_session(running: RunningServer, token: str) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(running.url, headers={"Authorization": f"Bearer {token}"})
+    """An admin's client; over https it pins the server's certificate, as terminals do."""
+    from server.tls import tls_pin
+
+    pin = tls_pin(running.config)
+    connector = aiohttp.TCPConnector(ssl=aiohttp.Fingerprint(bytes.fromhex(pin))) if pin else None
+    return aiohttp.ClientSession(running.url, headers={"Authorization": f"Bearer {token}"},
+                                 connector=connector)
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,13 @@ from tests.conftest import add_account, seed_county, server_config
 pytestmark = pytest.mark.asyncio
 
 
+def pin_of(cert: Path) -> str:
+    """The sha256 of a PEM certificate's DER form: what terminals pin."""
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert.read_text())).hexdigest()
+
+
 def make_certificate(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
@@ -30,7 +36,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
 async def test_https_and_certificate_pin(tmp_path: Path, clip: Path) -> None:
     cert, key = make_certificate(tmp_path)
-    der_sha = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert.read_text())).hexdigest()
+    der_sha = pin_of(cert)
     config = server_config(tmp_path, tls_certificate=cert, tls_key=key)
     async with RunningServer(config) as running:
         assert running.url.startswith("https://")

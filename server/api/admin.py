@@ -11,18 +11,26 @@ from server import __version__
 from server.api import models as m
 from server.api.jsonio import json_response, read_json
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
-from server.errors import Conflict, NotFound, Unprocessable
+from server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from server.queries import contents as q
 from server.queries import county
+from shared import signing
 from shared.service import API_VERSION
 
 
 async def server_info(request: web.Request) -> web.Response:
     signer = request.app[SIGNER]
+    challenge = request.query.get("challenge")
+    proof = None
+    if challenge is not None:
+        if not 16 <= len(challenge) <= 128 or not challenge.isascii() or not challenge.isalnum():
+            raise BadRequest("challenge must be 16 to 128 letters and digits")
+        proof = signer.sign(signing.proof_message(challenge))
     return json_response(m.ServerInfo(
         server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
         api_version=API_VERSION, software_version=__version__,
         key_fingerprint=signer.fingerprint, public_key=signer.public_key_b64,
+        challenge_signature=proof,
     ))
 
 

@@ -19,6 +19,7 @@ class ServerInfo(Struct, frozen=True, kw_only=True):
     software_version: str
     key_fingerprint: str
     public_key: str
+    challenge_signature: str | None = None  # over signing.proof_message(challenge), if asked
 
 
 class ContentOut(Struct, frozen=True, kw_only=True):
