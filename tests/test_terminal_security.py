@@ -174,3 +174,26 @@ async def test_https_certificate_is_pinned(tmp_path: Path, clip: Path) -> None:
         async def unreachable() -> bool:
             return "unreachable" in (await terminal.snapshot()).condition
         await terminal.wait_until(unreachable, timeout=30)
+
+
+async def test_revoked_terminal_keeps_playing_and_keeps_its_outbox(tmp_path: Path, clip: Path) -> None:
+    async with serve(server_config(tmp_path / "county"), seed=True) as (running, http):
+        content_id, sha = await upload(http, clip, "党课")
+        await assign(http, content_id)
+        tconfig = await enroll(http, terminal_config(tmp_path, running.url, sync_interval=0.5),
+                               running.url)
+        async with Terminal(tconfig) as terminal:
+            await terminal.wait_until(item_state(terminal, sha), timeout=60)
+            async with http.post(f"/api/v1/admin/terminals/{TERMINAL_ID}/revoke") as r:
+                assert r.status == 204
+            done = await terminal.run_session(SessionSpec("第二课", [sha]), ["1"])
+            assert done.watched[sha] > 0
+            terminal.wake_outbox()
+
+            async def told() -> bool:
+                return "revoked" in (await terminal.snapshot()).condition
+            await terminal.wait_until(told, timeout=30)
+            snap = await terminal.snapshot()
+            assert snap.outbox_backlog == 1
+            assert [i.state for i in snap.items if i.sha256 == sha] == ["ready"]
+        assert (await _seen(running))[0] == 0  # nothing was taken from it after the revocation
