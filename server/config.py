@@ -7,18 +7,18 @@ variables and command-line flags, then passed in; nothing reads settings at impo
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from shared import settings
 
 GiB = 1 << 30
 MiB = 1 << 20
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+_setting = settings.setting
 
 
 @dataclass(frozen=True)
@@ -77,56 +77,15 @@ class ServerConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    """Turn a value from TOML, the environment or a flag into the setting's type."""
-    kind = str(kind)  # annotations are strings under `from __future__ import annotations`
-    if kind.endswith("| None"):
-        if value is None or value == "":
-            return None
-        kind = kind.removesuffix("| None").strip()
-    if kind == "tuple[str, ...]":
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        return tuple(str(v) for v in value)
-    if kind == "bool":
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
-    converters: dict[str, Any] = {"int": int, "float": float, "str": str, "Path": Path}
-    if kind not in converters:
-        raise ValueError(f"setting {name} has a type the loader does not know: {kind}")
-    return converters[kind](value)
-
-
 def load_config(
     file: Path | None = None,
-    env: dict[str, str] | None = None,
-    overrides: dict[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> ServerConfig:
     """Defaults < TOML file < YUANJIAO_* environment < explicit overrides (flags)."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, Any] = {}
-    known = {f.name: f.type for f in fields(ServerConfig)}
-    if file is not None:
-        with open(file, "rb") as fh:
-            data = tomllib.load(fh)
-        for key, value in data.items():
-            if key not in known:
-                raise ValueError(f"{file}: unknown setting {key!r}")
-            values[key] = _coerce(key, known[key], value)
-    for key, kind in known.items():
-        env_key = "YUANJIAO_" + key.upper()
-        if env_key in env:
-            values[key] = _coerce(key, kind, env[env_key])
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = _coerce(key, known[key], value)
-    return ServerConfig(**values)
+    return settings.load(ServerConfig, "YUANJIAO_", file, env, overrides)
 
 
 def describe() -> str:
-    """Every setting with its default and help, for `--help-settings` and the docs."""
-    lines = []
-    for f in fields(ServerConfig):
-        lines.append(f"{f.name} (default {f.default!r}): {f.metadata['help']}")
-    return "\n".join(lines)
+    """Every setting with its default and help, for `yuanjiao-server settings`."""
+    return settings.describe(ServerConfig)

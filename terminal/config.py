@@ -8,12 +8,12 @@ at import.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared import settings
 from terminal import constants as k
 
 GiB = 1 << 30
@@ -21,8 +21,7 @@ MiB = 1 << 20
 ENV_PREFIX = "YUANJIAO_TERMINAL_"
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+_setting = settings.setting
 
 
 @dataclass(frozen=True)
@@ -76,53 +75,15 @@ class TerminalConfig:
         return dataclasses.replace(self, **changes)
 
 
-_BOOLS = {"zeroconf", "headless", "auto_start_sessions"}
-_TYPES: dict[str, type] = {"int": int, "float": float, "str": str}
-
-
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    if name == "zeroconf_interfaces":
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        return tuple(str(v) for v in value)
-    if name == "data_dir":
-        return Path(value)
-    if name in _BOOLS:
-        if isinstance(value, str):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
-        return bool(value)
-    target = kind if isinstance(kind, type) else _TYPES.get(str(kind), str)
-    return target(value)
-
-
 def load_config(
     file: Path | None = None,
-    env: dict[str, str] | None = None,
-    overrides: dict[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> TerminalConfig:
     """Defaults < TOML file < YUANJIAO_TERMINAL_* environment < explicit overrides (flags)."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, Any] = {}
-    known = {f.name: f.type for f in fields(TerminalConfig)}
-    if file is not None:
-        with open(file, "rb") as fh:
-            data = tomllib.load(fh)
-        for key, value in data.items():
-            if key not in known:
-                raise ValueError(f"{file}: unknown setting {key!r}")
-            values[key] = _coerce(key, known[key], value)
-    for key, kind in known.items():
-        env_key = ENV_PREFIX + key.upper()
-        if env_key in env:
-            values[key] = _coerce(key, kind, env[env_key])
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            values[key] = _coerce(key, known[key], value)
-    return TerminalConfig(**values)
+    return settings.load(TerminalConfig, ENV_PREFIX, file, env, overrides)
 
 
 def describe() -> str:
     """Every setting with its default and help, for `settings` and the docs."""
-    return "\n".join(
-        f"{f.name} (default {f.default!r}): {f.metadata['help']}" for f in fields(TerminalConfig)
-    )
+    return settings.describe(TerminalConfig)
