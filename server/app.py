@@ -45,7 +45,6 @@ from shared.sqlite import Database
 log = logging.getLogger(__name__)
 
 JSON_BODY_LIMIT = 4 << 20
-WRITER_CACHE_KIB = 64 * 1024  # attendance indexes grow with every season
 EXPIRY_SWEEP_SECONDS = 3600.0
 
 
@@ -63,7 +62,7 @@ def _server_id(conn: object) -> str:
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    async with Database(config.db_path, MIGRATIONS, writer_cache_kib=WRITER_CACHE_KIB) as db:
+    async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(_server_id)
         yield

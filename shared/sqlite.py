@@ -46,12 +46,11 @@ class DatabaseClosed(RuntimeError):
 _Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
-def _connect(path: Path, *, synchronous: str, cache_kib: int) -> sqlite3.Connection:
+def _connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
@@ -65,12 +64,8 @@ class Database:
         *,
         readers: int = 3,
         synchronous: str = "FULL",
-        writer_cache_kib: int = 2048,
     ) -> None:
-        """`writer_cache_kib`: the writer's page cache; a server ingesting into growing
-        indexes wants tens of MB, a set-top box the SQLite default of 2 MB."""
         self.path = path
-        self._writer_cache_kib = writer_cache_kib
         self._migrations = migrations
         self._synchronous = synchronous
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -116,7 +111,7 @@ class Database:
     def _reader_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path, synchronous=self._synchronous, cache_kib=2048)
+            conn = _connect(self.path, synchronous=self._synchronous)
             conn.execute("PRAGMA query_only=ON")
             self._local.conn = conn
             with self._lock:
@@ -150,8 +145,7 @@ class Database:
 
     def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         try:
-            conn = _connect(self.path, synchronous=self._synchronous,
-                            cache_kib=self._writer_cache_kib)
+            conn = _connect(self.path, synchronous=self._synchronous)
             self._migrate(conn)
         except BaseException as e:  # report to the opener, then stop
             loop.call_soon_threadsafe(_settle, ready, None, e)

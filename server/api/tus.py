@@ -55,7 +55,6 @@ UPLOADS_PATH: Final = "/api/v1/uploads"
 EXTENSIONS: Final = "creation,checksum,termination"
 CHECKSUMS: Final = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 WRITE_BLOCK: Final = 1 << 20  # bytes handed to the writer thread at a time
-SYNC_EVERY: Final = 64 << 20  # start writing back to disk every this many bytes
 MAX_METADATA: Final = 16 * 1024
 MAX_FILENAME: Final = 255
 CONTENT_ID_HEADER: Final = "Yuanjiao-Content-Id"
@@ -283,20 +282,13 @@ async def patch(request: web.Request) -> web.Response:
 
 
 class _BlockWriter:
-    """Writes and hashes blocks on a worker thread, one in flight while the next is read.
-
-    Every `SYNC_EVERY` bytes a second thread asks the kernel to write what is dirty so far
-    (fdatasync), so the disk works while the network does, and the fsync that makes the
-    upload durable at the end has little left to do.
-    """
+    """Writes and hashes blocks on a worker thread, one in flight while the next is read."""
 
     def __init__(self, f: BinaryIO, hashers: list[hashlib._Hash], written: int) -> None:
         self._f = f
         self._hashers = hashers
         self._pending: asyncio.Future[None] | None = None
         self._pending_size = 0
-        self._syncing: asyncio.Future[None] | None = None
-        self._synced_at = written
         self.written = written
         self.queued = written  # handed to the writer, including the block in flight
 
@@ -307,17 +299,9 @@ class _BlockWriter:
 
     async def submit(self, block: bytes) -> None:
         await self.drain()
-        loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(None, self._write, block)
+        self._pending = asyncio.get_running_loop().run_in_executor(None, self._write, block)
         self._pending_size = len(block)
         self.queued += len(block)
-        if self.written - self._synced_at >= SYNC_EVERY and (
-            self._syncing is None or self._syncing.done()
-        ):
-            if self._syncing is not None:
-                await self._syncing  # surfaces an I/O error now rather than at the end
-            self._synced_at = self.written
-            self._syncing = loop.run_in_executor(None, os.fdatasync, self._f.fileno())
 
     async def drain(self) -> None:
         if self._pending is not None:
@@ -328,8 +312,6 @@ class _BlockWriter:
     async def finish(self) -> None:
         """Wait for the last block, then make everything durable."""
         await self.drain()
-        if self._syncing is not None:
-            await self._syncing
 
         def flush() -> None:
             self._f.flush()
@@ -338,11 +320,10 @@ class _BlockWriter:
         await asyncio.to_thread(flush)
 
     async def abandon(self) -> None:
-        """Let the threads finish with the file before it is closed or cut back."""
-        for fut in (self._pending, self._syncing):
-            if fut is not None:
-                with contextlib.suppress(Exception):
-                    await fut
+        """Let the writer thread finish with the file before it is closed or cut back."""
+        if self._pending is not None:
+            with contextlib.suppress(Exception):
+                await self._pending
 
 
 async def _receive(
