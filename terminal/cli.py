@@ -112,6 +112,18 @@ def _config(args: argparse.Namespace) -> TerminalConfig:
 # --- run --------------------------------------------------------------------------------
 
 
+async def _wait_for_enrollment(database: Database, stop: asyncio.Event) -> None:
+    from terminal.enroll import stored_identity
+
+    while True:
+        terminal_id, _token = await stored_identity(database)
+        if terminal_id:
+            log.info("enrolled as %s; restarting as that terminal", terminal_id)
+            stop.set()
+            return
+        await asyncio.sleep(k.ENROLLMENT_POLL_SECONDS)
+
+
 async def _run(config: TerminalConfig, bars: bool) -> int:
     from terminal.daemon import Terminal
 
@@ -121,8 +133,17 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with Terminal(config) as terminal:
         drawer = asyncio.create_task(progress.show(terminal.snapshot)) if bars else None
+        watcher = None
+        if not config.terminal_id:
+            # Not enrolled: advertise and wait. Once `enroll` has stored an identity, stop
+            # so the service manager starts the daemon again as that terminal.
+            log.warning("not enrolled yet: advertising this box and waiting for "
+                        "`yuanjiao-terminal enroll CODE`")
+            watcher = asyncio.create_task(_wait_for_enrollment(terminal.db, stop))
         await stop.wait()
         log.info("stopping")
+        if watcher is not None:
+            watcher.cancel()
         if drawer is not None:
             drawer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -297,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_enroll(config, args.code, args.tls_fingerprint))
     if not config.terminal_id:
         config = asyncio.run(_with_enrolled_id(config))
-    if not config.terminal_id:
+    if not config.terminal_id and args.command != "run":
         print("yuanjiao-terminal: this box is not enrolled: run `yuanjiao-terminal enroll CODE` "
               "(or set terminal_id)", file=sys.stderr)
         return 2

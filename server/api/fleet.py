@@ -45,10 +45,16 @@ async def get_fleet(request: web.Request) -> web.Response:
     discovery = request.app.get(DISCOVERY)
     discovered = discovery.discovered_terminal_ids() if discovery is not None else set()
     terminals = [_fleet_terminal(r, online_after, discovered) for r in rows]
+    unenrolled = [
+        m.SeenBox(name=seen.name, village=seen.village, version=seen.version,
+                  addresses=list(seen.addresses), port=seen.port)
+        for seen in (discovery.terminals.values() if discovery is not None else [])
+        if not seen.terminal_id
+    ]
     return web.Response(
         body=msgspec.json.encode(m.FleetSummary(
             total=len(terminals), online=sum(t.online for t in terminals),
-            catalog_version=version, terminals=terminals,
+            catalog_version=version, terminals=terminals, unenrolled=unenrolled,
         )),
         content_type="application/json", charset="utf-8",
     )

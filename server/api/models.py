@@ -140,11 +140,22 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     discovered: bool = False
 
 
+class SeenBox(Struct, frozen=True, kw_only=True):
+    """A box heard over mDNS that is not enrolled yet: where a technician finds it."""
+
+    name: str
+    village: str
+    version: str
+    addresses: list[str]
+    port: int
+
+
 class FleetSummary(Struct, frozen=True, kw_only=True):
     total: int
     online: int
     catalog_version: int
     terminals: list[FleetTerminal]
+    unenrolled: list[SeenBox] = []
 
 
 class TerminalReadiness(Struct, frozen=True, kw_only=True):
