@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
 
-import ifaddr
-from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from shared import service
+from shared.mdns import ServiceWatcher, interface_choice, local_addresses
 
 log = logging.getLogger(__name__)
 
@@ -37,27 +36,6 @@ class SeenTerminal:
     port: int
 
 
-def local_addresses(interfaces: tuple[str, ...]) -> list[str]:
-    """The IPv4 addresses to advertise: the configured ones, or every interface's."""
-    if interfaces != ("all",):
-        return [a for a in interfaces if _is_ipv4(a)]
-    found = set()
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith("169.254."):
-                found.add(ip.ip)
-    # A loopback address means nothing to a terminal on the LAN: offer it only when alone.
-    lan = {a for a in found if not a.startswith("127.")}
-    return sorted(lan or found)
-
-
-def _is_ipv4(value: str) -> bool:
-    try:
-        return isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
-    except ValueError:
-        return False
-
-
 class Discovery:
     def __init__(
         self, *, name: str, interfaces: tuple[str, ...],
@@ -72,7 +50,8 @@ class Discovery:
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher = ServiceWatcher(self._found, lambda name: self.terminals.pop(name, None),
+                                       RESOLVE_TIMEOUT_MS)
         self._poller: asyncio.Task[None] | None = None
         self.terminals: dict[str, SeenTerminal] = {}
 
@@ -95,17 +74,15 @@ class Discovery:
 
     async def async_start(self, *, server_id: str, fingerprint: str, port: int) -> None:
         self._server_id, self._fingerprint, self._port = server_id, fingerprint, port
-        interfaces: InterfaceChoice | list[str] = (
-            InterfaceChoice.All if self._interfaces == ("all",) else list(self._interfaces)
-        )
-        self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
-        addresses = local_addresses(self._interfaces)
+        self._azc = AsyncZeroconf(interfaces=interface_choice(self._interfaces),
+                                  ip_version=IPVersion.V4Only)
+        addresses = await asyncio.to_thread(local_addresses, self._interfaces)
         self._info = self._service_info(addresses)
         # Each call returns a task that ends once the announcements are sent.
         await (await self._azc.async_register_service(self._info, allow_name_change=True))
         log.info("advertising %s on %s port %d", self.instance_name, ", ".join(addresses), self._port)
         self._browser = AsyncServiceBrowser(
-            self._azc.zeroconf, [service.TERMINAL_SERVICE_TYPE], handlers=[self._on_change]
+            self._azc.zeroconf, [service.TERMINAL_SERVICE_TYPE], handlers=[self._watcher.handler]
         )
         if self._interfaces == ("all",):
             self._poller = asyncio.create_task(self._watch_addresses(addresses))
@@ -115,8 +92,7 @@ class Discovery:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        for task in list(self._tasks):
-            task.cancel()
+        await self._watcher.async_close()
         if self._browser is not None:
             browser, self._browser = self._browser, None
             await browser.async_cancel()
@@ -139,24 +115,7 @@ class Discovery:
     def discovered_terminal_ids(self) -> set[str]:
         return {t.terminal_id for t in self.terminals.values() if t.terminal_id}
 
-    def _on_change(
-        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
-        if state_change is ServiceStateChange.Removed:
-            self.terminals.pop(name, None)
-            return
-        task = asyncio.get_running_loop().create_task(self._resolve(zeroconf, service_type, name))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
-        if not await info.async_request(zeroconf, RESOLVE_TIMEOUT_MS):
-            return
-        txt = {
-            k.decode("utf-8", "replace"): (v or b"").decode("utf-8", "replace")
-            for k, v in info.properties.items()
-        }
+    def _found(self, name: str, info: AsyncServiceInfo, txt: dict[str, str]) -> None:
         self.terminals[name] = SeenTerminal(
             name=name, terminal_id=txt.get(service.TXT_TERMINAL_ID, ""),
             village=txt.get(service.TXT_VILLAGE, ""), version=txt.get(service.TXT_VERSION, ""),

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import uuid
 from dataclasses import dataclass
 
-import ifaddr
-from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from shared import service
+from shared.mdns import ServiceWatcher, interface_choice, local_addresses
 from terminal import constants as k
 
 log = logging.getLogger(__name__)
@@ -39,32 +38,6 @@ class Candidate:
     fingerprint: str
 
 
-def local_addresses(interfaces: tuple[str, ...]) -> list[str]:
-    """IPv4 addresses to advertise: the configured ones, or every interface's."""
-    if interfaces != ("all",):
-        return [a for a in interfaces if _is_ipv4(a)]
-    found = []
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str) and not ip.ip.startswith(("169.254.", "127.")):
-                found.append(ip.ip)
-    return sorted(set(found))
-
-
-def _is_ipv4(value: str) -> bool:
-    try:
-        return isinstance(ipaddress.ip_address(value), ipaddress.IPv4Address)
-    except ValueError:
-        return False
-
-
-def _txt(info: AsyncServiceInfo) -> dict[str, str]:
-    return {
-        key.decode("utf-8", "replace"): (value or b"").decode("utf-8", "replace")
-        for key, value in info.properties.items()
-    }
-
-
 class Discovery:
     """mDNS both ways. `async_start()`, then `candidates()`; `async_close()` at the end."""
 
@@ -76,11 +49,11 @@ class Discovery:
         self._terminal_id = terminal_id
         self._village = village
         self._version = version
-        self._resolve_timeout_ms = resolve_timeout_ms
+        self._watcher = ServiceWatcher(self._found, lambda name: self.servers.pop(name, None),
+                                       resolve_timeout_ms)
         self._azc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._info: AsyncServiceInfo | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self.servers: dict[str, Candidate] = {}
 
@@ -92,12 +65,10 @@ class Discovery:
         await self.async_close()
 
     async def async_start(self) -> None:
-        interfaces: list[str] | InterfaceChoice = (
-            InterfaceChoice.All if self._interfaces == ("all",) else list(self._interfaces)
-        )
-        self._azc = AsyncZeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+        self._azc = AsyncZeroconf(interfaces=interface_choice(self._interfaces),
+                                  ip_version=IPVersion.V4Only)
         self._browser = AsyncServiceBrowser(
-            self._azc.zeroconf, [service.SERVER_SERVICE_TYPE], handlers=[self._on_change]
+            self._azc.zeroconf, [service.SERVER_SERVICE_TYPE], handlers=[self._watcher.handler]
         )
 
     async def async_advertise(self, port: int) -> None:
@@ -120,10 +91,7 @@ class Discovery:
         log.info("advertising terminal %s on %s port %d", label, ", ".join(addresses), port)
 
     async def async_close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._watcher.async_close()
         if self._browser is not None:
             await self._browser.async_cancel()
             self._browser = None
@@ -143,24 +111,10 @@ class Discovery:
                 await self._changed.wait()
         return bool(self.servers)
 
-    def _on_change(
-        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
-        if state_change is ServiceStateChange.Removed:
-            self.servers.pop(name, None)
-            return
-        task = asyncio.get_running_loop().create_task(self._resolve(zeroconf, service_type, name))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _resolve(self, zeroconf: Zeroconf, service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
-        if not await info.async_request(zeroconf, self._resolve_timeout_ms):
-            return
-        addresses = [a for a in info.parsed_addresses(IPVersion.V4Only)]
+    def _found(self, name: str, info: AsyncServiceInfo, txt: dict[str, str]) -> None:
+        addresses = list(info.parsed_addresses(IPVersion.V4Only))
         if not addresses or not info.port:
             return
-        txt = _txt(info)
         path = txt.get(service.TXT_PATH, service.API_PREFIX)
         if path != service.API_PREFIX:
             log.debug("ignoring %s: API path %s", name, path)
