@@ -77,6 +77,12 @@ async def test_upload_assign_and_see_reports(page: Page, server: Server, clip: P
     await expect(page.locator("#fleet-summary")).to_have_text("在线 online 0 / 211")
     await page.fill("#fleet-filter", "T140121100001")
     await expect(page.locator("#fleet-table tbody tr")).to_have_count(1)
+    await page.click("#fleet-table tbody tr button.code")
+    await expect(page.locator("#notice")).to_contain_text("登记码")
+    code = (await page.inner_text("#notice")).split("enrollment code: ")[1][:19]
+    async with server.http.post("/api/v1/enroll", json={"code": code}) as r:
+        assert r.status == 201  # the code the admin read off the console works
+        assert (await r.json())["terminal_id"] == "T140121100001"
 
     await page.click("nav button[data-tab=reports]")
     await expect(page.locator("#coverage-table tbody tr").first).to_contain_text("全县")

@@ -242,6 +242,7 @@ $("#session-form").addEventListener("submit", async (ev) => {
 async function loadFleet() {
   const fleet = await api("/api/v1/admin/fleet");
   state.terminals = fleet.terminals;
+  state.unenrolled = fleet.unenrolled;
   $("#fleet-summary").textContent = `在线 online ${fleet.online} / ${fleet.total}`;
   renderFleet();
 }
@@ -252,7 +253,32 @@ function renderFleet() {
     el("td", {}, t.id), el("td", {}, t.village_name), el("td", {}, t.unit_name),
     el("td", { className: t.online ? "online" : "offline" }, t.online ? `在线 ${t.status || ""}` : "离线 offline"),
     el("td", {}, localTime(t.last_seen)), el("td", {}, t.ready_items), el("td", {}, gb(t.disk_free)),
-    el("td", {}, t.outbox_backlog ?? "—"), el("td", {}, t.software_version || "—"))));
+    el("td", {}, t.outbox_backlog ?? "—"), el("td", {}, t.software_version || "—"),
+    el("td", {}, ...(state.role === "admin" ? terminalActions(t) : [])))));
+  const boxes = state.unenrolled || [];
+  $("#unenrolled").replaceChildren(...(boxes.length ? [el("p", {}, `未登记的终端 Unenrolled boxes heard on the network: ${
+    boxes.map((b) => `${b.village || "?"} @ ${b.addresses.join(", ")}:${b.port}`).join("；")}`)] : []));
+}
+
+function terminalActions(t) {
+  const code = el("button", { className: "code" }, "登记码 Code");
+  code.addEventListener("click", async () => {
+    try {
+      const made = await api(`/api/v1/admin/terminals/${t.id}/enrollment`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+      });
+      notice(`${t.id} ${t.village_name} 登记码 enrollment code: ${made.code}（${localTime(made.expires_at)} 前有效 valid until）`);
+    } catch (e) { notice(e.message, true); }
+  });
+  const revoke = el("button", { className: "revoke" }, "吊销 Revoke");
+  revoke.addEventListener("click", async () => {
+    if (!confirm(`吊销 ${t.id} ${t.village_name}？Revoke this terminal?`)) return;
+    try {
+      await api(`/api/v1/admin/terminals/${t.id}/revoke`, { method: "POST" });
+      notice(`${t.id} 已吊销 revoked`);
+    } catch (e) { notice(e.message, true); }
+  });
+  return [code, " ", revoke];
 }
 $("#fleet-filter").addEventListener("input", renderFleet);
 
