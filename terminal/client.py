@@ -20,6 +20,7 @@ from shared.protocol import (
     HeartbeatAck,
     Roster,
     SignedCatalog,
+    TokenRotation,
 )
 from terminal.errors import ServerRefused, ServerUnreachable
 
@@ -114,6 +115,12 @@ class ServerClient:
 
     async def heartbeat(self, hb: Heartbeat) -> HeartbeatAck:
         return await self._json("POST", self._t("heartbeat"), HeartbeatAck, hb)
+
+    async def rotate_token(self) -> TokenRotation:
+        return await self._json("POST", self._t("token"), TokenRotation)
+
+    def use_token(self, token: str) -> None:
+        self.auth = {"Authorization": f"Bearer {token}"}
 
     async def roster(self) -> Roster:
         return await self._json("GET", self._t("roster"), Roster)

@@ -43,6 +43,9 @@ class TerminalConfig:
     status_host: str = _setting("0.0.0.0", "address of the small status endpoint")
     status_port: int = _setting(8760, "port of the status endpoint (0 picks a free one)")
     heartbeat_interval: float = _setting(k.HEARTBEAT_INTERVAL, "heartbeat period until the server says")
+    token_rotation_days: float = _setting(
+        k.TOKEN_ROTATION_DAYS, "ask the server for a new token when the one held is this old"
+    )
     sync_interval: float = _setting(k.SYNC_INTERVAL, "seconds between catalog checks")
     outbox_interval: float = _setting(k.OUTBOX_INTERVAL, "seconds between outbox checks when idle")
     discovery_timeout: float = _setting(k.DISCOVERY_TIMEOUT, "seconds to wait for mDNS before falling back")

@@ -33,7 +33,7 @@ from terminal.catalog import CatalogKeeper
 from terminal.config import TerminalConfig
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
-from terminal.enroll import stored_tls_pin, tls_fingerprint
+from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
 from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
@@ -259,6 +259,11 @@ class Terminal:
                 client = await self.link.get()
                 ack = await client.heartbeat(heartbeat.build(await self.snapshot()))
                 self.heartbeats += 1
+                every = timedelta(days=self.config.token_rotation_days)
+                if self.config.terminal_id and not self.config.terminal_token and (
+                    fresh := await rotate_if_due(self.db, client, every)
+                ):
+                    self.link.use_token(fresh)
                 interval = delay = ack.heartbeat_interval_seconds or interval
                 if self.keeper.catalog is None or ack.catalog_version > self.keeper.catalog.version:
                     self.wake_sync()

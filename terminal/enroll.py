@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import timedelta
 
 import aiohttp
 import msgspec
@@ -17,9 +18,10 @@ import msgspec
 from shared.protocol import Enrollment, EnrollRequest
 from shared.signing import fingerprint, load_public_key
 from shared.sqlite import Database
+from shared.timeutil import from_db, to_db, utcnow
 from terminal import constants as k
 from terminal import db as q
-from terminal.client import TRANSPORT_ERRORS, refused
+from terminal.client import TRANSPORT_ERRORS, ServerClient, refused
 from terminal.errors import ServerUnreachable, UntrustedServer
 from terminal.link import LAST_GOOD
 from terminal.trust import PINNED_FINGERPRINT, PINNED_KEY
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 TOKEN = "terminal_token"
 TERMINAL_ID = "terminal_id"
 TLS_PIN = "tls_certificate_sha256"
+TOKEN_ISSUED = "terminal_token_issued_at"
 
 
 def tls_fingerprint(pin_hex: str | None) -> aiohttp.Fingerprint | None:
@@ -66,6 +69,7 @@ async def enroll(http: aiohttp.ClientSession, database: Database, server_url: st
         q.set_kv(c, PINNED_KEY, answer.public_key)
         q.set_kv(c, PINNED_FINGERPRINT, answer.key_fingerprint)
         q.set_kv(c, TOKEN, answer.token)
+        q.set_kv(c, TOKEN_ISSUED, to_db(utcnow()))
         q.set_kv(c, TERMINAL_ID, answer.terminal_id)
         q.set_kv(c, LAST_GOOD, server_url.rstrip("/"))
         certificate = answer.tls_certificate_sha256 or tls_pin
@@ -83,3 +87,25 @@ async def enroll(http: aiohttp.ClientSession, database: Database, server_url: st
 async def stored_identity(database: Database) -> tuple[str | None, str | None]:
     """(terminal id, token) saved by enrollment, if any."""
     return await database.read(lambda c: (q.get_kv(c, TERMINAL_ID), q.get_kv(c, TOKEN)))
+
+
+async def rotate_if_due(database: Database, client: ServerClient, every: timedelta) -> str | None:
+    """Ask the server for a new token when the one held is older than `every`; the old one
+    keeps working for a day, so nothing stops if this box loses power half-way. Returns
+    the new token, or None when it was not due."""
+    issued = await database.read(lambda c: q.get_kv(c, TOKEN_ISSUED))
+    now = utcnow()
+    if issued is None:  # enrolled before tokens were dated: start the clock now
+        await database.write(lambda c: q.set_kv(c, TOKEN_ISSUED, to_db(now)))
+        return None
+    if now - from_db(issued) < every:
+        return None
+    rotation = await client.rotate_token()
+
+    def store(c: sqlite3.Connection) -> None:
+        q.set_kv(c, TOKEN, rotation.token)
+        q.set_kv(c, TOKEN_ISSUED, to_db(now))
+
+    await database.write(store)
+    log.info("token rotated; the old one works until %s", rotation.previous_valid_until)
+    return rotation.token

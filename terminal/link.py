@@ -92,6 +92,12 @@ class Link:
             log.debug("%s; %s", message, "; ".join(problems))
         raise ServerUnreachable(message)
 
+    def use_token(self, token: str) -> None:
+        """A rotated token: used from the next request on, by this client and later ones."""
+        self._token = token
+        if self.client is not None:
+            self.client.use_token(token)
+
     def lost(self, reason: object = "") -> None:
         if self.client is not None:
             log.info("lost the server at %s: %s", self.client.base_url, reason)

@@ -13,6 +13,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from terminal.daemon import Terminal
@@ -50,3 +51,32 @@ async def test_enroll_then_sync_with_the_token(tmp_path: Path, clip: Path) -> No
             await terminal.wait_until(item_state(terminal, sha), timeout=30)
             async with http.get("/api/v1/server") as r:
                 assert (await terminal.snapshot()).server_fingerprint == (await r.json())["key_fingerprint"]
+
+
+async def test_token_rotates_without_a_pause(tmp_path: Path, clip: Path) -> None:
+    from shared.sqlite import Database
+    from terminal import db as q
+    from terminal.enroll import TOKEN
+    from terminal.migrations import MIGRATIONS
+    from tests.terminal_helpers import enroll
+
+    async with serve(server_config(tmp_path), seed=True) as (running, http):
+        content_id, sha = await upload(http, clip, "党课")
+        tconfig = await enroll(http, terminal_config(tmp_path, running.url,
+                                                     token_rotation_days=1e-9), running.url)
+        async with Database(tconfig.db_path, MIGRATIONS) as database:
+            first = await database.read(lambda c: q.get_kv(c, TOKEN))
+        async with Terminal(tconfig) as terminal:
+            async def rotated() -> bool:
+                token = await terminal.db.read(lambda c: q.get_kv(c, TOKEN))
+                return token is not None and token != first
+            await terminal.wait_until(rotated, timeout=30)
+            await assign(http, content_id)  # work after the rotation still goes through
+            terminal.wake_sync()
+            await terminal.wait_until(item_state(terminal, sha), timeout=30)
+            second = await terminal.db.read(lambda c: q.get_kv(c, TOKEN))
+        for token in (first, second):  # the old token keeps working through its grace day
+            async with aiohttp.ClientSession(running.url) as t, t.get(
+                    f"/api/v1/terminals/{TERMINAL_ID}/roster",
+                    headers={"Authorization": f"Bearer {token}"}) as r:
+                assert r.status == 200
