@@ -1,7 +1,8 @@
 """The terminal believes only catalogs signed by the pinned key, for itself, and newer
 than the one it holds.
 
-* The server's key is pinned on first contact; a server with another key is refused
+* The server's key is pinned at enrollment (never on first contact); a server with
+  another key is refused
   afterwards, whatever it says.
 * A catalog whose signed bytes were altered, one for another terminal, and an older one
   (a rollback) are rejected; the catalog in force stays.
