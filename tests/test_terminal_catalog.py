@@ -2,8 +2,7 @@
 than the one it holds.
 
 * The server's key is pinned at enrollment (never on first contact); a server with
-  another key is refused
-  afterwards, whatever it says.
+  another key is refused, whatever it says.
 * A catalog whose signed bytes were altered, one for another terminal, and an older one
   (a rollback) are rejected; the catalog in force stays.
 * An expired catalog leaves the terminal "stale": it adds nothing new to the cache.
