@@ -42,6 +42,7 @@ class UploadManager:
         self._states.pop(upload_id, None)
 
     def free_bytes(self) -> int:
+        """Space an upload may still take (blocking: statvfs; call it from a thread)."""
         return shutil.disk_usage(self.dir).free - self._config.min_free_bytes
 
     async def remove(self, upload_id: str) -> None:

@@ -181,7 +181,7 @@ async def create(request: web.Request) -> web.Response:
         )
     raw_meta = request.headers.get("Upload-Metadata")
     content_meta(_parse_metadata(raw_meta))  # reject bad metadata now, not after the upload
-    if length > manager.free_bytes():
+    if length > await asyncio.to_thread(manager.free_bytes):
         raise InsufficientStorage(
             f"not enough disk space on the server for {length} bytes; ask the county admin to "
             "free space in the media store"
@@ -268,7 +268,7 @@ async def patch(request: web.Request) -> web.Response:
             )
         if request.content_length is not None and offset + request.content_length > length:
             raise PayloadTooLarge(f"the body would take the upload past its length of {length} bytes")
-        if length - offset > manager.free_bytes():
+        if length - offset > await asyncio.to_thread(manager.free_bytes):
             await manager.remove(upload_id)
             raise InsufficientStorage(
                 "the server's disk would fill; the partial upload was removed. Ask the county "
