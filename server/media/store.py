@@ -9,7 +9,6 @@ fsynced, so a file under its hash is always whole. The directory entry is fsynce
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from shared.files import fsync_dir
@@ -28,9 +27,6 @@ class MediaStore:
             raise ValueError(f"not a sha256: {sha256!r}")
         return self.root / sha256[:2] / sha256
 
-    def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
-
     def put(self, src: Path, sha256: str) -> Path:
         """Move a fully written, fsynced file into place (blocking). Idempotent."""
         dest = self.path(sha256)
@@ -41,7 +37,4 @@ class MediaStore:
         os.replace(src, dest)
         fsync_dir(dest.parent)
         return dest
-
-    def usage(self) -> shutil._ntuple_diskusage:
-        return shutil.disk_usage(self.root)
 
