@@ -30,6 +30,7 @@ from terminal.backoff import Backoff
 from terminal.bandwidth import RateLimiter
 from terminal.cache import Cache
 from terminal.catalog import CatalogKeeper
+from terminal.clock import Clock, MonotonicClock, WallClock
 from terminal.config import TerminalConfig
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
@@ -67,16 +68,26 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
 
 
 class Terminal:
-    def __init__(self, config: TerminalConfig, *, player: Player | None = None) -> None:
+    """`wall_clock`, `monotonic` and `boot_id` stand in for the box's clocks (tests set a
+    wrong wall clock, a clock step or a new boot through them)."""
+
+    def __init__(
+        self, config: TerminalConfig, *, player: Player | None = None,
+        wall_clock: WallClock = utcnow, monotonic: MonotonicClock = time.monotonic,
+        boot_id: str | None = None,
+    ) -> None:
         # With no terminal id (never enrolled) the daemon still advertises the box and serves
         # its status; it trusts no server until enrollment, so it syncs nothing.
         self.config = config
         self.db = Database(config.db_path, MIGRATIONS, synchronous="FULL")
+        self.clock = Clock(self.db, wall=wall_clock, monotonic=monotonic, boot_id=boot_id)
         self.trust = Trust(self.db)
         self.keeper = CatalogKeeper(self.db, self.trust, config.terminal_id)
         self.cache = Cache(self.db, config.cache_dir, quota=config.cache_quota_bytes,
                            min_free_bytes=config.min_free_bytes, clean_marker=config.clean_marker)
-        self.outbox = Outbox(self.db, batch=config.outbox_batch)
+        self.outbox = Outbox(self.db, batch=config.outbox_batch, clock=self.clock,
+                             retry_initial=config.held_retry_seconds,
+                             retry_max=max(config.held_retry_seconds, k.HELD_RETRY_MAX))
         self.discovery: Discovery | None = None
         self.status_server: StatusServer | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -111,6 +122,7 @@ class Terminal:
         c = self.config
         await self.db.async_open()
         await self.trust.async_load()
+        await self.clock.async_load()
         stored = await self.db.read(partial(q.get_kv, key="terminal_token"))
         token = c.terminal_token or stored or ""
         await self.keeper.async_load()
@@ -257,7 +269,10 @@ class Terminal:
             delay = interval
             try:
                 client = await self.link.get()
-                ack = await client.heartbeat(heartbeat.build(await self.snapshot()))
+                beat = heartbeat.build(await self.snapshot(), self.clock.now())
+                sent = self.clock.monotonic()
+                ack = await client.heartbeat(beat)
+                await self.clock.async_confirm(ack.server_time, sent, self.clock.monotonic())
                 self.heartbeats += 1
                 every = timedelta(days=self.config.token_rotation_days)
                 if self.config.terminal_id and not self.config.terminal_token and (
@@ -282,7 +297,9 @@ class Terminal:
         backoff = self._backoff()
         while True:
             delay = self.config.outbox_interval
-            if await self.outbox.backlog():
+            if await self.outbox.held():
+                delay = min(delay, max(0.05, self.outbox.retry_in()))
+            if await self.outbox.due():
                 try:
                     client = await self.link.get()
                     self.last_delivery = await self.outbox.drain(client)
@@ -339,6 +356,7 @@ class Terminal:
             self._runner = SessionRunner(
                 self.db, self.cache, self._player, save_seconds=self.config.session_save_seconds,
                 on_closed=self._session_closed, on_not_ready=lambda _sha: self.wake_sync(),
+                clock=self.clock,
             )
         return self._runner
 
@@ -420,7 +438,8 @@ class Terminal:
     # --- status -----------------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
-        rows, counts = await self.db.read(lambda c: (q.items(c), q.record_counts(c)))
+        rows, counts, refusal = await self.db.read(
+            lambda c: (q.items(c), q.record_counts(c), q.held_refusal(c)))
         usage = await self.cache.usage()
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
@@ -456,5 +475,10 @@ class Terminal:
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,
             ) for r in rows],
             outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
+            outbox_problem=refusal, outbox_retry_seconds=round(self.outbox.retry_in(), 1)
+            if counts["quarantined"] else None,
+            clock_confirmed=self.clock.confirmed(), clock_boot_id=self.clock.boot_id,
+            clock_confirmed_at=to_db(self.clock.confirmed_at) if self.clock.confirmed_at else None,
+            clock_error_seconds=None if (err := self.clock.error_seconds()) is None else round(err, 1),
             session=session,
         )
