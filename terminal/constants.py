@@ -46,3 +46,4 @@ TOKEN_ROTATION_DAYS: Final = 30.0  # a terminal token is swapped for a new one t
 CLOCK_TOLERANCE_SECONDS: Final = 300.0  # a wall clock this close to the server's is confirmed
 HELD_RETRY_INITIAL: Final = 300.0  # a refused record is offered again after this long ...
 HELD_RETRY_MAX: Final = 6 * 3600.0  # ... doubling up to this
+START_TIMEOUT: Final = 15.0  # a started session answers once it plays, or after this long

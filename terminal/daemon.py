@@ -35,7 +35,7 @@ from terminal.config import TerminalConfig
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
 from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
-from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
+from terminal.errors import ItemError, ServerRefused, ServerUnreachable, TerminalError
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
@@ -382,6 +382,49 @@ class Terminal:
     async def run_session(self, spec: SessionSpec, attendee_refs: Sequence[str]) -> SessionResult:
         return await (await self.start_session(spec, attendee_refs))
 
+    async def resolve_items(self, refs: Sequence[str]) -> list[str]:
+        """The sha256 of each item named by its sha256, a unique prefix of it (6+ hex digits)
+        or its exact title. Raises ItemError for a name that matches no item or several,
+        or when none of the items is verified and ready to play."""
+        rows = await self.db.read(q.items)
+        found: list[str] = []
+        for ref in (r.strip() for r in refs):
+            low = ref.lower()
+            hits = [r for r in rows if r.sha256 == low]
+            if not hits and len(low) >= 6 and all(ch in "0123456789abcdef" for ch in low):
+                hits = [r for r in rows if r.sha256.startswith(low)]
+            if not hits:
+                hits = [r for r in rows if r.title == ref]
+            if not hits:
+                raise ItemError(f"本机没有节目 {ref!r} / no item {ref!r} on this terminal "
+                                "(give its sha256 or its exact title)")
+            if len(hits) > 1:
+                names = ", ".join(f"{r.sha256[:12]} {r.title}" for r in hits)
+                raise ItemError(f"{ref!r} 指向多个节目 / names several items ({names}); "
+                                "give more of the sha256")
+            found.append(hits[0].sha256)
+        ready = {r.sha256 for r in rows if r.state == "ready"}
+        if found and not ready.intersection(found):
+            raise ItemError("这些节目都还不能播放（未下载或未校验） / none of these items is "
+                            "downloaded and verified yet: nothing would play")
+        return found
+
+    async def _started(self, spec: SessionSpec, task: asyncio.Task[SessionResult]) -> dict[str, object]:
+        """Answer a start only once something plays (or it is clear that nothing will)."""
+        def playing_or_over() -> bool:
+            return task.done() or (self._player is not None and self._player.state == "playing")
+        with contextlib.suppress(TimeoutError):
+            await self.wait_until(playing_or_over, timeout=k.START_TIMEOUT)
+        if task.done():
+            result = task.result()
+            if not any(w > 0 for w in result.watched.values()):
+                raise ItemError(f"{spec.title!r} 没有播放任何内容 / nothing of {spec.title!r} played "
+                                f"(record {result.record_id} counts nowhere)")
+            return {"played": spec.title, "record_id": result.record_id}
+        if self._player is not None and self._player.state == "playing":
+            return {"started": spec.title}
+        return {"starting": spec.title}  # not playing yet: the CLI must not say "started"
+
     def session_for(self, session_id: str) -> SessionSpec:
         catalog = self.keeper.catalog
         for plan in catalog.sessions if catalog else []:
@@ -393,18 +436,19 @@ class Terminal:
         """The local controls (status endpoint `/control/<action>`)."""
         refs = _strings(body.get("attendees"))
         if action == "start":
-            if body.get("session_id"):
-                spec = self.session_for(str(body["session_id"]))
-            else:
-                items = _strings(body.get("items"))
-                if not items:
-                    raise ValueError("name a session_id or the items to play")
-                spec = SessionSpec(str(body.get("title") or "站点点播"), items)
             try:
-                await self.start_session(spec, refs)
+                if body.get("session_id"):
+                    spec = self.session_for(str(body["session_id"]))
+                    await self.resolve_items(spec.items)
+                else:
+                    items = _strings(body.get("items"))
+                    if not items:
+                        raise ValueError("name a session_id or the items to play")
+                    spec = SessionSpec(str(body.get("title") or "站点点播"), await self.resolve_items(items))
+                task = await self.start_session(spec, refs)
+                return await self._started(spec, task)
             except TerminalError as e:
                 raise ValueError(str(e)) from e
-            return {"started": spec.title}
         runner, player = self._runner, self._player
         if action == "attend":
             if runner is None or not self.session_running:
