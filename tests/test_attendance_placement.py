@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server
-from tests.conftest import COUNTY
+from tests.conftest import COUNTY, Server
 from tests.test_attendance import T1, V1, record
 
 pytestmark = pytest.mark.asyncio
