@@ -297,14 +297,12 @@ class Terminal:
         backoff = self._backoff()
         while True:
             delay = self.config.outbox_interval
-            if await self.outbox.held():
-                delay = min(delay, max(0.05, self.outbox.retry_in()))
             if await self.outbox.due():
                 try:
                     client = await self.link.get()
                     self.last_delivery = await self.outbox.drain(client)
                     if self.last_delivery.sent or self.last_delivery.quarantined:
-                        log.info("outbox: %d record(s) delivered in %d batch(es), %d quarantined",
+                        log.info("outbox: %d record(s) delivered in %d batch(es), %d held",
                                  self.last_delivery.sent, self.last_delivery.batches,
                                  self.last_delivery.quarantined)
                     backoff.reset()
@@ -315,6 +313,8 @@ class Terminal:
                     log.error("outbox refused: %s", e)
                     delay = backoff.next_delay()
                 self.notify()
+            if await self.outbox.held():  # refused records are offered again when their time comes
+                delay = min(delay, max(0.05, self.outbox.retry_in()))
             await _wait(self._outbox_wake, delay)
 
     async def _schedule_loop(self) -> None:
