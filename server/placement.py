@@ -57,6 +57,18 @@ def place(
     r: AttendanceRecord, terminal_clock: datetime, received_at: datetime,
     anchors: dict[str, ClockAnchor],
 ) -> Placement:
+    try:
+        return _place(r, terminal_clock, received_at, anchors)
+    except OverflowError:  # times that cannot be real (beyond year 9999): keep, flag, let a person say
+        reasons = [CLOCK_UNCONFIRMED, *([ENDS_BEFORE_START] if r.ended_at < r.started_at else [])]
+        return Placement(started_at=r.started_at, ended_at=max(r.started_at, r.ended_at),
+                         reasons=tuple(reasons))
+
+
+def _place(
+    r: AttendanceRecord, terminal_clock: datetime, received_at: datetime,
+    anchors: dict[str, ClockAnchor],
+) -> Placement:
     reasons: list[str] = []
     if r.started_monotonic is not None and r.ended_monotonic is not None \
             and r.ended_monotonic >= r.started_monotonic:

@@ -134,7 +134,7 @@ MAX_ATTENDEES = 1000  # more than any village holds; a longer list is refused (4
 MAX_ITEMS = 200  # items in one record
 MAX_BATCH = 1000  # records in one batch
 BootId = Annotated[str, Meta(min_length=1, max_length=64, description="the terminal's boot id")]
-Monotonic = Annotated[float, Meta(ge=0, description="seconds on the terminal's monotonic clock")]
+Monotonic = Annotated[float, Meta(ge=0, le=1e10, description="seconds on the terminal's monotonic clock")]
 
 
 class AttendanceRecord(Struct, frozen=True, kw_only=True):

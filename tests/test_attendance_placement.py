@@ -206,3 +206,14 @@ async def test_flagged_listing_is_empty_when_all_is_well(server: Server, people:
         entry = (await r.json())["entries"][0]
     began = datetime.fromisoformat(entry["started_at"])
     assert abs(datetime.now(UTC) - timedelta(seconds=3990) - began) < timedelta(seconds=30)
+
+
+async def test_impossible_times_are_stored_flagged_never_a_5xx(server: Server, people: list[str]) -> None:
+    far = {**record(people[:1], datetime(9999, 12, 31, 20, tzinfo=UTC), watched=60),
+           "ended_at": "9999-12-31T23:59:59Z", "boot_id": "x", "started_monotonic": 1e10,
+           "ended_monotonic": 0.0}
+    status, ack = await send_at(server, [far], datetime(1, 1, 2, tzinfo=UTC), boot_id="x", monotonic=0.0)
+    assert status == 200 and ack["accepted"] == [far["record_id"]]
+    assert "clock_unconfirmed" in (await flagged(server))[far["record_id"]]["reasons"]
+    status, body = await confirm(server, far["record_id"], "9999-12-31T23:59:00Z")
+    assert status == 422 and body["error"]["code"] == "bad_time"

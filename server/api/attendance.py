@@ -41,8 +41,11 @@ async def confirm_flagged(request: web.Request) -> web.Response:
                        f"has no flagged record {record_id}", code="unknown_record")
     placed_start, placed_end = from_db(row["started_at"]), from_db(row["ended_at"])
     start = body.started_at or placed_start
-    end = start + (placed_end - placed_start)
     received = from_db(row["received_at"])
+    try:
+        end = start + (placed_end - placed_start)
+    except OverflowError:
+        end = received + 2 * RECEIVE_SLACK  # beyond year 9999: refused just below
     if end > received + RECEIVE_SLACK:
         raise Unprocessable(
             f"记录在 {to_db(received)} 收到，不能在此之后结束；请给出更早的开始时间 / the record was "
