@@ -154,18 +154,24 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
 # --- status -----------------------------------------------------------------------------
 
 
-async def _daemon(config: TerminalConfig, method: str, path: str, body: Any = None) -> Any:
+async def _daemon(
+    config: TerminalConfig, method: str, path: str, body: Any = None, *, timeout: float = 5.0,
+) -> Any:
     """Ask the local daemon; None when it is not running."""
     url = f"http://127.0.0.1:{config.status_port}{path}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http, \
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
                 http.request(method, url, json=body) as resp:
             text = await resp.text()
             if resp.status >= 400:
                 raise SystemExit(f"the terminal refused: {text}")
             return msgspec.json.decode(text)
-    except (aiohttp.ClientConnectionError, TimeoutError):
+    except aiohttp.ClientConnectionError:
         return None
+    except TimeoutError:
+        # it is running but slow: doing the work here as well could do it twice
+        raise SystemExit("the running terminal did not answer in time; "
+                         "see `yuanjiao-terminal status`") from None
 
 
 async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
@@ -244,7 +250,7 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
         body["session_id"] = args.session_id
     else:
         body["items"] = args.item
-    answer = await _daemon(config, "POST", "/control/start", body)
+    answer = await _daemon(config, "POST", "/control/start", body, timeout=k.START_TIMEOUT + 10)
     if answer is not None:
         if "started" in answer:
             print(f"the running terminal started {answer['started']!r}: it is playing")

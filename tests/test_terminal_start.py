@@ -2,8 +2,8 @@
 
 * An item named by nothing on the terminal, or by a title two items share, is an error
   with a message (control and CLI); nothing starts and no record is written.
-* A unique sha256 prefix names its item; the start answers "started" only once the
-  player is playing (or "played" when it is already over).
+* A unique sha256 prefix names its item; the start (control and CLI) answers "started"
+  only once the player is playing (or "played" when it is already over).
 * An item that never plays (its cached bytes are corrupt) is an error, "nothing
   played"; its record holds no watched time and counts in no report.
 """
@@ -73,6 +73,17 @@ async def test_start_names_items_exactly_and_says_what_played(
             played = await terminal._session_task
             assert played.watched[sha] > 0
 
+            cli = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "terminal", "session", "--data-dir", str(tconfig.data_dir),
+                "--terminal-id", TERMINAL_ID, "--status-port", str(terminal.status_server.port),
+                "--item", sha, "--member", "1", cwd=REPO,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await cli.communicate()
+            assert cli.returncode == 0, err.decode()
+            assert "it is playing" in out.decode() or "played" in out.decode()
+            await terminal.wait_until(lambda: not terminal.session_running, timeout=30)
+
             # corrupt bytes of the same length: listed as ready, but never plays
             cached = tconfig.cache_dir / sha2
             size = cached.stat().st_size
@@ -81,5 +92,5 @@ async def test_start_names_items_exactly_and_says_what_played(
                 await terminal.control("start", {"items": [sha2], "attendees": ["2"]})
             await terminal.wait_until(backlog_empty(terminal), timeout=30)
 
-        assert (await member_record(http, "1"))["sessions"] == 1
+        assert (await member_record(http, "1"))["sessions"] == 2
         assert (await member_record(http, "2"))["sessions"] == 0  # nothing played: not counted
