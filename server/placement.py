@@ -13,10 +13,11 @@ its batch carry (see `shared.protocol.AttendanceRecord`), best source first:
 4. otherwise the same shift as a suggestion, and the record is flagged
    `clock_unconfirmed`.
 
-A placed record that ends after it was received (beyond `RECEIVE_SLACK`) is flagged
-`ends_after_received`; one whose wall-clock end is before its start,
-`ends_before_start` (its length is then the watched time). Flagged records are stored
-and listed, and count only once a person confirms them.
+A placed record that ends after it was received (beyond `RECEIVE_SLACK`, plus
+`CLOCK_TOLERANCE` unless an anchor placed it) is flagged `ends_after_received`; one
+whose wall-clock end is before its start, `ends_before_start` (its length is then the
+watched time). Flagged records are stored and listed, and count only once a person
+confirms them.
 """
 
 from __future__ import annotations
@@ -82,8 +83,11 @@ def _place(
     offset = received_at - terminal_clock
     shifted = r.started_at + offset if abs(offset) > CLOCK_TOLERANCE else r.started_at
     anchor = anchors.get(r.boot_id) if r.boot_id is not None else None
+    # a wall clock taken as good may be off by up to the tolerance: only an anchor is exact
+    slack = RECEIVE_SLACK + CLOCK_TOLERANCE
     if anchor is not None and r.started_monotonic is not None:
         start = anchor.server_time + timedelta(seconds=r.started_monotonic - anchor.monotonic)
+        slack = RECEIVE_SLACK
     elif r.clock_confirmed:
         start = r.started_at
     elif r.clock_confirmed is None and r.boot_id is None:
@@ -92,6 +96,6 @@ def _place(
         start = shifted
         reasons.append(CLOCK_UNCONFIRMED)
     end = start + length
-    if end > received_at + RECEIVE_SLACK:
+    if end > received_at + slack:
         reasons.append(ENDS_AFTER_RECEIVED)
     return Placement(started_at=start, ended_at=end, reasons=tuple(reasons))

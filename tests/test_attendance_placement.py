@@ -217,3 +217,12 @@ async def test_impossible_times_are_stored_flagged_never_a_5xx(server: Server, p
     assert "clock_unconfirmed" in (await flagged(server))[far["record_id"]]["reasons"]
     status, body = await confirm(server, far["record_id"], "9999-12-31T23:59:00Z")
     assert status == 422 and body["error"]["code"] == "bad_time"
+
+
+async def test_a_clock_a_few_minutes_fast_is_not_a_problem(server: Server, people: list[str]) -> None:
+    # an older terminal, four minutes fast, sends a session the moment it ends
+    fast = datetime.now(UTC) + timedelta(minutes=4)
+    rec = record(people[:1], fast - timedelta(seconds=660), watched=600)
+    assert (await send_at(server, [rec], fast))[0] == 200
+    assert await flagged(server) == {}
+    assert await sessions_of(server, people[0]) == 1
