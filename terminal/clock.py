@@ -79,6 +79,9 @@ class Clock:
             except msgspec.DecodeError:
                 held = []
             self._anchors = {a.boot_id: a for a in held}
+        if self.anchor is not None:  # restarted within a boot the server already answered in
+            self.confirmed_at = self.anchor.server_time
+            self.offset_seconds = -(self.error_seconds() or 0.0)
 
     def now(self) -> datetime:
         return self.wall()

@@ -493,6 +493,9 @@ class Terminal:
             condition = self.syncer.condition
         if stale:
             condition = "stale: the catalog has expired; playing the cache, adding nothing new"
+        if condition == "ok" and counts["quarantined"]:  # the county sees it in the fleet view
+            condition = (f"{counts['quarantined']} record(s) refused by the server, held and "
+                         f"offered again later: {refusal}")
         window_open = await self.syncer.window_open() if self.syncer is not None else True
         session = None
         if self._runner is not None and self._runner.current is not None and self._player is not None:

@@ -237,6 +237,7 @@ async def test_held_records_go_again_until_accepted(tmp_path: Path) -> None:
             await terminal.wait_until(held_two, timeout=30)
             snap = await terminal.snapshot()
             assert snap.outbox_problem  # the server's words, for the site manager
+            assert snap.condition.startswith("2 record(s) refused by the server")
             assert snap.outbox_retry_seconds is not None
             assert await _server_counts(running) == (2, 2)  # first and good
 
