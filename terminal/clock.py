@@ -35,7 +35,7 @@ from terminal import db as q
 log = logging.getLogger(__name__)
 
 ANCHORS = "clock_anchors"
-KEEP_BOOTS = 20  # anchors of this many recent boots are kept for records still waiting
+KEEP_BOOTS = 50  # anchors of this many recent boots are kept for records still waiting
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
 WallClock = Callable[[], datetime]
