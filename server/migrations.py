@@ -241,4 +241,17 @@ ALTER TABLE attendance_members_new RENAME TO attendance_members;
 CREATE INDEX attendance_started ON attendance(started_at);
 CREATE INDEX attendance_members_member ON attendance_members(member_no);
 """),
+    # Where a record is counted is the server's placement; what the terminal wrote is kept
+    # beside it. A record whose time could not be placed (or that names people not on
+    # its village's roster) is flagged: stored, listed, counted once a person confirms it.
+    Migration("0005_attendance_placement", """
+ALTER TABLE attendance ADD COLUMN reported_started_at TEXT;
+ALTER TABLE attendance ADD COLUMN reported_ended_at TEXT;
+ALTER TABLE attendance ADD COLUMN flags TEXT NOT NULL DEFAULT '';
+ALTER TABLE attendance ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attendance ADD COLUMN confirmed_at TEXT;
+UPDATE attendance SET reported_started_at = started_at, reported_ended_at = ended_at;
+ALTER TABLE attendance_members ADD COLUMN on_roster INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX attendance_flagged ON attendance(received_at) WHERE flags != '' AND confirmed_at IS NULL;
+"""),
 ]

@@ -10,7 +10,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from server.api import admin, auth, blobs, enrollment, fleet, reports, terminal, tus
+from server.api import admin, attendance, auth, blobs, enrollment, fleet, reports, terminal, tus
 from server.api import models as m
 from shared import protocol as p
 
@@ -120,6 +120,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", A + "/reports/terminals", reports.terminal_months, "admin",
              "Sessions and hours per terminal and month against the county rule",
              response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400,)),
+    Endpoint("GET", A + "/attendance/flagged", attendance.list_flagged, "admin",
+             "Attendance records stored but not counted until a person confirms them: "
+             "unplaceable times, or attendees not on the village roster",
+             response=m.FlaggedRecords),
+    Endpoint("POST", A + "/attendance/flagged/{terminal_id}/{record_id}/confirm",
+             attendance.confirm_flagged, "admin",
+             "Confirm a flagged record at the suggested time (started_at null) or a given one; "
+             "it counts from then on", request=m.ConfirmIn, status=204,
+             errors=(400, 404, 415, 422)),
     Endpoint("POST", A + "/terminals/{terminal_id}/enrollment", enrollment.create_code, "admin",
              "A one-time enrollment code for this terminal point (replaces an unused one)",
              request=enrollment.CodeIn, response=enrollment.CodeOut, status=201,

@@ -130,22 +130,67 @@ class WatchedItem(Struct, frozen=True, kw_only=True):
     watched_seconds: Annotated[float, Meta(ge=0, le=86_400)]
 
 
+MAX_ATTENDEES = 1000  # more than any village holds; a longer list is refused (422)
+MAX_ITEMS = 200  # items in one record
+MAX_BATCH = 1000  # records in one batch
+BootId = Annotated[str, Meta(min_length=1, max_length=64, description="the terminal's boot id")]
+Monotonic = Annotated[float, Meta(ge=0, le=1e10, description="seconds on the terminal's monotonic clock")]
+
+
 class AttendanceRecord(Struct, frozen=True, kw_only=True):
-    """One viewing session as the terminal closed it. Final: never sent twice differently."""
+    """One viewing session as the terminal closed it. Final: never sent twice differently.
+
+    `started_at` is the terminal's wall clock at the start; `ended_at` is `started_at` plus
+    the session's length measured on the monotonic clock, so it never precedes the start.
+    The optional fields (absent from older terminals) let the server place a record whose
+    wall clock was wrong: `clock_confirmed` says the wall clock agreed with the server's
+    (within a few minutes, with no step since) when the session started; `boot_id` and the
+    monotonic readings tie the record to a clock anchor of the same boot (see
+    `ClockAnchor`). They are not part of the record's identity: a record sent again with
+    a different anchor is the same record.
+    Limits: at most `MAX_ATTENDEES` attendees and `MAX_ITEMS` items (else 422).
+    """
 
     record_id: Annotated[str, Meta(min_length=1, max_length=64)]
     seq: NonNegInt
     started_at: UtcTime
     ended_at: UtcTime
-    items: list[WatchedItem]
-    attendees: list[Annotated[str, Meta(min_length=1, max_length=32)]]
+    items: Annotated[list[WatchedItem], Meta(max_length=MAX_ITEMS)]
+    attendees: Annotated[list[Annotated[str, Meta(min_length=1, max_length=32)]],
+                         Meta(max_length=MAX_ATTENDEES)]
     session_id: str | None = None
     title: str = ""
+    clock_confirmed: bool | None = None
+    boot_id: BootId | None = None
+    started_monotonic: Monotonic | None = None
+    ended_monotonic: Monotonic | None = None
+
+
+class ClockAnchor(Struct, frozen=True, kw_only=True):
+    """At `monotonic` seconds of boot `boot_id`, the server's clock read `server_time`.
+
+    The terminal learns one from every heartbeat answer; with it the server turns any
+    monotonic reading of that boot into a true time, whatever the wall clock did.
+    """
+
+    boot_id: BootId
+    monotonic: Monotonic
+    server_time: UtcTime
 
 
 class AttendanceBatch(Struct, frozen=True, kw_only=True):
+    """Records to store, at most `MAX_BATCH` (else 422).
+
+    `terminal_clock` is the sender's wall clock at sending; `boot_id` and `monotonic` its
+    boot and monotonic clock at the same moment (so the receive time anchors that boot);
+    `anchors` the latest anchor the terminal holds for other boots its records name.
+    """
+
     terminal_clock: UtcTime
-    records: Annotated[list[AttendanceRecord], Meta(min_length=1, max_length=1000)]
+    records: Annotated[list[AttendanceRecord], Meta(min_length=1, max_length=MAX_BATCH)]
+    boot_id: BootId | None = None
+    monotonic: Monotonic | None = None
+    anchors: Annotated[list[ClockAnchor], Meta(max_length=100)] = []
 
 
 class AttendanceAck(Struct, frozen=True, kw_only=True):

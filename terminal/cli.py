@@ -154,24 +154,31 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
 # --- status -----------------------------------------------------------------------------
 
 
-async def _daemon(config: TerminalConfig, method: str, path: str, body: Any = None) -> Any:
+async def _daemon(
+    config: TerminalConfig, method: str, path: str, body: Any = None, *, timeout: float = 5.0,
+) -> Any:
     """Ask the local daemon; None when it is not running."""
     url = f"http://127.0.0.1:{config.status_port}{path}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http, \
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
                 http.request(method, url, json=body) as resp:
             text = await resp.text()
             if resp.status >= 400:
                 raise SystemExit(f"the terminal refused: {text}")
             return msgspec.json.decode(text)
-    except (aiohttp.ClientConnectionError, TimeoutError):
+    except aiohttp.ClientConnectionError:
         return None
+    except TimeoutError:
+        # it is running but slow: doing the work here as well could do it twice
+        raise SystemExit("the running terminal did not answer in time; "
+                         "see `yuanjiao-terminal status`") from None
 
 
 async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
     async with Database(config.db_path, MIGRATIONS) as database:
-        rows, counts, fp, version = await database.read(lambda c: (
+        rows, counts, fp, version, refusal = await database.read(lambda c: (
             q.items(c), q.record_counts(c), q.get_kv(c, "pinned_fingerprint"), q.get_kv(c, "catalog_raw"),
+            q.held_refusal(c),
         ))
         last_good = await database.read(lambda c: q.get_kv(c, "last_good_url"))
     catalog_version = None
@@ -189,6 +196,7 @@ async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
                           bytes_present=r.bytes_present, assigned=r.assigned, needed_by=r.needed_by,
                           resumed_from=r.resumed_from, error=r.error) for r in rows],
         outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
+        outbox_problem=refusal,
     )
 
 
@@ -205,7 +213,14 @@ def _print_status(s: Snapshot) -> None:
         line = progress.item_line(i) if i.state == "downloading" else \
             f"{(i.title or i.sha256[:12])[:24]:<24} {i.state}{'' if i.assigned else ' (unassigned)'}"
         print("  " + line + (f"  resumed from byte {i.resumed_from}" if i.resumed_from else ""))
-    print(f"待发 outbox     {s.outbox_backlog} record(s) waiting, {s.outbox_quarantined} quarantined")
+    print(f"待发 outbox     {s.outbox_backlog} record(s) waiting, {s.outbox_quarantined} held "
+          "(refused, offered again later)")
+    if s.outbox_problem:
+        print(f"  last refusal: {s.outbox_problem}")
+    clock = "confirmed by the server" if s.clock_confirmed else "not confirmed by the server"
+    if s.clock_error_seconds is not None and not s.clock_confirmed:
+        clock += f" (off by {s.clock_error_seconds:+.0f} s)"
+    print(f"时钟 clock      {clock}")
     if s.session is not None:
         print(f"放映 session    {s.session.title}: {s.session.state}, {len(s.session.attendees)} attendee(s)")
 
@@ -225,6 +240,7 @@ async def _status(config: TerminalConfig, as_json: bool) -> int:
 
 async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
     from terminal.daemon import Terminal
+    from terminal.errors import TerminalError
     from terminal.sessions import SessionSpec
 
     if not args.session_id and not args.item:
@@ -234,16 +250,26 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
         body["session_id"] = args.session_id
     else:
         body["items"] = args.item
-    started = await _daemon(config, "POST", "/control/start", body)
-    if started is not None:
-        print(f"the running terminal started {started['started']!r}")
+    answer = await _daemon(config, "POST", "/control/start", body, timeout=k.START_TIMEOUT + 10)
+    if answer is not None:
+        if "started" in answer:
+            print(f"the running terminal started {answer['started']!r}: it is playing")
+        elif "played" in answer:
+            print(f"the running terminal played {answer['played']!r} (record {answer['record_id']})")
+        else:
+            print(f"asked the running terminal to start {answer['starting']!r}; "
+                  "it is not playing yet (see `yuanjiao-terminal status`)")
         return 0
     terminal = Terminal(config)
     await terminal.async_start(background=False)
     try:
         spec = terminal.session_for(args.session_id) if args.session_id else \
-            SessionSpec(args.title, list(args.item))
+            SessionSpec(args.title, await terminal.resolve_items(args.item))
+        if args.session_id:
+            await terminal.resolve_items(spec.items)
         result = await terminal.run_session(spec, args.member)
+    except (TerminalError, LookupError) as e:
+        raise SystemExit(f"error: {e}") from None
     finally:
         await terminal.async_close()
     print(f"record {result.record_id} (seq {result.seq}), {len(result.attendees)} attendee(s)")
@@ -251,6 +277,9 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
         print(f"  {sha[:12]}  watched {watched:.1f} s")
     for sha in result.skipped:
         print(f"  {sha[:12]}  skipped: not verified in the cache")
+    if not any(w > 0 for w in result.watched.values()):
+        print("nothing played: this session counts nowhere", file=sys.stderr)
+        return 1
     return 0
 
 

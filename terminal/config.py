@@ -53,6 +53,8 @@ class TerminalConfig:
     backoff_max: float = _setting(k.BACKOFF_MAX, "longest retry delay, seconds")
     session_save_seconds: float = _setting(k.SESSION_SAVE_SECONDS, "an open session is saved this often")
     outbox_batch: int = _setting(k.OUTBOX_BATCH, "attendance records per request")
+    held_retry_seconds: float = _setting(
+        k.HELD_RETRY_INITIAL, "a record the server refused is offered again after this long (doubling)")
     progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
     playback_rate: float = _setting(1.0, "playback rate (tests play faster)")

@@ -41,3 +41,9 @@ STALL_SECONDS: Final = 5.0  # playing but media time frozen this long: a stall
 MAX_STEP_SECONDS: Final = 2.0  # per unit of rate; a bigger jump between time events is a seek
 ENROLLMENT_POLL_SECONDS: Final = 2.0  # an unenrolled daemon looks for an identity this often
 TOKEN_ROTATION_DAYS: Final = 30.0  # a terminal token is swapped for a new one this often
+
+# clock
+CLOCK_TOLERANCE_SECONDS: Final = 300.0  # a wall clock this close to the server's is confirmed
+HELD_RETRY_INITIAL: Final = 300.0  # a refused record is offered again after this long ...
+HELD_RETRY_MAX: Final = 6 * 3600.0  # ... doubling up to this
+START_TIMEOUT: Final = 15.0  # a started session answers once it plays, or after this long

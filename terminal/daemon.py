@@ -30,11 +30,12 @@ from terminal.backoff import Backoff
 from terminal.bandwidth import RateLimiter
 from terminal.cache import Cache
 from terminal.catalog import CatalogKeeper
+from terminal.clock import Clock, MonotonicClock, WallClock
 from terminal.config import TerminalConfig
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
 from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
-from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
+from terminal.errors import ItemError, ServerRefused, ServerUnreachable, TerminalError
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
@@ -67,16 +68,26 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
 
 
 class Terminal:
-    def __init__(self, config: TerminalConfig, *, player: Player | None = None) -> None:
+    """`wall_clock`, `monotonic` and `boot_id` stand in for the box's clocks (tests set a
+    wrong wall clock, a clock step or a new boot through them)."""
+
+    def __init__(
+        self, config: TerminalConfig, *, player: Player | None = None,
+        wall_clock: WallClock = utcnow, monotonic: MonotonicClock = time.monotonic,
+        boot_id: str | None = None,
+    ) -> None:
         # With no terminal id (never enrolled) the daemon still advertises the box and serves
         # its status; it trusts no server until enrollment, so it syncs nothing.
         self.config = config
         self.db = Database(config.db_path, MIGRATIONS, synchronous="FULL")
+        self.clock = Clock(self.db, wall=wall_clock, monotonic=monotonic, boot_id=boot_id)
         self.trust = Trust(self.db)
         self.keeper = CatalogKeeper(self.db, self.trust, config.terminal_id)
         self.cache = Cache(self.db, config.cache_dir, quota=config.cache_quota_bytes,
                            min_free_bytes=config.min_free_bytes, clean_marker=config.clean_marker)
-        self.outbox = Outbox(self.db, batch=config.outbox_batch)
+        self.outbox = Outbox(self.db, batch=config.outbox_batch, clock=self.clock,
+                             retry_initial=config.held_retry_seconds,
+                             retry_max=max(config.held_retry_seconds, k.HELD_RETRY_MAX))
         self.discovery: Discovery | None = None
         self.status_server: StatusServer | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -111,6 +122,7 @@ class Terminal:
         c = self.config
         await self.db.async_open()
         await self.trust.async_load()
+        await self.clock.async_load()
         stored = await self.db.read(partial(q.get_kv, key="terminal_token"))
         token = c.terminal_token or stored or ""
         await self.keeper.async_load()
@@ -257,7 +269,10 @@ class Terminal:
             delay = interval
             try:
                 client = await self.link.get()
-                ack = await client.heartbeat(heartbeat.build(await self.snapshot()))
+                beat = heartbeat.build(await self.snapshot(), self.clock.now())
+                sent = self.clock.monotonic()
+                ack = await client.heartbeat(beat)
+                await self.clock.async_confirm(ack.server_time, sent, self.clock.monotonic())
                 self.heartbeats += 1
                 every = timedelta(days=self.config.token_rotation_days)
                 if self.config.terminal_id and not self.config.terminal_token and (
@@ -282,12 +297,12 @@ class Terminal:
         backoff = self._backoff()
         while True:
             delay = self.config.outbox_interval
-            if await self.outbox.backlog():
+            if await self.outbox.due():
                 try:
                     client = await self.link.get()
                     self.last_delivery = await self.outbox.drain(client)
                     if self.last_delivery.sent or self.last_delivery.quarantined:
-                        log.info("outbox: %d record(s) delivered in %d batch(es), %d quarantined",
+                        log.info("outbox: %d record(s) delivered in %d batch(es), %d held",
                                  self.last_delivery.sent, self.last_delivery.batches,
                                  self.last_delivery.quarantined)
                     backoff.reset()
@@ -298,6 +313,8 @@ class Terminal:
                     log.error("outbox refused: %s", e)
                     delay = backoff.next_delay()
                 self.notify()
+            if await self.outbox.held():  # refused records are offered again when their time comes
+                delay = min(delay, max(0.05, self.outbox.retry_in()))
             await _wait(self._outbox_wake, delay)
 
     async def _schedule_loop(self) -> None:
@@ -339,6 +356,7 @@ class Terminal:
             self._runner = SessionRunner(
                 self.db, self.cache, self._player, save_seconds=self.config.session_save_seconds,
                 on_closed=self._session_closed, on_not_ready=lambda _sha: self.wake_sync(),
+                clock=self.clock,
             )
         return self._runner
 
@@ -364,6 +382,49 @@ class Terminal:
     async def run_session(self, spec: SessionSpec, attendee_refs: Sequence[str]) -> SessionResult:
         return await (await self.start_session(spec, attendee_refs))
 
+    async def resolve_items(self, refs: Sequence[str]) -> list[str]:
+        """The sha256 of each item named by its sha256, a unique prefix of it (6+ hex digits)
+        or its exact title. Raises ItemError for a name that matches no item or several,
+        or when none of the items is verified and ready to play."""
+        rows = await self.db.read(q.items)
+        found: list[str] = []
+        for ref in (r.strip() for r in refs):
+            low = ref.lower()
+            hits = [r for r in rows if r.sha256 == low]
+            if not hits and len(low) >= 6 and all(ch in "0123456789abcdef" for ch in low):
+                hits = [r for r in rows if r.sha256.startswith(low)]
+            if not hits:
+                hits = [r for r in rows if r.title == ref]
+            if not hits:
+                raise ItemError(f"本机没有节目 {ref!r} / no item {ref!r} on this terminal "
+                                "(give its sha256 or its exact title)")
+            if len(hits) > 1:
+                names = ", ".join(f"{r.sha256[:12]} {r.title}" for r in hits)
+                raise ItemError(f"{ref!r} 指向多个节目 / names several items ({names}); "
+                                "give more of the sha256")
+            found.append(hits[0].sha256)
+        ready = {r.sha256 for r in rows if r.state == "ready"}
+        if found and not ready.intersection(found):
+            raise ItemError("这些节目都还不能播放（未下载或未校验） / none of these items is "
+                            "downloaded and verified yet: nothing would play")
+        return found
+
+    async def _started(self, spec: SessionSpec, task: asyncio.Task[SessionResult]) -> dict[str, object]:
+        """Answer a start only once something plays (or it is clear that nothing will)."""
+        def playing_or_over() -> bool:
+            return task.done() or (self._player is not None and self._player.state == "playing")
+        with contextlib.suppress(TimeoutError):
+            await self.wait_until(playing_or_over, timeout=k.START_TIMEOUT)
+        if task.done():
+            result = task.result()
+            if not any(w > 0 for w in result.watched.values()):
+                raise ItemError(f"{spec.title!r} 没有播放任何内容 / nothing of {spec.title!r} played "
+                                f"(record {result.record_id} counts nowhere)")
+            return {"played": spec.title, "record_id": result.record_id}
+        if self._player is not None and self._player.state == "playing":
+            return {"started": spec.title}
+        return {"starting": spec.title}  # not playing yet: the CLI must not say "started"
+
     def session_for(self, session_id: str) -> SessionSpec:
         catalog = self.keeper.catalog
         for plan in catalog.sessions if catalog else []:
@@ -375,18 +436,19 @@ class Terminal:
         """The local controls (status endpoint `/control/<action>`)."""
         refs = _strings(body.get("attendees"))
         if action == "start":
-            if body.get("session_id"):
-                spec = self.session_for(str(body["session_id"]))
-            else:
-                items = _strings(body.get("items"))
-                if not items:
-                    raise ValueError("name a session_id or the items to play")
-                spec = SessionSpec(str(body.get("title") or "站点点播"), items)
             try:
-                await self.start_session(spec, refs)
+                if body.get("session_id"):
+                    spec = self.session_for(str(body["session_id"]))
+                    await self.resolve_items(spec.items)
+                else:
+                    items = _strings(body.get("items"))
+                    if not items:
+                        raise ValueError("name a session_id or the items to play")
+                    spec = SessionSpec(str(body.get("title") or "站点点播"), await self.resolve_items(items))
+                task = await self.start_session(spec, refs)
+                return await self._started(spec, task)
             except TerminalError as e:
                 raise ValueError(str(e)) from e
-            return {"started": spec.title}
         runner, player = self._runner, self._player
         if action == "attend":
             if runner is None or not self.session_running:
@@ -420,7 +482,8 @@ class Terminal:
     # --- status -----------------------------------------------------------------------
 
     async def snapshot(self) -> Snapshot:
-        rows, counts = await self.db.read(lambda c: (q.items(c), q.record_counts(c)))
+        rows, counts, refusal = await self.db.read(
+            lambda c: (q.items(c), q.record_counts(c), q.held_refusal(c)))
         usage = await self.cache.usage()
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
@@ -430,6 +493,9 @@ class Terminal:
             condition = self.syncer.condition
         if stale:
             condition = "stale: the catalog has expired; playing the cache, adding nothing new"
+        if condition == "ok" and counts["quarantined"]:  # the county sees it in the fleet view
+            condition = (f"{counts['quarantined']} record(s) refused by the server, held and "
+                         f"offered again later: {refusal}")
         window_open = await self.syncer.window_open() if self.syncer is not None else True
         session = None
         if self._runner is not None and self._runner.current is not None and self._player is not None:
@@ -456,5 +522,10 @@ class Terminal:
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,
             ) for r in rows],
             outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
+            outbox_problem=refusal, outbox_retry_seconds=round(self.outbox.retry_in(), 1)
+            if counts["quarantined"] else None,
+            clock_confirmed=self.clock.confirmed(), clock_boot_id=self.clock.boot_id,
+            clock_confirmed_at=to_db(self.clock.confirmed_at) if self.clock.confirmed_at else None,
+            clock_error_seconds=None if (err := self.clock.error_seconds()) is None else round(err, 1),
             session=session,
         )

@@ -144,19 +144,37 @@ class RecordRow:
     items: str
     attendees: str
     state: str
+    boot_id: str | None = None
+    started_mono: float | None = None
+    ended_mono: float | None = None
+    clock_confirmed: bool | None = None
+    refusal: str = ""
 
 
 def _record(row: sqlite3.Row) -> RecordRow:
+    confirmed = row["clock_confirmed"]
     return RecordRow(
         record_id=row["record_id"], seq=row["seq"], session_id=row["session_id"],
         title=row["title"], started_at=row["started_at"], ended_at=row["ended_at"],
         items=row["items"], attendees=row["attendees"], state=row["state"],
+        boot_id=row["boot_id"], started_mono=row["started_mono"], ended_mono=row["ended_mono"],
+        clock_confirmed=None if confirmed is None else bool(confirmed), refusal=row["refusal"],
     )
+
+
+@dataclass(frozen=True)
+class RecordClock:
+    """Where a record's start sits in time: the boot, its monotonic reading, and whether
+    the server had confirmed the wall clock then."""
+
+    boot_id: str
+    started_mono: float
+    confirmed: bool
 
 
 def open_record(
     conn: sqlite3.Connection, record_id: str, session_id: str | None, title: str,
-    started_at: str, attendees: str,
+    started_at: str, attendees: str, clock: RecordClock | None = None,
 ) -> int:
     """Insert an open record with the next sequence number; returns that number."""
     (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
@@ -164,21 +182,24 @@ def open_record(
     seq = max(int(last), int(stored or 0)) + 1
     set_kv(conn, "last_seq", str(seq))  # sent records are deleted; the counter must not go back
     conn.execute(
-        "INSERT INTO records (record_id, seq, session_id, title, started_at, ended_at, attendees) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (record_id, seq, session_id, title, started_at, started_at, attendees),
+        "INSERT INTO records (record_id, seq, session_id, title, started_at, ended_at, attendees, "
+        "boot_id, started_mono, ended_mono, clock_confirmed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (record_id, seq, session_id, title, started_at, started_at, attendees,
+         clock.boot_id if clock else None, clock.started_mono if clock else None,
+         clock.started_mono if clock else None, int(clock.confirmed) if clock else None),
     )
     return seq
 
 
 def save_record(
     conn: sqlite3.Connection, record_id: str, ended_at: str, items: str, attendees: str,
-    *, close: bool = False,
+    *, close: bool = False, ended_mono: float | None = None,
 ) -> None:
     conn.execute(
         "UPDATE records SET ended_at = ?, items = ?, attendees = ?, "
+        "ended_mono = COALESCE(?, ended_mono), "
         "state = CASE WHEN ? THEN 'closed' ELSE state END WHERE record_id = ? AND state = 'open'",
-        (ended_at, items, attendees, close, record_id),
+        (ended_at, items, attendees, ended_mono, close, record_id),
     )
 
 
@@ -204,10 +225,25 @@ def delete_records(conn: sqlite3.Connection, record_ids: Sequence[str]) -> int:
     ).rowcount
 
 
-def quarantine(conn: sqlite3.Connection, record_ids: Sequence[str]) -> None:
+def quarantine(conn: sqlite3.Connection, record_ids: Sequence[str], refusal: str = "") -> None:
+    """Hold records the server refused, with its words; `release_held` offers them again."""
     conn.executemany(
-        "UPDATE records SET state = 'quarantined' WHERE record_id = ?", [(r,) for r in record_ids]
+        "UPDATE records SET state = 'quarantined', refusal = ? WHERE record_id = ?",
+        [(refusal, r) for r in record_ids],
     )
+
+
+def release_held(conn: sqlite3.Connection) -> int:
+    """Held records go back in the queue (their refusal is kept until one is accepted)."""
+    return conn.execute("UPDATE records SET state = 'closed' WHERE state = 'quarantined'").rowcount
+
+
+def held_refusal(conn: sqlite3.Connection) -> str:
+    """Why the most recently held record was refused ('' when none is held)."""
+    row = conn.execute(
+        "SELECT refusal FROM records WHERE state = 'quarantined' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return "" if row is None else str(row[0])
 
 
 def record_counts(conn: sqlite3.Connection) -> dict[str, int]:

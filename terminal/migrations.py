@@ -53,4 +53,14 @@ CREATE TABLE roster (
     branch TEXT NOT NULL DEFAULT ''
 );
 """),
+    # Times that survive a wrong wall clock: the boot and monotonic readings of each record,
+    # and whether the server had confirmed the wall clock when it started. A record the
+    # server refused is held (state 'quarantined') and offered again later, with why.
+    Migration("0004_record_clock", """
+ALTER TABLE records ADD COLUMN boot_id TEXT;
+ALTER TABLE records ADD COLUMN started_mono REAL;
+ALTER TABLE records ADD COLUMN ended_mono REAL;
+ALTER TABLE records ADD COLUMN clock_confirmed INTEGER;
+ALTER TABLE records ADD COLUMN refusal TEXT NOT NULL DEFAULT '';
+"""),
 )

@@ -2,9 +2,14 @@
 
 A session opens a record in the outbox before the first item plays, saves it every
 few seconds (watched seconds per item, attendees, the time reached) and closes it at
-the end. The database runs WAL with synchronous=FULL, so a power cut loses at most one
-save interval, never the record: on the next start an open record is closed with its
-last saved values (`recover()`).
+the end. The time reached is the start plus the length measured on the monotonic clock,
+so a wall-clock step in a session never makes a record end before it starts; the record
+also keeps its boot id, monotonic readings and whether the server had confirmed the
+wall clock (`terminal.clock`), for the server to place it.
+
+The database runs WAL with synchronous=FULL, so a power cut loses at most one save
+interval, never the record: on the next start an open record is closed with its last
+saved values (`recover()`).
 
 Attendees are signed in from the village roster by member number or by name; a name
 shared by two members must be given as a member number.
@@ -18,16 +23,17 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import msgspec
 
 from shared.protocol import Member, WatchedItem
 from shared.sqlite import Database
-from shared.timeutil import to_db, utcnow
+from shared.timeutil import to_db
 from terminal import constants as k
 from terminal import db as q
 from terminal.cache import Cache
+from terminal.clock import Clock
 from terminal.errors import NotReady, TerminalError
 from terminal.player import Player
 
@@ -85,8 +91,10 @@ class SessionResult:
 class Recorder:
     """The outbox's writing side: open, save, close."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Clock | None = None) -> None:
         self._db = database
+        self._clock = clock or Clock(database)
+        self._starts: dict[str, tuple[datetime, float]] = {}  # record id -> wall, monotonic start
 
     async def recover(self) -> int:
         n = await self._db.write(q.close_open_records)
@@ -94,25 +102,36 @@ class Recorder:
             log.warning("closed %d session record(s) left open by an interruption", n)
         return n
 
-    async def open(self, spec: SessionSpec, attendees: list[str], started_at: datetime) -> tuple[str, int]:
+    async def open(self, spec: SessionSpec, attendees: list[str]) -> tuple[str, int, datetime]:
+        """A new open record starting now; returns its id, sequence number and start."""
         record_id = uuid.uuid4().hex
         people = msgspec.json.encode(attendees).decode()
-        when = to_db(started_at)
+        started, mono = self._clock.now(), self._clock.monotonic()
+        when = to_db(started)
+        stamp = q.RecordClock(boot_id=self._clock.boot_id, started_mono=mono,
+                              confirmed=self._clock.confirmed())
         seq = await self._db.write(
-            lambda c: q.open_record(c, record_id, spec.session_id, spec.title, when, people)
+            lambda c: q.open_record(c, record_id, spec.session_id, spec.title, when, people, stamp)
         )
-        return record_id, seq
+        self._starts[record_id] = (started, mono)
+        return record_id, seq, started
 
     async def save(
         self, record_id: str, watched: dict[str, float], attendees: list[str], *, close: bool = False,
     ) -> datetime:
-        now = utcnow()
+        started, mono = self._starts[record_id]
+        reached = self._clock.monotonic()
+        now = started + timedelta(seconds=max(0.0, reached - mono))
         items = msgspec.json.encode(
             [WatchedItem(sha256=s, watched_seconds=round(min(w, 86_400), 3)) for s, w in watched.items()]
         ).decode()
         people = msgspec.json.encode(attendees).decode()
         when = to_db(now)
-        await self._db.write(lambda c: q.save_record(c, record_id, when, items, people, close=close))
+        await self._db.write(
+            lambda c: q.save_record(c, record_id, when, items, people, close=close, ended_mono=reached)
+        )
+        if close:
+            self._starts.pop(record_id, None)
         return now
 
 
@@ -123,11 +142,12 @@ class SessionRunner:
         self, database: Database, cache: Cache, player: Player, *,
         save_seconds: float = k.SESSION_SAVE_SECONDS,
         on_closed: Callable[[], None] | None = None, on_not_ready: Callable[[str], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._db = database
         self._cache = cache
         self._player = player
-        self._recorder = Recorder(database)
+        self._recorder = Recorder(database, clock)
         self._save_seconds = save_seconds
         self._on_closed = on_closed
         self._on_not_ready = on_not_ready
@@ -150,8 +170,7 @@ class SessionRunner:
         if self.current is not None:
             raise TerminalError(f"session {self.current.title!r} is still running")
         self.current, self.attendees = spec, list(dict.fromkeys(attendees))
-        started = utcnow()
-        record_id, seq = await self._recorder.open(spec, self.attendees, started)
+        record_id, seq, started = await self._recorder.open(spec, self.attendees)
         log.info("session %r started: record %s (seq %d), %d attendee(s)",
                  spec.title, record_id, seq, len(self.attendees))
         result = SessionResult(record_id=record_id, seq=seq, started_at=started, ended_at=started,

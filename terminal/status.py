@@ -58,8 +58,14 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     disk_total: int
     items: list[ItemStatus]
     outbox_backlog: int
-    outbox_quarantined: int
+    outbox_quarantined: int  # refused by the server: held, offered again later
     session: SessionStatus | None = None
+    outbox_problem: str = ""  # the server's words on the last held record
+    outbox_retry_seconds: float | None = None  # until held records are offered again
+    clock_confirmed: bool = False  # the wall clock agrees with the server's last answer
+    clock_boot_id: str = ""
+    clock_confirmed_at: str | None = None  # the server's time at its last answer (this run)
+    clock_error_seconds: float | None = None  # wall clock minus the server's (+: ahead)
 
 
 SnapshotSource = Callable[[], Awaitable[Snapshot]]

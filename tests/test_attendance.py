@@ -101,12 +101,17 @@ async def test_same_record_id_on_two_terminals_are_two_records(server: Server, r
     rec = record(roster[:1], now, record_id="shared-id")
     assert (await send(server, [rec], T1))[0] == 200
     assert (await send(server, [rec], "T140121100002"))[0] == 200
+    # the member is not on the second terminal's village roster: held until confirmed
+    async with server.http.get(f"/api/v1/admin/reports/members/{roster[0]}") as r:
+        assert (await r.json())["sessions"] == 1
+    url = "/api/v1/admin/attendance/flagged/T140121100002/shared-id/confirm"
+    async with server.http.post(url, json={"started_at": None}) as r:
+        assert r.status == 204
     async with server.http.get(f"/api/v1/admin/reports/members/{roster[0]}") as r:
         assert (await r.json())["sessions"] == 2
 
 
 @pytest.mark.parametrize("mutate", [
-    lambda r: r.update(ended_at="2000-01-01T00:00:00Z"),
     lambda r: r.update(started_at="yesterday"),
     lambda r: r.update(started_at="2026-01-01T00:00:00"),
     lambda r: r["items"][0].update(watched_seconds=-5),

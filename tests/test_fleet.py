@@ -1,5 +1,6 @@
 """Fleet: heartbeats record each terminal's state; the fleet view says who is online
-(a heartbeat within a few intervals) and when each was last seen; readiness says, for
+(a heartbeat within a few intervals) and when each was last seen, and a clock more than
+five minutes off as a problem (`clock_problem`, and a status that is not "ok"); readiness says, for
 each upcoming session, which terminals hold every item verified and what the rest lack."""
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ async def test_heartbeat_marks_online(server: Server) -> None:
     assert me["playing"] == "b" * 64
     assert -9 * 3600 - 10 < me["clock_skew_seconds"] < -9 * 3600 + 10
     assert me["last_address"] == "127.0.0.1"
+    assert me["clock_problem"] is True
+
+
+async def test_clock_skew_beyond_five_minutes_is_a_problem(server: Server) -> None:
+    t1 = await server.as_terminal(T1)
+    await beat(t1, T1, heartbeat([], clock=datetime.now(UTC) + timedelta(minutes=4)))
+    me = next(t for t in (await fleet(server.http))["terminals"] if t["id"] == T1)
+    assert me["clock_problem"] is False and me["status"] == "ok"
+    await beat(t1, T1, heartbeat([], clock=datetime.now(UTC) + timedelta(days=5 * 365)))
+    me = next(t for t in (await fleet(server.http))["terminals"] if t["id"] == T1)
+    assert me["clock_problem"] is True and me["status"] != "ok"
+    assert "clock off by +157" in me["status"]
 
 
 async def test_silent_terminal_goes_offline(tmp_path: Path) -> None:

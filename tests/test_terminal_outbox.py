@@ -5,8 +5,12 @@
   same port) the backlog drains in bounded batches and every record is stored exactly
   once; a record delivered again (as after a lost acknowledgement) is acknowledged as a
   duplicate and not counted twice.
-* A record id the server already holds with different contents is quarantined on the
-  terminal (kept, not deleted, shown in the status); the rest of its batch is delivered.
+* A record id the server already holds with different contents is held on the
+  terminal (kept, not deleted, shown in the status with the server's words); the rest
+  of its batch is delivered. Nothing is held for good: held records are offered again
+  after a backoff, and the moment the server accepts them they are delivered.
+* A batch refused whole (one record over the attendee limit) is sent record by record:
+  the one record is held, the others are delivered.
 * A power cut in the middle of a session (the `session` command killed with SIGKILL)
   loses at most the last few seconds: on the next start the open record is closed with
   its last saved values and delivered.
@@ -193,3 +197,68 @@ async def test_power_cut_mid_session_loses_only_seconds(tmp_path: Path, clip: Pa
 
 async def _at_least(read: object, value: float) -> bool:
     return bool(await asyncio.to_thread(read) >= value)  # type: ignore[arg-type]
+
+
+async def test_held_records_go_again_until_accepted(tmp_path: Path) -> None:
+    async with serve(server_config(tmp_path), seed=True) as (running, http):
+        tconfig = await enroll(http, terminal_config(tmp_path, running.url, held_retry_seconds=0.3),
+                               running.url)
+        async with Terminal(tconfig) as terminal:
+            def write(c: sqlite3.Connection, rid: str, people: str) -> None:
+                now = to_db(utcnow())
+                q.open_record(c, rid, None, "补录", now, people)
+                q.save_record(c, rid, now, '[{"sha256":"' + "a" * 64 + '","watched_seconds":60.0}]',
+                              people, close=True)
+
+            first = uuid.uuid4().hex
+            await terminal.db.write(lambda c: write(c, first, '["1"]'))
+            terminal.wake_outbox()
+            await terminal.wait_until(backlog_empty(terminal), timeout=30)
+
+            # the same id again saying something else, a record over the attendee limit, and
+            # a good one: the conflict and the oversized record are held, the good one goes
+            crowd, good = uuid.uuid4().hex, uuid.uuid4().hex
+            many = msgspec.json.encode([str(n) for n in range(1, 1202)]).decode()
+
+            def second_round(c: sqlite3.Connection) -> None:
+                c.execute("DELETE FROM kv WHERE key = 'last_seq'")
+                now = to_db(utcnow())
+                c.execute("INSERT INTO records (record_id, seq, started_at, ended_at, items, "
+                          "attendees, state) VALUES (?, 1000, ?, ?, '[]', '[\"9\"]', 'closed')",
+                          (first, now, now))
+                write(c, crowd, many)
+                write(c, good, '["2"]')
+            await terminal.db.write(second_round)
+            terminal.wake_outbox()
+
+            async def held_two() -> bool:
+                snap = await terminal.snapshot()
+                return snap.outbox_quarantined == 2 and snap.outbox_backlog == 0
+            await terminal.wait_until(held_two, timeout=30)
+            snap = await terminal.snapshot()
+            assert snap.outbox_problem  # the server's words, for the site manager
+            assert snap.condition.startswith("2 record(s) refused by the server")
+            assert snap.outbox_retry_seconds is not None
+            assert await _server_counts(running) == (2, 2)  # first and good
+
+            # the county repairs the server's copy; the held record goes at the next retry
+            def repair(c: sqlite3.Connection) -> None:
+                (aid,) = c.execute("SELECT id FROM attendance WHERE record_id = ?", (first,)).fetchone()
+                c.execute("DELETE FROM attendance_members WHERE attendance_id = ?", (aid,))
+                c.execute("DELETE FROM attendance_items WHERE attendance_id = ?", (aid,))
+                c.execute("DELETE FROM attendance WHERE id = ?", (aid,))
+            await running.app[DB].write(repair)
+
+            async def only_crowd_held() -> bool:
+                return await terminal.db.read(lambda c: q.record(c, first)) is None
+            await terminal.wait_until(only_crowd_held, timeout=30)
+            kept = await terminal.db.read(lambda c: q.record(c, crowd))
+            assert kept is not None and kept.state == "quarantined"
+            assert "1000" in kept.refusal
+            assert await _server_counts(running) == (2, 2)
+
+            def stored(c: sqlite3.Connection) -> str:
+                return str(c.execute("SELECT group_concat(member_no) FROM attendance_members am "
+                                     "JOIN attendance a ON a.id = am.attendance_id "
+                                     "WHERE a.record_id = ?", (first,)).fetchone()[0])
+            assert await running.app[DB].read(stored) == "9"  # the held version, now accepted

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server.api import models as m
 from server.appkeys import CONFIG, DB, DISCOVERY
+from server.placement import CLOCK_TOLERANCE
 from server.queries import county, fleet
 from shared.protocol import Heartbeat
 from shared.timeutil import from_db, utcnow
@@ -20,6 +21,11 @@ _hb_decoder = msgspec.json.Decoder(Heartbeat)
 def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[str]) -> m.FleetTerminal:
     hb = _hb_decoder.decode(row["heartbeat"]) if row["heartbeat"] else None
     seen = from_db(row["last_seen"]) if row["last_seen"] else None
+    skew = round((hb.terminal_clock - seen).total_seconds(), 1) if hb and seen else None
+    clock_problem = skew is not None and abs(skew) > CLOCK_TOLERANCE.total_seconds()
+    status = hb.status if hb else None
+    if clock_problem and status == "ok":  # the box thinks all is well; its clock says otherwise
+        status = f"时钟偏差 {skew:+.0f} 秒 / clock off by {skew:+.0f} s"
     return m.FleetTerminal(
         id=row["id"], name=row["name"], village_code=row["village_code"],
         village_name=row["village_name"], unit_code=row["unit_code"], unit_name=row["unit_name"],
@@ -29,8 +35,9 @@ def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[s
         disk_free=hb.disk_free if hb else None, disk_total=hb.disk_total if hb else None,
         outbox_backlog=hb.outbox_backlog if hb else None,
         catalog_version=hb.catalog_version if hb else None,
-        clock_skew_seconds=round((hb.terminal_clock - seen).total_seconds(), 1) if hb and seen else None,
-        status=hb.status if hb else None,
+        clock_skew_seconds=skew,
+        clock_problem=clock_problem,
+        status=status,
         playing=hb.playback.sha256 if hb and hb.playback and hb.playback.state == "playing" else None,
         ready_items=row["ready_items"], discovered=row["id"] in discovered,
     )

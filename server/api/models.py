@@ -133,11 +133,12 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     disk_total: int | None
     outbox_backlog: int | None
     catalog_version: int | None
-    clock_skew_seconds: float | None
+    clock_skew_seconds: float | None  # terminal clock minus the server's at the last heartbeat
     status: str | None
     playing: str | None
     ready_items: int
     discovered: bool = False
+    clock_problem: bool = False  # |clock_skew_seconds| beyond 300 s: records need placing
 
 
 class SeenBox(Struct, frozen=True, kw_only=True):
@@ -244,3 +245,37 @@ class TerminalMonthsReport(Struct, frozen=True, kw_only=True):
     rule_sessions: int
     rule_hours: float
     rows: list[TerminalMonth]
+
+
+FlagReason = Literal["clock_unconfirmed", "ends_after_received", "ends_before_start", "not_on_roster"]
+
+
+class FlaggedRecord(Struct, frozen=True, kw_only=True):
+    """An attendance record stored but not counted until a person confirms it.
+
+    `started_at`/`ended_at`: the server's suggested placement (UTC RFC 3339, null when it
+    has none); `reported_started_at`: the time as the terminal wrote it.
+    """
+
+    terminal_id: str
+    record_id: str
+    village_code: str
+    village_name: str
+    title: str
+    started_at: str | None
+    ended_at: str | None
+    reported_started_at: str
+    received_at: str
+    watched_seconds: int
+    attendees: int
+    reasons: list[FlagReason]
+
+
+class FlaggedRecords(Struct, frozen=True, kw_only=True):
+    records: list[FlaggedRecord]
+
+
+class ConfirmIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`started_at`: when the session really began; null accepts the server's suggestion."""
+
+    started_at: UtcTime | None = None

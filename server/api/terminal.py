@@ -74,14 +74,9 @@ async def get_roster(request: web.Request) -> web.Response:
 async def post_attendance(request: web.Request) -> web.Response:
     t = await _terminal(request)
     batch = await read_json(request, AttendanceBatch)
-    backwards = [r.record_id for r in batch.records if r.ended_at < r.started_at]
-    if backwards:
-        raise Unprocessable(
-            f"{len(backwards)} record(s) end before they start; nothing was stored",
-            code="invalid_record", details={"record_ids": backwards},
-        )
+    # Nothing is refused for its times: a record that cannot be placed is stored flagged.
     now = utcnow()
-    prepared = attendance.prepare(batch.records)
+    prepared = attendance.prepare(batch, now)
     result = await request.app[DB].write(
         lambda c: attendance.ingest(c, t["id"], prepared, batch.terminal_clock, now)
     )

@@ -2,6 +2,10 @@
 
 Periods are given as UTC instants; months are the county's (Asia/Shanghai, UTC+8 all
 year, no daylight saving), so a session at 07:30 on the 1st counts in that month.
+
+Only counted records enter any figure: placed (not held for a time flag, or confirmed by
+a person) and with something watched. An attendee counts only when on the village
+roster, or when a person confirmed the record.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from datetime import datetime
 
 from shared.timeutil import to_db
 
-_COVERAGE_SQL = """
+COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
+ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
+
+_COVERAGE_SQL = f"""
 WITH trained AS (
     SELECT DISTINCT am.member_no FROM attendance a
     JOIN attendance_members am ON am.attendance_id = a.id
     WHERE a.started_at >= :start AND a.started_at < :end AND a.watched_seconds >= :min
+    AND {COUNTED} AND {ATTENDED}
 )
 SELECT v.code, v.name, v.unit_code, u.name AS unit_name,
        COUNT(m.member_no) AS members, COUNT(t.member_no) AS trained
@@ -44,7 +52,7 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
         " WHERE i.attendance_id = a.id) AS contents "
         "FROM attendance_members am JOIN attendance a ON a.id = am.attendance_id "
         "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
-        "WHERE am.member_no = ? ORDER BY a.started_at",
+        f"WHERE am.member_no = ? AND {COUNTED} AND {ATTENDED} ORDER BY a.started_at",
         (member_no,),
     ).fetchall()
 
@@ -58,12 +66,13 @@ def terminal_months(
         "SUM(a.watched_seconds) AS watched_seconds, "
         "(SELECT COUNT(*) FROM attendance_members am JOIN attendance b "
         "  ON b.id = am.attendance_id "
-        "  WHERE b.terminal_id = a.terminal_id "
+        "  WHERE b.terminal_id = a.terminal_id AND b.held = 0 AND b.watched_seconds > 0 "
+        "  AND (am.on_roster = 1 OR b.confirmed_at IS NOT NULL) "
         "  AND strftime('%Y-%m', b.started_at, '+8 hours') = "
         "      strftime('%Y-%m', a.started_at, '+8 hours')) AS attendances "
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
-        "WHERE a.started_at >= ? AND a.started_at < ? "
+        f"WHERE a.started_at >= ? AND a.started_at < ? AND {COUNTED} "
         "GROUP BY a.terminal_id, month ORDER BY a.terminal_id, month",
         (to_db(start), to_db(end)),
     ).fetchall()

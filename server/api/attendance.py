@@ -1,0 +1,60 @@
+"""Flagged attendance: the records stored but not counted, and a person's confirmation.
+
+A record is flagged when the server could not place it in time with confidence, when it
+ends after it was received or before it starts, or when it names people who are not on
+its village's roster (`server.placement`). It counts in no figure until confirmed here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from server.api import models as m
+from server.api.jsonio import json_response, read_json
+from server.appkeys import DB
+from server.errors import NotFound, Unprocessable
+from server.placement import RECEIVE_SLACK
+from server.queries import attendance as q
+from shared.timeutil import from_db, to_db, utcnow
+
+
+async def list_flagged(request: web.Request) -> web.Response:
+    rows = await request.app[DB].read(q.flagged)
+    return json_response(m.FlaggedRecords(records=[m.FlaggedRecord(
+        terminal_id=r["terminal_id"], record_id=r["record_id"], village_code=r["village_code"],
+        village_name=r["village_name"], title=r["title"], started_at=r["started_at"],
+        ended_at=r["ended_at"], reported_started_at=r["reported_started_at"],
+        received_at=r["received_at"], watched_seconds=round(r["watched_seconds"]),
+        attendees=r["attendees"], reasons=r["flags"].split(","),
+    ) for r in rows]))
+
+
+async def confirm_flagged(request: web.Request) -> web.Response:
+    terminal_id, record_id = request.match_info["terminal_id"], request.match_info["record_id"]
+    body = await read_json(request, m.ConfirmIn)
+    db = request.app[DB]
+    row = await db.read(lambda c: q.flagged_record(c, terminal_id, record_id))
+    if row is None:
+        raise NotFound(f"站点 {terminal_id} 没有待确认的记录 {record_id} / terminal {terminal_id} "
+                       f"has no flagged record {record_id}", code="unknown_record")
+    placed_start, placed_end = from_db(row["started_at"]), from_db(row["ended_at"])
+    start = body.started_at or placed_start
+    received = from_db(row["received_at"])
+    try:
+        end = start + (placed_end - placed_start)
+    except OverflowError:
+        end = received + 2 * RECEIVE_SLACK  # beyond year 9999: refused just below
+    if end > received + RECEIVE_SLACK:
+        raise Unprocessable(
+            f"记录在 {to_db(received)} 收到，不能在此之后结束；请给出更早的开始时间 / the record was "
+            f"received at {to_db(received)} and cannot end after that: give an earlier start",
+            code="bad_time",
+        )
+    if start < received - timedelta(days=3660):
+        raise Unprocessable("开始时间早于收到前十年 / the start is more than ten years before "
+                            "the record was received", code="bad_time")
+    started, ended, now = to_db(start), to_db(end), to_db(utcnow())
+    await db.write(lambda c: q.confirm(c, row["id"], started, ended, now))
+    return web.Response(status=204)
