@@ -241,4 +241,9 @@ ALTER TABLE attendance_members_new RENAME TO attendance_members;
 CREATE INDEX attendance_started ON attendance(started_at);
 CREATE INDEX attendance_members_member ON attendance_members(member_no);
 """),
+    # Retired contents leave every catalog but keep their row: past attendance and the
+    # learning records still name them.
+    Migration("0005_content_retired", """
+ALTER TABLE contents ADD COLUMN retired_at TEXT;
+"""),
 ]

@@ -41,6 +41,47 @@ class ContentOut(Struct, frozen=True, kw_only=True):
     created_at: str
 
 
+class ContentReach(Struct, frozen=True, kw_only=True):
+    """How far a content has gone: assignments, terminals they reach, terminals holding it."""
+
+    content_id: str
+    assignments: int
+    targeted: int
+    holding: int
+
+
+class UsageAssignment(Struct, frozen=True, kw_only=True):
+    id: str
+    scope: Literal["county", "unit", "village", "terminal"]
+    target: str
+    target_name: str | None
+    needed_by: str | None
+
+
+class UsageSession(Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    starts_at: str
+
+
+class UsageTerminal(Struct, frozen=True, kw_only=True):
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    holding: bool  # reported the file ready in its last heartbeat
+    targeted: bool  # an assignment reaches it
+
+
+class ContentUsage(Struct, frozen=True, kw_only=True):
+    """Where one content is used; what retiring it removes."""
+
+    content_id: str
+    title: str
+    assignments: list[UsageAssignment]
+    sessions: list[UsageSession]
+    terminals: list[UsageTerminal]
+
+
 class ContentPatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     title: Title | None = None
     kind: ContentKind | None = None
@@ -72,6 +113,33 @@ class SessionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     starts_at: UtcTime
     content_ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=50)]
     village_codes: Annotated[list[Code], Meta(min_length=1, max_length=1000)]
+
+
+ContentIds = Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=50)]
+
+
+class SessionPatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: Title | None = None
+    starts_at: UtcTime | None = None
+    content_ids: ContentIds | None = None
+    village_codes: Annotated[list[Code], Meta(min_length=1, max_length=1000)] | None = None
+
+
+class RollCallMember(Struct, frozen=True, kw_only=True):
+    member_no: str
+    name: str
+
+
+class RollCallEntry(Struct, frozen=True, kw_only=True):
+    """One sitting of a session at one terminal, with the members signed in."""
+
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    members: list[RollCallMember]
 
 
 class SessionItemOut(Struct, frozen=True, kw_only=True):
@@ -203,6 +271,20 @@ class CoverageReport(Struct, frozen=True, kw_only=True):
     end: str
     min_seconds: float
     rows: list[CoverageRow]
+
+
+class MemberMatch(Struct, frozen=True, kw_only=True):
+    member_no: str
+    name: str
+    village_code: str
+    village_name: str
+    unit_name: str
+    branch: str
+
+
+class MemberSearch(Struct, frozen=True, kw_only=True):
+    matches: list[MemberMatch]
+    truncated: bool  # more members match than were listed
 
 
 class LearningEntry(Struct, frozen=True, kw_only=True):
