@@ -206,6 +206,8 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     playing: str | None
     ready_items: int
     discovered: bool = False
+    enrolled: bool = False  # has used an enrollment code
+    revoked: bool = False  # its tokens were revoked by an admin
 
 
 class SeenBox(Struct, frozen=True, kw_only=True):
