@@ -67,7 +67,8 @@ async def page(browser: Browser, server: Server) -> AsyncIterator[Page]:
 
 async def go(p: Page, screen: str) -> None:
     """Open a screen by its address, and wait until it has rendered."""
-    await p.goto(p.url.split("#")[0] + "#/" + screen)
+    await p.evaluate("""h => { if (location.hash === h) dispatchEvent(new HashChangeEvent('hashchange'));
+                               else location.hash = h; }""", "#/" + screen)
     name = screen.split("/")[0]
     await expect(p.locator(f"#view section#screen-{name}")).to_be_visible()
 

@@ -7,6 +7,7 @@ import { $, el, h2, table, empty, notice, flash, confirmDialog, busy, button } f
 
 export async function render(root, [id]) {
   if (id) return renderOne(root, id);
+  forget("/api/v1/admin/contents");
   const [list, reach] = await Promise.all([contents(), cached("/api/v1/admin/contents/reach", 10000)]);
   const byId = new Map(reach.map((r) => [r.content_id, r]));
   const search = el("input", { type: "search", id: "library-search", placeholder: "标题、简介、文件名 title or file" });

@@ -38,7 +38,7 @@ function card(file) {
     el("div", { class: "fields" }, el("label", {}, "标题 Title", title), el("label", {}, "类别 Kind", kind),
       el("label", { class: "wide" }, "简介 Description", description)),
     bar, status, el("div", { class: "buttons" }, start, pause, cancel));
-  let upload = null, paused = false, done = false;
+  let upload = null, paused = false, done = false, cancelling = false;
   const samples = [];
 
   function speedText(sent) {
@@ -72,6 +72,8 @@ function card(file) {
       headers: csrfHeaders(), removeFingerprintOnSuccess: true, storeFingerprintForResuming: true,
       onShouldRetry(err) {
         const s = err.originalResponse ? err.originalResponse.getStatus() : 0;
+        // While cancelling, the server may still be finishing the aborted chunk (409).
+        if (cancelling) return s === 409 || s === 0 || s >= 500;
         if (s === 0 || s >= 500 && s !== 507) {
           status.textContent = "网络中断，正在自动重试… The link dropped; retrying";
           return true;
@@ -122,7 +124,9 @@ function card(file) {
         body: [el("p", {}, `已传的 ${bytes(bar.value)} 将被删除，下次需从头上传。`),
           el("p", { class: "en" }, "The bytes sent so far are discarded.")] });
       if (!ok) return;
-      await upload.abort(true).catch(() => null);
+      cancelling = true;
+      status.textContent = "正在取消… Cancelling";
+      try { await upload.abort(true); } catch (err) { cancelling = false; fail(err); return; }
     }
     node.remove();
   });
