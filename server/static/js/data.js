@@ -5,7 +5,7 @@ const cache = new Map();
 
 export function cached(path, maxAgeMs = 30000) {
   const hit = cache.get(path);
-  if (hit && Date.now() - hit.at < maxAgeMs) return hit.promise;
+  if (hit && Date.now() - hit.at < maxAgeMs) return hit.promise;  // maxAgeMs 0: always fresh
   const promise = api(path);
   promise.catch(() => cache.delete(path));
   cache.set(path, { at: Date.now(), promise });
@@ -13,7 +13,7 @@ export function cached(path, maxAgeMs = 30000) {
 }
 export const forget = (prefix = "") => { for (const k of [...cache.keys()]) if (k.startsWith(prefix)) cache.delete(k); };
 
-export const contents = () => cached("/api/v1/admin/contents");
+export const contents = () => cached("/api/v1/admin/contents", 0);
 export const units = () => cached("/api/v1/admin/units", 600000);
 export const villages = () => cached("/api/v1/admin/villages", 600000);
 export const fleet = () => cached("/api/v1/admin/fleet", 10000);
