@@ -94,3 +94,13 @@ export function ago(iso) {
 }
 export const percent = (r) => `${(r * 100).toFixed(1)}%`;
 export const KINDS = { feature_film: "专题片", lecture: "党课/讲座", farming_technique: "农业实用技术" };
+
+// A terminal clock's offset from the server: "快 5 分钟" (ahead) or "慢 2 小时" (behind).
+export function skew(seconds) {
+  if (seconds == null) return "—";
+  const a = Math.abs(seconds), sign = seconds >= 0 ? "快" : "慢";
+  if (a < 120) return `${sign} ${Math.round(a)} 秒`;
+  if (a < 7200) return `${sign} ${Math.round(a / 60)} 分钟`;
+  if (a < 172800) return `${sign} ${Math.round(a / 3600)} 小时`;
+  return `${sign} ${Math.round(a / 86400)} 天`;
+}

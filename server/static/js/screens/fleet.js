@@ -3,7 +3,7 @@
 // codes for one or many, printed as slips.
 import { api, canWrite } from "../api.js";
 import { fleet, forget } from "../data.js";
-import { bytes, dateTime, ago } from "../fmt.js";
+import { bytes, dateTime, ago, skew } from "../fmt.js";
 import { el, h2, table, empty, notice, confirmDialog, busy, button } from "../ui.js";
 import { stateOf, daysSilent, STATES } from "../state.js";
 import { setBanner } from "../app.js";
@@ -59,7 +59,7 @@ export async function render(root) {
         cls: (t) => STATES[stateOf(t)].cls },
       { label: "最后在线", en: "Last seen", value: (t) => t.last_seen || "", render: (t) => t.last_seen ? `${dateTime(t.last_seen)}（${ago(t.last_seen)}）` : "从未" },
       { label: "时钟偏差", en: "Clock", value: (t) => Math.abs(t.clock_skew_seconds || 0), num: true,
-        render: (t) => t.clock_skew_seconds == null ? "—" : `${Math.round(t.clock_skew_seconds)} 秒`,
+        render: (t) => skew(t.clock_skew_seconds),
         cls: (t) => t.clock_problem || Math.abs(t.clock_skew_seconds || 0) > SKEW_LIMIT ? "warn" : "" },
       { label: "磁盘剩余", en: "Disk free", value: (t) => t.disk_free, render: (t) => bytes(t.disk_free), num: true,
         cls: (t) => t.disk_free != null && t.disk_free < LOW_DISK ? "warn" : "" },

@@ -2,7 +2,7 @@
 // rule (its history), and for an admin an enrollment code or revoking it.
 import { api, canWrite } from "../api.js";
 import { fleet, forget } from "../data.js";
-import { bytes, dateTime, ago, today } from "../fmt.js";
+import { bytes, dateTime, ago, today, skew } from "../fmt.js";
 import { el, h2, table, empty, notice, flash, confirmDialog, busy, button } from "../ui.js";
 import { stateOf, daysSilent, STATES } from "../state.js";
 import { makeCodes } from "./fleet.js";
@@ -25,7 +25,7 @@ export async function render(root, [id]) {
       el("dt", {}, "地址"), el("dd", {}, t.last_address || "—"),
       el("dt", {}, "版本"), el("dd", {}, t.software_version || "—"),
       el("dt", {}, "磁盘剩余"), el("dd", {}, `${bytes(t.disk_free)} / ${bytes(t.disk_total)}`),
-      el("dt", {}, "时钟偏差"), el("dd", { class: t.clock_problem ? "warn" : null }, t.clock_skew_seconds == null ? "—" : `${t.clock_skew_seconds} 秒${t.clock_problem ? "（时钟有问题）" : ""}`),
+      el("dt", {}, "时钟偏差"), el("dd", { class: t.clock_problem ? "warn" : null }, `${skew(t.clock_skew_seconds)}${t.clock_problem ? "（时钟有问题）" : ""}`),
       el("dt", {}, "待上报记录"), el("dd", {}, t.outbox_backlog ?? "—"),
       el("dt", {}, "已就绪内容"), el("dd", {}, `${t.ready_items} 个`)),
     el("h3", {}, `${year} 年各月 History by month`),
