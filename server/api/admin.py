@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 from aiohttp import web
 
 from server import __version__
 from server.api import models as m
-from server.api.jsonio import json_response, read_json
+from server.api.jsonio import json_response, local_day_start, query_date, read_json
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
 from server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from server.queries import contents as q
@@ -137,8 +137,20 @@ async def delete_assignment(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.list_sessions)
+    """All sessions, or with `?since=YYYY-MM-DD` those from that county day on."""
+    since = None
+    if request.query.get("since"):
+        since = local_day_start(query_date(request, "since", date.today()))
+    rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
     return json_response(msgspec.convert(rows, list[m.SessionOut]))
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
+    if row is None:
+        raise NotFound(f"no session {session_id}")
+    return json_response(msgspec.convert(row, m.SessionOut))
 
 
 def _not_past(starts_at: datetime) -> None:
@@ -184,9 +196,8 @@ async def patch_session(request: web.Request) -> web.Response:
                          body.village_codes)
 
     await request.app[DB].write(change)
-    rows = await request.app[DB].read(q.list_sessions)
-    return json_response(msgspec.convert(next(r for r in rows if r["id"] == session_id),
-                                         m.SessionOut))
+    row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
+    return json_response(msgspec.convert(row, m.SessionOut))
 
 
 async def session_roll_call(request: web.Request) -> web.Response:

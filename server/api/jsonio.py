@@ -61,15 +61,17 @@ def wants_csv(request: web.Request) -> bool:
 
 
 def _xlsx_bytes(header: Sequence[str], rows: list[Sequence[Any]]) -> bytes:
-    from openpyxl import Workbook
+    # XlsxWriter streams rows (constant memory) and writes a year of terminal months
+    # several times faster than openpyxl's write-only mode.
+    import xlsxwriter
 
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet()
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
     buf = io.BytesIO()
-    book.save(buf)
+    book = xlsxwriter.Workbook(buf, {"constant_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, list(header))
+    for i, row in enumerate(rows, start=1):
+        sheet.write_row(i, 0, list(row))
+    book.close()
     return buf.getvalue()
 
 

@@ -74,20 +74,28 @@ _REACH = (
 def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     """Per content id: `assignments`, terminals `targeted` by them, terminals `holding` it
     ready (from their last heartbeat)."""
+    holding = dict(conn.execute(
+        "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
+    ).fetchall())
+    terminals = conn.execute(
+        "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
+        "JOIN villages v ON v.code = t.village_code"
+    ).fetchall()
+    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t["id"] for t in terminals}}
+    for t in terminals:
+        by_scope.setdefault(("unit", t["unit_code"]), set()).add(t["id"])
+        by_scope.setdefault(("village", t["village_code"]), set()).add(t["id"])
+        by_scope[("terminal", t["id"])] = {t["id"]}
     out: dict[str, dict[str, int]] = {}
-    for r in conn.execute(
-        "SELECT c.id, (SELECT COUNT(*) FROM assignments a WHERE a.content_id = c.id) AS assignments, "
-        "(SELECT COUNT(*) FROM terminal_items i WHERE i.sha256 = c.sha256 AND i.state = 'ready') "
-        "AS holding FROM contents c WHERE c.retired_at IS NULL"
-    ):
-        out[r["id"]] = {"assignments": r["assignments"], "holding": r["holding"], "targeted": 0}
-    for r in conn.execute(
-        "SELECT a.content_id, COUNT(DISTINCT t.id) AS n FROM assignments a "
-        f"JOIN terminals t JOIN villages v ON v.code = t.village_code WHERE {_REACH} "
-        "GROUP BY a.content_id"
-    ):
-        if r["content_id"] in out:
-            out[r["content_id"]]["targeted"] = r["n"]
+    for r in conn.execute("SELECT id, sha256 FROM contents WHERE retired_at IS NULL"):
+        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0}
+    reached: dict[str, set[str]] = {}
+    for a in conn.execute("SELECT content_id, scope, target FROM assignments"):
+        if a["content_id"] in out:
+            out[a["content_id"]]["assignments"] += 1
+            reached.setdefault(a["content_id"], set()).update(by_scope.get((a["scope"], a["target"]), ()))
+    for cid, ids in reached.items():
+        out[cid]["targeted"] = len(ids)
     return out
 
 
@@ -220,24 +228,40 @@ def add_session(
     return session_id
 
 
+def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, object] | None:
+    found = [s for s in _sessions(conn, "", session_id)]
+    return found[0] if found else None
+
+
 def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[dict[str, object]]:
+    """Sessions from `since` on (all by default), each with its items and village codes;
+    three queries whatever the number of sessions."""
+    return _sessions(conn, to_db(since) if since else "", None)
+
+
+def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dict[str, object]]:
     rows = conn.execute(
-        "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ? "
-        "ORDER BY starts_at", (to_db(since) if since else "",),
+        "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ?1 "
+        "AND (?2 IS NULL OR id = ?2) ORDER BY starts_at", (bound, one),
     ).fetchall()
-    out = []
-    for r in rows:
-        items = conn.execute(
-            "SELECT c.id, c.sha256, c.title FROM session_items s JOIN contents c "
-            "ON c.id = s.content_id WHERE s.session_id = ? ORDER BY s.position", (r["id"],),
-        )
-        villages = conn.execute(
-            "SELECT village_code FROM session_villages WHERE session_id = ? ORDER BY village_code",
-            (r["id"],),
-        )
-        out.append({**dict(r), "items": [dict(i) for i in items],
-                    "villages": [v[0] for v in villages]})
-    return out
+    items: dict[str, list[dict[str, object]]] = {}
+    for i in conn.execute(
+        "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
+        "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
+        "WHERE s.starts_at >= ?1 AND (?2 IS NULL OR s.id = ?2) "
+        "ORDER BY si.session_id, si.position", (bound, one),
+    ):
+        items.setdefault(i["session_id"], []).append({"id": i["id"], "sha256": i["sha256"],
+                                                      "title": i["title"]})
+    villages: dict[str, list[str]] = {}
+    for v in conn.execute(
+        "SELECT sv.session_id, sv.village_code FROM session_villages sv "
+        "JOIN sessions s ON s.id = sv.session_id WHERE s.starts_at >= ?1 "
+        "AND (?2 IS NULL OR s.id = ?2) ORDER BY sv.session_id, sv.village_code", (bound, one),
+    ):
+        villages.setdefault(v[0], []).append(v[1])
+    return [{**dict(r), "items": items.get(r["id"], []), "villages": villages.get(r["id"], [])}
+            for r in rows]
 
 
 def update_session(

@@ -8,7 +8,9 @@ import { countyPicker } from "../tree.js";
 
 export async function render(root, [sub, id]) {
   if (sub === "roll" && id) return rollCall(root, id);
-  const [sessions, list, tree, villages] = await Promise.all([api("/api/v1/admin/sessions"), contents(), countyTree(), villageList()]);
+  // Past sessions of the last 90 days; older ones are in the reports.
+  const since = day(new Date(Date.now() - 90 * 86400000));
+  const [sessions, list, tree, villages] = await Promise.all([api(`/api/v1/admin/sessions?since=${since}`), contents(), countyTree(), villageList()]);
   const vname = new Map(villages.map((v) => [v.code, v.name]));
   const now = Date.now();
   const upcoming = sessions.filter((s) => parseTime(s.starts_at).getTime() >= now);
@@ -35,7 +37,7 @@ export async function render(root, [sub, id]) {
         }).catch((e) => notice(e.zh, e.en, "error"));
       }, "danger cancel")) }] : []),
   ], upcoming, { id: "upcoming-table" }) : empty("没有即将举行的场次。", "No upcoming sessions."));
-  root.append(el("h3", {}, "已举行 Past"), past.length ? table([
+  root.append(el("h3", {}, "已举行（近 90 天） Past 90 days"), past.length ? table([
     { label: "时间", en: "When", value: (s) => s.starts_at, render: (s) => dateTime(s.starts_at) },
     { label: "名称", en: "Title", value: (s) => s.title },
     { label: "村（社区）", en: "Villages", value: (s) => s.villages.length, render: where },
@@ -155,8 +157,7 @@ function edit(holder, s, root) {
 }
 
 async function rollCall(root, id) {
-  const [sessions, entries] = await Promise.all([api("/api/v1/admin/sessions"), api(`/api/v1/admin/sessions/${id}/roll-call`)]);
-  const s = sessions.find((x) => x.id === id);
+  const [s, entries] = await Promise.all([api(`/api/v1/admin/sessions/${id}`), api(`/api/v1/admin/sessions/${id}/roll-call`)]);
   root.append(el("p", {}, el("a", { href: "#/sessions" }, "← 返回场次 Back to sessions")),
     h2(`点名册：${s ? s.title : id}`, "Roll call"), s ? el("p", {}, `${dateTime(s.starts_at)}，${s.villages.length} 个村（社区）`) : "");
   if (!entries.length) { root.append(empty("还没有终端上报这场的签到。", "No terminal has reported this session.")); return; }
