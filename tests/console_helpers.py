@@ -78,6 +78,7 @@ async def shoot(p: Page, name: str) -> None:
     sideways (the page's scroll width stays within the viewport)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     size = p.viewport_size or DESKTOP
+    await p.evaluate("window.scrollTo(0, 0)")
     await p.set_viewport_size(DESKTOP)
     await p.screenshot(path=str(SHOTS / f"{name}-1366.png"), full_page=False)
     await p.set_viewport_size(PHONE)

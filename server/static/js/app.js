@@ -2,7 +2,7 @@
 import { api, setSession, setUnauthorizedHandler, canWrite, currentSession } from "./api.js";
 import { setTimeZone } from "./fmt.js";
 import { $, el, showError, clearNotice, notice, takeFlash } from "./ui.js";
-import { forget } from "./data.js";
+import { forget, fleet } from "./data.js";
 
 const SCREENS = {
   library: () => import("./screens/library.js"),
@@ -60,6 +60,8 @@ async function signedIn(session) {
   $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}）`;
   document.body.classList.toggle("viewer", !canWrite());
   for (const a of document.querySelectorAll("nav a[data-write]")) a.hidden = !canWrite();
+  // The server's own disk matters on every screen: say so at once if it is full.
+  import("./screens/fleet.js").then(async (m) => m.diskBanner(await fleet())).catch(() => null);
   await route();
 }
 

@@ -76,7 +76,7 @@ export function bytes(n) {
 export function hoursMinutes(seconds) {
   const total = Math.round((seconds || 0) / 60);
   const h = Math.floor(total / 60), m = total % 60;
-  return h ? `${h} 小时 ${m} 分钟` : `${m} 分钟`;
+  return h ? (m ? `${h} 小时 ${m} 分钟` : `${h} 小时`) : `${m} 分钟`;
 }
 export function clock(seconds) {
   const s = Math.round(seconds || 0);
