@@ -1,7 +1,8 @@
 """The library and uploads, as a county admin does them in Chromium.
 
 Upload: several files at once through tus-js-client, with bytes, speed and time left; a
-refusal (not a video) shown in Chinese with the server's English after it; pause, then a
+refusal (not a video) shown in Chinese with the server's English after it; a dropped link
+is announced and the upload goes on by itself once the link is back; pause, then a
 reload, and the same file chosen again resumes from the server's offset (not from 0);
 cancel asks first and then removes the upload on the server. Library: search and filter
 by kind, a content's page with in-browser preview from /blobs (Range), edit title, kind
@@ -180,3 +181,23 @@ async def test_pause_reload_resume_and_cancel(page: Page, server: Server, tmp_pa
     assert deletes and deletes[-1][1] == 204, deletes  # the server removed the upload
     async with server.http.head(deletes[-1][0], headers={"Tus-Resumable": "1.0.0"}) as r:
         assert r.status in (404, 410)
+
+
+async def test_dropped_link_resumes_by_itself(page: Page, server: Server, big_clip: Path) -> None:
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 3 << 20}
+    await cdp.send("Network.emulateNetworkConditions", slow)
+    await go(page, "upload")
+    await page.set_input_files("#upload-files", str(big_clip))
+    await page.click(".u-start")
+    await page.wait_for_function("document.querySelector('.upload-card progress').value > 0",
+                                 timeout=20_000)
+    await cdp.send("Network.emulateNetworkConditions", {**slow, "offline": True})
+    status = page.locator(".u-status")
+    await expect(status).to_contain_text("网络中断", timeout=15_000)  # the page says so
+    await shoot(page, "upload-link-dropped")
+    await cdp.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+    await expect(page.locator(".upload-card.done")).to_have_count(1, timeout=60_000)
+    async with server.http.get("/api/v1/admin/contents") as r:
+        assert [c["size"] for c in await r.json()] == [big_clip.stat().st_size]
