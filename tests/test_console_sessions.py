@@ -95,9 +95,13 @@ async def test_schedule_edit_cancel_and_series(page: Page, server: Server, clip:
 
     await row.locator("button.edit").click()
     await page.fill("#edit-session-time", "20:00")
+    await page.click("#edit-session-form summary")
+    await expect(page.locator("#edit-session-tree input[aria-label=清源镇]")).to_be_checked()
+    await page.check("#edit-session-contents input >> nth=1")
     await page.click("#edit-session-form button[type=submit]")
     row = page.locator("#upcoming-table tbody tr", has_text="冬训开班")
     await expect(row).to_contain_text("2030-01-15 20:00")
+    await expect(row).to_contain_text("冬训第二讲、冬训第一讲")  # a content added by editing
 
     await page.click("#series-form summary")
     await page.fill("#series-title", "冬训")

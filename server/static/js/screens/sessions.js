@@ -26,7 +26,7 @@ export async function render(root, [sub, id]) {
     { label: "内容", en: "Contents", value: (s) => s.items.map((i) => i.title).join("、") || "（无）" },
     { label: "村（社区）", en: "Villages", value: (s) => s.villages.length, render: where },
     ...(canWrite() ? [{ label: "", render: (s) => el("span", { class: "actions" },
-      button("修改 Edit", () => edit(editor, s, root), "edit"), " ",
+      button("修改 Edit", () => edit(editor, s, root, list, tree), "edit"), " ",
       button("取消场次 Cancel…", async () => {
         const ok = await confirmDialog({ title: `取消场次「${s.title}」？`, confirm: "取消场次 Cancel session",
           body: [el("p", {}, `${dateTime(s.starts_at)} 在 ${s.villages.length} 个村的这场学习将被取消，终端会在下次同步时从日程中去掉它。`),
@@ -134,20 +134,31 @@ function seriesForm(list, tree, root) {
   return form;
 }
 
-function edit(holder, s, root) {
+function edit(holder, s, root, list, tree) {
   const title = el("input", { id: "edit-session-title", value: s.title, maxlength: 200 });
   const d = el("input", { id: "edit-session-day", value: day(s.starts_at) });
   const t = el("input", { id: "edit-session-time", value: timeOfDay(s.starts_at) });
+  const checks = contentChecks(list, "edit-session-contents");
+  const chosen = new Set(s.items.map((i) => i.id));
+  for (const b of checks.querySelectorAll("input")) b.checked = chosen.has(b.value);
+  const picker = countyPicker(tree, { terminals: false, id: "edit-session-tree" });
+  picker.check(s.villages);
   const save = el("button", { type: "submit", class: "primary" }, "保存 Save");
   const form = el("form", { id: "edit-session-form" }, el("h3", {}, `修改「${s.title}」 Edit`),
-    el("label", {}, "名称 Title", title), el("label", {}, "日期 Date", d), el("label", {}, "时间 Time", t), save,
-    button("关闭 Close", () => holder.replaceChildren(), "secondary"));
+    el("label", {}, "名称 Title", title), el("label", {}, "日期 Date", d), el("label", {}, "时间 Time", t),
+    el("details", {}, el("summary", {}, "内容和村（社区） Contents and villages"),
+      el("fieldset", {}, el("legend", {}, "内容 Contents"), checks), picker),
+    save, " ", button("关闭 Close", () => holder.replaceChildren(), "secondary"));
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(save, async () => {
       const starts = when(d.value, t.value);
       if (!starts) return;
-      await api(`/api/v1/admin/sessions/${s.id}`, { method: "PATCH", json: { title: title.value.trim(), starts_at: starts } });
+      const ids = [...checks.querySelectorAll("input:checked")].map((b) => b.value);
+      const codes = picker.villageCodes();
+      if (!ids.length || !codes.length) return notice("请选择内容和村（社区）。", "Choose contents and villages.", "error");
+      await api(`/api/v1/admin/sessions/${s.id}`, { method: "PATCH",
+        json: { title: title.value.trim(), starts_at: starts, content_ids: ids, village_codes: codes } });
       flash(`已修改：${title.value.trim()}`, "Saved");
       reload(root);
     });
