@@ -146,7 +146,8 @@ def screens(f: dict[str, str], year: int) -> dict[str, list[str]]:
         "roll call 点名册": [f"{a}/sessions/{f['session']}", f"{a}/sessions/{f['session']}/roll-call"],
         "readiness 就绪": [f"{a}/readiness", f"{a}/fleet", f"{a}/contents"],
         "fleet 终端": [f"{a}/fleet"],
-        "terminal 终端详情": [f"{a}/fleet", f"{a}/reports/terminals?from={year}-01-01&to={year}-11-30"],
+        "terminal 终端详情": [f"{a}/fleet", f"{a}/reports/terminals?from={year}-01-01&to={year}-11-30",
+                          f"{a}/terminals/{f['terminal']}/attendance?limit=30"],
         "reports 报表": [f"{a}/reports/coverage?{period}", f"{a}/reports/terminals?{period}",
                        f"{a}/villages"],
         "member search 查找党员": [f"{a}/members?q=%E7%8E%8B"],  # 王: the most common name

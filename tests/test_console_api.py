@@ -11,6 +11,8 @@
 - Members: `GET /members?q=` finds by number prefix or part of a name; an empty query
   is 400.
 - Reports: `?format=xlsx` gives a real workbook with the same rows as the CSV.
+- A terminal's latest attendance records, newest first; a bad limit is 400, an unknown
+  terminal 404.
 """
 
 from __future__ import annotations
@@ -148,3 +150,15 @@ async def test_reports_as_xlsx(server: Server) -> None:
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("层级", "代码", "名称") and rows[1][2] == "全县"
     assert len(rows) > 200  # county, townships and every village
+
+
+async def test_terminal_records(server: Server) -> None:
+    started = datetime.now(UTC) - timedelta(days=1)
+    assert (await send(server, [record([], started, watched=1200)]))[0] == 200
+    async with server.http.get(f"/api/v1/admin/terminals/{T1}/attendance") as r:
+        (rec,) = await r.json()
+    assert rec["title"] == "冬训" and rec["attendees"] == 0 and rec["watched_seconds"] == 1200
+    async with server.http.get(f"/api/v1/admin/terminals/{T1}/attendance?limit=0") as r:
+        assert r.status == 400
+    async with server.http.get("/api/v1/admin/terminals/nope/attendance") as r:
+        assert r.status == 404

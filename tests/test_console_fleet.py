@@ -15,6 +15,7 @@ from server.appkeys import DB
 from shared.timeutil import to_db
 from tests.conftest import Server
 from tests.console_helpers import browser, go, page, shoot  # noqa: F401
+from tests.test_attendance import record, send
 from tests.test_fleet import beat, heartbeat
 
 pytestmark = pytest.mark.asyncio
@@ -23,6 +24,7 @@ T1, T2, T3 = "T140121100001", "T140121100002", "T140121100003"
 
 async def test_states_codes_slips_and_terminal_page(page: Page, server: Server) -> None:
     await beat(await server.as_terminal(T1), T1, heartbeat([]))
+    assert (await send(server, [record([], datetime.now(UTC) - timedelta(days=1))]))[0] == 200
     await beat(await server.as_terminal(T2), T2, heartbeat([], clock=datetime.now(UTC) + timedelta(hours=1)))
     await server.as_terminal(T3)
     async with server.http.post(f"/api/v1/admin/terminals/{T3}/revoke") as r:
@@ -73,6 +75,8 @@ async def test_states_codes_slips_and_terminal_page(page: Page, server: Server) 
     await expect(facts).to_contain_text("在线")
     await expect(facts).to_contain_text("0.1.0")
     await expect(page.locator("#screen-terminal")).to_contain_text("年各月")
+    await expect(page.locator("#terminal-records tbody tr")).to_have_count(1)
+    await expect(page.locator("#terminal-records")).to_contain_text("冬训")
     await shoot(page, "terminal")
     await page.click("#revoke")
     await expect(page.locator("dialog#confirm")).to_contain_text("立即失效")

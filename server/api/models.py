@@ -313,6 +313,19 @@ class LearningRecord(Struct, frozen=True, kw_only=True):
     entries: list[LearningEntry]
 
 
+class TerminalRecord(Struct, frozen=True, kw_only=True):
+    """One attendance record as the terminal reported it."""
+
+    record_id: str
+    session_id: str | None
+    title: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    received_at: str
+    attendees: int
+
+
 class TerminalMonth(Struct, frozen=True, kw_only=True):
     terminal_id: str
     village_code: str

@@ -21,6 +21,7 @@ from server.api.jsonio import (
 )
 from server.appkeys import CONFIG, DB
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from server.queries import county
 from server.queries import members as mq
 from server.queries import reports as rq
 from shared.timeutil import from_db, utcnow
@@ -148,6 +149,25 @@ async def member_record(request: web.Request) -> web.Response:
              for e in entries),
         )
     return json_response(record)
+
+
+MAX_RECORDS = 200
+
+
+async def terminal_records(request: web.Request) -> web.Response:
+    """A terminal's latest attendance records (`?limit=`, 1..200, default 50), newest first."""
+    terminal_id = request.match_info["terminal_id"]
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise BadRequest("limit must be a whole number from 1 to 200") from None
+    if not 1 <= limit <= MAX_RECORDS:
+        raise BadRequest("limit must be a whole number from 1 to 200")
+    db = request.app[DB]
+    if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
+        raise NotFound(f"no terminal {terminal_id}", code="unknown_terminal")
+    rows = await db.read(lambda c: rq.terminal_records(c, terminal_id, limit))
+    return json_response([m.TerminalRecord(**dict(r)) for r in rows])
 
 
 def _months(start: datetime, end: datetime) -> list[str]:

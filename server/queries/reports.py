@@ -73,3 +73,13 @@ def all_terminals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
         "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
     ).fetchall()
+
+
+def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[sqlite3.Row]:
+    """A terminal's latest attendance records, newest first, with how many signed in."""
+    return conn.execute(
+        "SELECT a.record_id, a.session_id, a.title, a.started_at, a.ended_at, a.watched_seconds, "
+        "a.received_at, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
+        "AS attendees FROM attendance a WHERE a.terminal_id = ? ORDER BY a.started_at DESC LIMIT ?",
+        (terminal_id, limit),
+    ).fetchall()

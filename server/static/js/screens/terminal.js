@@ -2,7 +2,7 @@
 // rule (its history), and for an admin an enrollment code or revoking it.
 import { api, canWrite } from "../api.js";
 import { fleet, forget } from "../data.js";
-import { bytes, dateTime, ago, today, skew } from "../fmt.js";
+import { bytes, dateTime, ago, today, skew, hoursMinutes } from "../fmt.js";
 import { el, h2, table, empty, notice, flash, confirmDialog, busy, button } from "../ui.js";
 import { stateOf, daysSilent, STATES } from "../state.js";
 import { makeCodes } from "./fleet.js";
@@ -15,7 +15,9 @@ export async function render(root, [id]) {
   if (!t) { root.append(el("div", { class: "failure", role: "alert" }, el("strong", {}, `没有终端 ${id}`), el("p", { class: "en" }, "No such terminal"))); return; }
   const s = stateOf(t);
   const year = today().slice(0, 4);
-  const months = await api(`/api/v1/admin/reports/terminals?from=${year}-01-01&to=${today()}`);
+  const [months, records] = await Promise.all([
+    api(`/api/v1/admin/reports/terminals?from=${year}-01-01&to=${today()}`),
+    api(`/api/v1/admin/terminals/${encodeURIComponent(id)}/attendance?limit=30`)]);
   const mine = months.rows.filter((r) => r.terminal_id === id);
   root.append(h2(`${t.village_name} ${t.id}`, "Terminal"),
     el("dl", { class: "facts", id: "terminal-facts" },
@@ -35,7 +37,15 @@ export async function render(root, [id]) {
       { label: "学时", en: "Hours", value: (r) => r.hours, render: (r) => `${r.hours} 小时`, num: true },
       { label: "参学人次", en: "Attendances", value: (r) => r.attendances, num: true },
       { label: "达标", en: "Meets rule", value: (r) => r.meets_rule, render: (r) => r.meets_rule ? "达标" : "未达标", cls: (r) => r.meets_rule ? "" : "below" },
-    ], mine, { id: "terminal-months" }) : empty("今年还没有记录。", "No records this year."));
+    ], mine, { id: "terminal-months" }) : empty("今年还没有记录。", "No records this year."),
+    el("h3", {}, "最近的学习记录 Latest sessions held"),
+    records.length ? table([
+      { label: "开始", en: "Started", value: (r) => r.started_at, render: (r) => dateTime(r.started_at) },
+      { label: "名称", en: "Title", value: (r) => r.title || "—" },
+      { label: "时长", en: "Length", value: (r) => r.watched_seconds, render: (r) => hoursMinutes(r.watched_seconds) },
+      { label: "人数", en: "People", value: (r) => r.attendees, num: true },
+      { label: "收到", en: "Received", value: (r) => r.received_at, render: (r) => dateTime(r.received_at) },
+    ], records, { id: "terminal-records" }) : empty("还没有上报过学习记录。", "No attendance reported yet."));
   if (!canWrite()) return;
   const code = button("生成登记码 Enrollment code…", () => busy(code, () => makeCodes([id])), "primary");
   const revoke = button("吊销 Revoke…", () => busy(revoke, async () => {
