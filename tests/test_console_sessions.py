@@ -157,6 +157,8 @@ async def test_readiness_grouped_by_township(page: Page, server: Server, clip: P
     block = page.locator(".session-readiness")
     await expect(block).to_contain_text("就绪 1/2")
     await expect(block.locator(".unit-readiness h4")).to_have_text("清源镇：就绪 1/2")
+    await block.locator(".ready-list summary").click()
+    await expect(block.locator(".ready-list")).to_contain_text("杜和庄村（T140121100001）")
     row = block.locator("tbody tr")
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("冬训内容")  # the missing item by title

@@ -36,8 +36,11 @@ export async function render(root) {
         ` 就绪 ${s.ready}/${s.total}（${pct}%）`, el("meter", { min: 0, max: s.total || 1, value: s.ready })));
     for (const [unit, rows] of [...byUnit.entries()].sort((a, b) => a[1].filter((x) => x.r.ready).length / a[1].length - b[1].filter((x) => x.r.ready).length / b[1].length)) {
       const notReady = rows.filter((x) => !x.r.ready);
+      const ready = rows.filter((x) => x.r.ready);
       const unitBlock = el("div", { class: "unit-readiness" },
-        el("h4", {}, `${unit}：就绪 ${rows.length - notReady.length}/${rows.length}`));
+        el("h4", {}, `${unit}：就绪 ${ready.length}/${rows.length}`),
+        ready.length ? el("details", { class: "ready-list" }, el("summary", {}, `已就绪的 ${ready.length} 个终端 Ready`),
+          el("p", {}, ready.map((x) => `${x.r.village_name}（${x.t.id}）`).join("、"))) : "");
       if (notReady.length) {
         unitBlock.append(table([
           { label: "村（社区）", en: "Village", value: (x) => x.r.village_name },
