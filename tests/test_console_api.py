@@ -8,6 +8,8 @@
 - Sessions: a start in the past is refused (422 `in_the_past`) on create and edit;
   `PATCH /sessions/{id}` changes an upcoming session; `GET /sessions/{id}/roll-call`
   lists who attended, per terminal, with names.
+- The learning record carries the year's counted sessions and hours and the county's
+  yearly targets (settings); the server names the county's time zone.
 - Members: `GET /members?q=` finds by number prefix or part of a name; an empty query
   is 400.
 - Reports: `?format=xlsx` gives a real workbook with the same rows as the CSV.
@@ -162,3 +164,17 @@ async def test_terminal_records(server: Server) -> None:
         assert r.status == 400
     async with server.http.get("/api/v1/admin/terminals/nope/attendance") as r:
         assert r.status == 404
+
+
+async def test_member_record_year_against_targets(server: Server) -> None:
+    body = "序号,姓名,村代码\n900001,张三,140121100001\n"
+    async with server.http.post("/api/v1/admin/members/import", data=body.encode()) as r:
+        assert r.status == 200
+    started = datetime.now(UTC) - timedelta(hours=2)
+    assert (await send(server, [record(["900001"], started, watched=5400)]))[0] == 200
+    async with server.http.get("/api/v1/admin/reports/members/900001") as r:
+        rec = await r.json()
+    assert (rec["year_sessions"], rec["year_watched_seconds"]) == (1, 5400)
+    assert (rec["target_sessions"], rec["target_hours"]) == (12, 24.0)  # the settings' defaults
+    async with server.http.get("/api/v1/server") as r:
+        assert (await r.json())["time_zone"] == "Asia/Shanghai"

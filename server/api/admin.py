@@ -32,7 +32,7 @@ async def server_info(request: web.Request) -> web.Response:
         server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
         api_version=API_VERSION, software_version=__version__,
         key_fingerprint=signer.fingerprint, public_key=signer.public_key_b64,
-        challenge_signature=proof,
+        challenge_signature=proof, time_zone=request.app[CONFIG].time_zone,
     ))
 
 

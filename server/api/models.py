@@ -20,6 +20,7 @@ class ServerInfo(Struct, frozen=True, kw_only=True):
     key_fingerprint: str
     public_key: str
     challenge_signature: str | None = None  # over signing.proof_message(challenge), if asked
+    time_zone: str = "Asia/Shanghai"  # the county's, for showing times
 
 
 class ContentOut(Struct, frozen=True, kw_only=True):
@@ -311,6 +312,11 @@ class LearningRecord(Struct, frozen=True, kw_only=True):
     counted_sessions: int
     watched_seconds: float
     entries: list[LearningEntry]
+    year: int = 0  # the county's current year, for the totals below
+    year_sessions: int = 0  # counted sessions this year
+    year_watched_seconds: float = 0.0  # in counted sessions this year
+    target_sessions: int = 0  # the county's yearly targets for one member
+    target_hours: float = 0.0
 
 
 class TerminalRecord(Struct, frozen=True, kw_only=True):

@@ -132,11 +132,18 @@ async def member_record(request: web.Request) -> web.Response:
         session_id=r["session_id"], contents=r["contents"] or "",
         watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
     ) for r in rows]
+    config = request.app[CONFIG]
+    year = utcnow().astimezone(COUNTY_TZ).year
+    this_year = [e for e in entries
+                 if e.counted and from_db(e.started_at).astimezone(COUNTY_TZ).year == year]
     record = m.LearningRecord(
         member_no=member_no, name=who["name"], village_code=who["village_code"],
         village_name=who["village_name"], sessions=len(entries),
         counted_sessions=sum(e.counted for e in entries),
         watched_seconds=round(sum(e.watched_seconds for e in entries), 1), entries=entries,
+        year=year, year_sessions=len(this_year),
+        year_watched_seconds=round(sum(e.watched_seconds for e in this_year), 1),
+        target_sessions=config.member_target_sessions, target_hours=config.member_target_hours,
     )
     if wants_csv(request):
         return await table_response(

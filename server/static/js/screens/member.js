@@ -2,11 +2,11 @@
 // record on its own page, printable on A4: sessions, courses, hours and minutes, and
 // the year's totals against the county's targets.
 import { api } from "../api.js";
-import { dateTime, hoursMinutes, today, parseTime } from "../fmt.js";
+import { dateTime, hoursMinutes, today } from "../fmt.js";
 import { el, h2, table, empty, errorBox, button } from "../ui.js";
 
-// The county's yearly targets for one member (the county rule: 2 sessions and 20 hours
-// a month per station; a member is expected at one session a month, 2 hours each).
+// Used only when the server does not send the year's totals and targets (older server):
+// the server's defaults (settings member_target_sessions, member_target_hours).
 const TARGET_SESSIONS = 12;
 const TARGET_SECONDS = 24 * 3600;
 
@@ -41,19 +41,22 @@ async function record(root, no) {
   let r;
   try { r = await api(`/api/v1/admin/reports/members/${encodeURIComponent(no)}`); }
   catch (e) { root.append(errorBox(e, `查不到序号 ${no} 的学习记录 Lookup failed`)); return; }
-  const year = today().slice(0, 4);
-  const thisYear = r.entries.filter((e) => (parseTime(e.started_at) && dateTime(e.started_at).startsWith(year)) && e.counted);
-  const secs = thisYear.reduce((n, e) => n + e.watched_seconds, 0);
+  const year = r.year ? String(r.year) : today().slice(0, 4);
+  const counted = r.entries.filter((e) => dateTime(e.started_at).startsWith(year) && e.counted);
+  const done = r.year ? r.year_sessions : counted.length;
+  const secs = r.year ? r.year_watched_seconds : counted.reduce((n, e) => n + e.watched_seconds, 0);
+  const TARGET_N = r.target_sessions || TARGET_SESSIONS;
+  const TARGET_S = r.target_hours ? r.target_hours * 3600 : TARGET_SECONDS;
   const page = el("article", { class: "red-book", id: "member-record" },
     el("h2", {}, `${r.name} 的学习记录`, el("small", {}, " 红本子 Learning record")),
     el("p", {}, `党员序号 ${r.member_no}　${r.village_name}`),
     el("table", { class: "totals" },
       el("thead", {}, el("tr", {}, el("th", {}, `${year} 年`), el("th", {}, "完成 Done"), el("th", {}, "目标 Target"), el("th", {}, "完成率"))),
       el("tbody", {},
-        el("tr", {}, el("td", {}, "参学次数"), el("td", {}, `${thisYear.length} 次`), el("td", {}, `${TARGET_SESSIONS} 次`),
-          el("td", { class: thisYear.length >= TARGET_SESSIONS ? "ok" : "below" }, `${Math.round((thisYear.length / TARGET_SESSIONS) * 100)}%`)),
-        el("tr", {}, el("td", {}, "学习时长"), el("td", {}, hoursMinutes(secs)), el("td", {}, hoursMinutes(TARGET_SECONDS)),
-          el("td", { class: secs >= TARGET_SECONDS ? "ok" : "below" }, `${Math.round((secs / TARGET_SECONDS) * 100)}%`)))),
+        el("tr", {}, el("td", {}, "参学次数"), el("td", {}, `${done} 次`), el("td", {}, `${TARGET_N} 次`),
+          el("td", { class: done >= TARGET_N ? "ok" : "below" }, `${Math.round((done / TARGET_N) * 100)}%`)),
+        el("tr", {}, el("td", {}, "学习时长"), el("td", {}, hoursMinutes(secs)), el("td", {}, hoursMinutes(TARGET_S)),
+          el("td", { class: secs >= TARGET_S ? "ok" : "below" }, `${Math.round((secs / TARGET_S) * 100)}%`)))),
     el("p", { class: "small" }, `累计：参学 ${r.sessions} 次，计入受训 ${r.counted_sessions} 次，观看 ${hoursMinutes(r.watched_seconds)}。`),
     r.entries.length ? table([
       { label: "时间", en: "When", value: (e) => e.started_at, render: (e) => dateTime(e.started_at) },
