@@ -35,8 +35,7 @@ async def test_upload_several_then_edit_preview_and_retire(page: Page, server: S
     await cards.nth(0).locator(".u-title").fill("冬训党课样片")
     await cards.nth(0).locator(".u-kind").select_option("lecture")
     await shoot(page, "upload-chosen")
-    for i in range(2):
-        await cards.nth(i).locator(".u-start").click()
+    await page.click("#upload-all")
     await expect(page.locator(".upload-card.done")).to_have_count(2, timeout=30_000)
     await expect(cards.nth(0).locator(".u-status")).to_contain_text("完成")
     await shoot(page, "upload-done")

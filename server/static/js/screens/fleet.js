@@ -55,7 +55,12 @@ export async function render(root) {
       { label: "村（社区）", en: "Village", value: (t) => t.village_name },
       { label: "乡镇", en: "Township", value: (t) => t.unit_name },
       { label: "状态", en: "State", value: (t) => STATES[stateOf(t)].rank * 1e6 - (daysSilent(t) || 0),
-        render: (t) => { const s = stateOf(t); return s === "offline_days" ? `${STATES[s].zh} ${daysSilent(t)} 天` : STATES[s].zh; },
+        render: (t) => {
+          const s = stateOf(t);
+          if (s === "offline_days") return `${STATES[s].zh} ${daysSilent(t)} 天`;
+          if (s === "never" && t.enrolled) return "已登记，从未上报";
+          return STATES[s].zh;
+        },
         cls: (t) => STATES[stateOf(t)].cls },
       { label: "最后在线", en: "Last seen", value: (t) => t.last_seen || "", render: (t) => t.last_seen ? `${dateTime(t.last_seen)}（${ago(t.last_seen)}）` : "从未" },
       { label: "时钟偏差", en: "Clock", value: (t) => Math.abs(t.clock_skew_seconds || 0), num: true,

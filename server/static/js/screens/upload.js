@@ -18,9 +18,15 @@ export async function render(root) {
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); add([...ev.dataTransfer.files]); });
   input.addEventListener("change", () => { add([...input.files]); input.value = ""; });
+  const all = el("button", { type: "button", id: "upload-all", class: "primary", hidden: true,
+    onclick: () => { for (const b of list.querySelectorAll(".upload-card:not(.done) .u-start:not([hidden])")) b.click(); } },
+  "全部开始 Start all");
   root.append(el("p", { class: "hint" }, "大文件可随时暂停；断网或刷新页面后，重新选择同一个文件即可从断点继续。",
-    el("small", { class: "en" }, "Pause any time; after a dropped link or a reload, choose the same file again to resume.")), drop, list);
-  function add(files) { for (const f of files) list.append(card(f)); }
+    el("small", { class: "en" }, "Pause any time; after a dropped link or a reload, choose the same file again to resume.")), drop, all, list);
+  function add(files) {
+    for (const f of files) list.append(card(f));
+    all.hidden = list.children.length < 2;
+  }
 }
 
 function card(file) {
