@@ -36,6 +36,13 @@ class ServerConfig:
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
+    member_target_sessions: int = _setting(
+        12, "sessions a member is expected to attend in a year (the learning record's target)"
+    )
+    member_target_hours: float = _setting(
+        24.0, "hours a member is expected to watch in a year (the learning record's target)"
+    )
+    time_zone: str = _setting("Asia/Shanghai", "the county's time zone, in which the console shows times")
     session_hours: float = _setting(12.0, "a console login lasts this long")
     login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429")
     login_cooldown_seconds: float = _setting(300.0, "how long logins stay refused after that")

@@ -254,4 +254,9 @@ UPDATE attendance SET reported_started_at = started_at, reported_ended_at = ende
 ALTER TABLE attendance_members ADD COLUMN on_roster INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX attendance_flagged ON attendance(received_at) WHERE flags != '' AND confirmed_at IS NULL;
 """),
+    # Retired contents leave every catalog but keep their row: past attendance and the
+    # learning records still name them.
+    Migration("0006_content_retired", """
+ALTER TABLE contents ADD COLUMN retired_at TEXT;
+"""),
 ]

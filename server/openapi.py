@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from server import __version__
+from server.api.jsonio import XLSX_TYPE
 from server.routes import ENDPOINTS, Endpoint
 from shared.protocol import ErrorBody
 
@@ -67,7 +68,7 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
                 else {"type": "string"}} for q in e.query]
     if e.csv:
         params.append({"name": "format", "in": "query", "required": False,
-                       "schema": {"type": "string", "enum": ["json", "csv"]}})
+                       "schema": {"type": "string", "enum": ["json", "csv", "xlsx"]}})
     params += [{"name": h, "in": "header", "required": False, "description": d,
                 "schema": {"type": "string"}} for h, d in e.headers.items()]
     op: dict[str, Any] = {
@@ -86,6 +87,7 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         ok["content"] = {media: {"schema": _schema_ref(e.response, refs)}}
         if e.csv:
             ok["content"]["text/csv"] = {"schema": {"type": "string"}}
+            ok["content"][XLSX_TYPE] = {"schema": {"type": "string", "format": "binary"}}
     responses: dict[str, Any] = {str(e.status): ok}
     if e.group == "blobs" and e.method == "GET":
         responses["206"] = {"description": "the requested byte range",

@@ -47,7 +47,8 @@ async def test_admin_endpoints_need_credentials(server: Server, method: str, pat
 
 async def test_public_endpoints_stay_open(server: Server) -> None:
     async with aiohttp.ClientSession(server.url) as anonymous:
-        for path in ["/", "/static/console.js", "/api/v1/server", "/api/v1/openapi.json"]:
+        for path in ["/", "/static/js/app.js", "/static/vendor/tus.min.js", "/api/v1/server",
+                     "/api/v1/openapi.json"]:
             async with anonymous.get(path) as r:
                 assert r.status == 200, path
         async with anonymous.options("/api/v1/uploads") as r:

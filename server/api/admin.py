@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date, datetime
 
 import msgspec
 from aiohttp import web
 
 from server import __version__
 from server.api import models as m
-from server.api.jsonio import json_response, read_json
+from server.api.jsonio import json_response, local_day_start, query_date, read_json
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
 from server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from server.queries import contents as q
 from server.queries import county
 from shared import signing
 from shared.service import API_VERSION
+from shared.timeutil import from_db, utcnow
 
 
 async def server_info(request: web.Request) -> web.Response:
@@ -30,7 +32,7 @@ async def server_info(request: web.Request) -> web.Response:
         server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
         api_version=API_VERSION, software_version=__version__,
         key_fingerprint=signer.fingerprint, public_key=signer.public_key_b64,
-        challenge_signature=proof,
+        challenge_signature=proof, time_zone=request.app[CONFIG].time_zone,
     ))
 
 
@@ -59,6 +61,36 @@ async def patch_content(request: web.Request) -> web.Response:
         raise NotFound(f"no content {content_id}")
     row = await db.read(lambda c: q.get_content(c, content_id))
     return json_response(msgspec.convert(row, m.ContentOut))
+
+
+async def content_reach(request: web.Request) -> web.Response:
+    """Per content in service: assignments, terminals they reach, terminals holding it."""
+    reach = await request.app[DB].read(q.content_reach)
+    return json_response([m.ContentReach(content_id=cid, **r) for cid, r in reach.items()])
+
+
+async def content_usage(request: web.Request) -> web.Response:
+    content_id = request.match_info["content_id"]
+    now = utcnow()
+    row = await request.app[DB].read(lambda c: q.content_usage(c, content_id, now))
+    if row is None:
+        raise NotFound(f"no content {content_id}")
+    return json_response(msgspec.convert(row, m.ContentUsage))
+
+
+async def retire_content(request: web.Request) -> web.Response:
+    """Retire a content: see `queries.contents.retire_content` for what goes."""
+    content_id = request.match_info["content_id"]
+    now = utcnow()
+
+    def retire(c: sqlite3.Connection) -> None:
+        if q.get_content(c, content_id) is None:
+            raise NotFound(f"no content {content_id}")
+        if not q.retire_content(c, content_id, now):
+            raise Conflict(f"content {content_id} is retired already", code="already_retired")
+
+    await request.app[DB].write(retire)
+    return web.Response(status=204)
 
 
 # --- assignments ---------------------------------------------------------------------
@@ -105,12 +137,31 @@ async def delete_assignment(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.list_sessions)
+    """All sessions, or with `?since=YYYY-MM-DD` those from that county day on."""
+    since = None
+    if request.query.get("since"):
+        since = local_day_start(query_date(request, "since", date.today()))
+    rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
     return json_response(msgspec.convert(rows, list[m.SessionOut]))
+
+
+async def get_session(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
+    if row is None:
+        raise NotFound(f"no session {session_id}")
+    return json_response(msgspec.convert(row, m.SessionOut))
+
+
+def _not_past(starts_at: datetime) -> None:
+    if starts_at < utcnow():
+        raise Unprocessable(f"the session starts in the past ({starts_at.isoformat()}); "
+                            "choose a time to come", code="in_the_past")
 
 
 async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request, m.SessionIn)
+    _not_past(body.starts_at)
 
     def add(c: sqlite3.Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
@@ -121,6 +172,41 @@ async def create_session(request: web.Request) -> web.Response:
 
     session_id = await request.app[DB].write(add)
     return json_response(m.Created(id=session_id), status=201)
+
+
+async def patch_session(request: web.Request) -> web.Response:
+    """Change an upcoming session; a session that has started is history and stays."""
+    session_id = request.match_info["session_id"]
+    body = await read_json(request, m.SessionPatch)
+    if body.starts_at is not None:
+        _not_past(body.starts_at)
+
+    def change(c: sqlite3.Connection) -> None:
+        starts = q.session_starts(c, session_id)
+        if starts is None:
+            raise NotFound(f"no session {session_id}")
+        if from_db(starts) < utcnow():
+            raise Conflict("this session has already taken place; it cannot be changed",
+                           code="session_past")
+        if body.content_ids and (missing := q.missing_contents(c, body.content_ids)):
+            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
+        if body.village_codes and (missing := q.missing_villages(c, body.village_codes)):
+            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
+        q.update_session(c, session_id, body.title, body.starts_at, body.content_ids,
+                         body.village_codes)
+
+    await request.app[DB].write(change)
+    row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
+    return json_response(msgspec.convert(row, m.SessionOut))
+
+
+async def session_roll_call(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    db = request.app[DB]
+    if await db.read(lambda c: q.session_starts(c, session_id)) is None:
+        raise NotFound(f"no session {session_id}")
+    rows = await db.read(lambda c: q.session_roll_call(c, session_id))
+    return json_response(msgspec.convert(rows, list[m.RollCallEntry]))
 
 
 async def delete_session(request: web.Request) -> web.Response:

@@ -20,6 +20,7 @@ class ServerInfo(Struct, frozen=True, kw_only=True):
     key_fingerprint: str
     public_key: str
     challenge_signature: str | None = None  # over signing.proof_message(challenge), if asked
+    time_zone: str = "Asia/Shanghai"  # the county's, for showing times
 
 
 class ContentOut(Struct, frozen=True, kw_only=True):
@@ -39,6 +40,47 @@ class ContentOut(Struct, frozen=True, kw_only=True):
     poster_sha256: Sha256 | None
     poster_size: int | None
     created_at: str
+
+
+class ContentReach(Struct, frozen=True, kw_only=True):
+    """How far a content has gone: assignments, terminals they reach, terminals holding it."""
+
+    content_id: str
+    assignments: int
+    targeted: int
+    holding: int
+
+
+class UsageAssignment(Struct, frozen=True, kw_only=True):
+    id: str
+    scope: Literal["county", "unit", "village", "terminal"]
+    target: str
+    target_name: str | None
+    needed_by: str | None
+
+
+class UsageSession(Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    starts_at: str
+
+
+class UsageTerminal(Struct, frozen=True, kw_only=True):
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    holding: bool  # reported the file ready in its last heartbeat
+    targeted: bool  # an assignment reaches it
+
+
+class ContentUsage(Struct, frozen=True, kw_only=True):
+    """Where one content is used; what retiring it removes."""
+
+    content_id: str
+    title: str
+    assignments: list[UsageAssignment]
+    sessions: list[UsageSession]
+    terminals: list[UsageTerminal]
 
 
 class ContentPatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,6 +114,33 @@ class SessionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     starts_at: UtcTime
     content_ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=50)]
     village_codes: Annotated[list[Code], Meta(min_length=1, max_length=1000)]
+
+
+ContentIds = Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(min_length=1, max_length=50)]
+
+
+class SessionPatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    title: Title | None = None
+    starts_at: UtcTime | None = None
+    content_ids: ContentIds | None = None
+    village_codes: Annotated[list[Code], Meta(min_length=1, max_length=1000)] | None = None
+
+
+class RollCallMember(Struct, frozen=True, kw_only=True):
+    member_no: str
+    name: str
+
+
+class RollCallEntry(Struct, frozen=True, kw_only=True):
+    """One sitting of a session at one terminal, with the members signed in."""
+
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    members: list[RollCallMember]
 
 
 class SessionItemOut(Struct, frozen=True, kw_only=True):
@@ -139,6 +208,8 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     ready_items: int
     discovered: bool = False
     clock_problem: bool = False  # |clock_skew_seconds| beyond 300 s: records need placing
+    enrolled: bool = False  # has used an enrollment code
+    revoked: bool = False  # its tokens were revoked by an admin
 
 
 class SeenBox(Struct, frozen=True, kw_only=True):
@@ -206,6 +277,20 @@ class CoverageReport(Struct, frozen=True, kw_only=True):
     rows: list[CoverageRow]
 
 
+class MemberMatch(Struct, frozen=True, kw_only=True):
+    member_no: str
+    name: str
+    village_code: str
+    village_name: str
+    unit_name: str
+    branch: str
+
+
+class MemberSearch(Struct, frozen=True, kw_only=True):
+    matches: list[MemberMatch]
+    truncated: bool  # more members match than were listed
+
+
 class LearningEntry(Struct, frozen=True, kw_only=True):
     started_at: str
     ended_at: str
@@ -228,6 +313,24 @@ class LearningRecord(Struct, frozen=True, kw_only=True):
     counted_sessions: int
     watched_seconds: float
     entries: list[LearningEntry]
+    year: int = 0  # the county's current year, for the totals below
+    year_sessions: int = 0  # counted sessions this year
+    year_watched_seconds: float = 0.0  # in counted sessions this year
+    target_sessions: int = 0  # the county's yearly targets for one member
+    target_hours: float = 0.0
+
+
+class TerminalRecord(Struct, frozen=True, kw_only=True):
+    """One attendance record as the terminal reported it."""
+
+    record_id: str
+    session_id: str | None
+    title: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    received_at: str
+    attendees: int
 
 
 class TerminalMonth(Struct, frozen=True, kw_only=True):

@@ -12,15 +12,16 @@ from server import roster
 from server.api import models as m
 from server.api.jsonio import (
     COUNTY_TZ,
-    csv_response,
     json_response,
     local_day_start,
     local_text,
     query_date,
+    table_response,
     wants_csv,
 )
 from server.appkeys import CONFIG, DB
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from server.queries import county
 from server.queries import members as mq
 from server.queries import reports as rq
 from shared.timeutil import from_db, utcnow
@@ -89,14 +90,32 @@ async def coverage(request: web.Request) -> web.Response:
     out += villages
     if wants_csv(request):
         level_names = {"county": "县", "unit": "乡镇", "village": "村（社区）"}
-        return csv_response(
-            "coverage.csv", ["层级", "代码", "名称", "党员数", "参学人数", "受训率"],
+        return await table_response(
+            request, "coverage", ["层级", "代码", "名称", "党员数", "参学人数", "受训率"],
             ([level_names[r.level], r.code, r.name, r.members, r.trained, f"{r.rate:.2%}"]
              for r in out),
         )
     return json_response(m.CoverageReport(
         start=start.isoformat(), end=end.isoformat(), min_seconds=min_seconds, rows=out,
     ))
+
+
+MAX_MATCHES = 50
+
+
+async def search_members(request: web.Request) -> web.Response:
+    """Members by number (prefix) or name (part of it): `?q=`; at most MAX_MATCHES."""
+    text = request.query.get("q", "").strip()
+    if not text:
+        raise BadRequest("give ?q= a member number or part of a name", code="empty_query")
+    if len(text) > 64:
+        raise BadRequest("the search text is longer than 64 characters")
+    rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1))
+    matches = [m.MemberMatch(member_no=r["member_no"], name=r["name"],
+                             village_code=r["village_code"], village_name=r["village_name"],
+                             unit_name=r["unit_name"], branch=r["branch"]) for r in rows]
+    return json_response(m.MemberSearch(matches=matches[:MAX_MATCHES],
+                                        truncated=len(matches) > MAX_MATCHES))
 
 
 async def member_record(request: web.Request) -> web.Response:
@@ -113,15 +132,22 @@ async def member_record(request: web.Request) -> web.Response:
         session_id=r["session_id"], contents=r["contents"] or "",
         watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
     ) for r in rows]
+    config = request.app[CONFIG]
+    year = utcnow().astimezone(COUNTY_TZ).year
+    this_year = [e for e in entries
+                 if e.counted and from_db(e.started_at).astimezone(COUNTY_TZ).year == year]
     record = m.LearningRecord(
         member_no=member_no, name=who["name"], village_code=who["village_code"],
         village_name=who["village_name"], sessions=len(entries),
         counted_sessions=sum(e.counted for e in entries),
         watched_seconds=round(sum(e.watched_seconds for e in entries), 1), entries=entries,
+        year=year, year_sessions=len(this_year),
+        year_watched_seconds=round(sum(e.watched_seconds for e in this_year), 1),
+        target_sessions=config.member_target_sessions, target_hours=config.member_target_hours,
     )
     if wants_csv(request):
-        return csv_response(
-            f"member-{member_no}.csv",
+        return await table_response(
+            request, f"member-{member_no}",
             ["序号", "姓名", "开始时间", "结束时间", "站点", "村（社区）", "学习内容", "观看分钟",
              "计入受训"],
             ([member_no, who["name"], local_text(from_db(e.started_at)),
@@ -130,6 +156,25 @@ async def member_record(request: web.Request) -> web.Response:
              for e in entries),
         )
     return json_response(record)
+
+
+MAX_RECORDS = 200
+
+
+async def terminal_records(request: web.Request) -> web.Response:
+    """A terminal's latest attendance records (`?limit=`, 1..200, default 50), newest first."""
+    terminal_id = request.match_info["terminal_id"]
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise BadRequest("limit must be a whole number from 1 to 200") from None
+    if not 1 <= limit <= MAX_RECORDS:
+        raise BadRequest("limit must be a whole number from 1 to 200")
+    db = request.app[DB]
+    if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
+        raise NotFound(f"no terminal {terminal_id}", code="unknown_terminal")
+    rows = await db.read(lambda c: rq.terminal_records(c, terminal_id, limit))
+    return json_response([m.TerminalRecord(**dict(r)) for r in rows])
 
 
 def _months(start: datetime, end: datetime) -> list[str]:
@@ -164,8 +209,8 @@ async def terminal_months(request: web.Request) -> web.Response:
                 meets_rule=sessions >= RULE_SESSIONS and hours >= RULE_HOURS,
             ))
     if wants_csv(request):
-        return csv_response(
-            "terminal-months.csv",
+        return await table_response(
+            request, "terminal-months",
             ["站点", "村（社区）代码", "村（社区）", "月份", "场次", "学时", "参学人次", "达标"],
             ([r.terminal_id, r.village_code, r.village_name, r.month, r.sessions, r.hours,
               r.attendances, "是" if r.meets_rule else "否"] for r in out),

@@ -25,6 +25,7 @@ WITH wanted(content_id, needed_by) AS (
 SELECT c.id, c.sha256, c.size, c.title, c.kind, c.duration_seconds, c.poster_sha256,
        c.poster_size, MIN(w.needed_by) AS needed_by
 FROM wanted w JOIN contents c ON c.id = w.content_id
+WHERE c.retired_at IS NULL
 GROUP BY c.id
 ORDER BY MIN(COALESCE(w.needed_by, '9999')), c.created_at, c.id
 """
@@ -57,7 +58,8 @@ def catalog_parts(
         shas = [
             r[0] for r in conn.execute(
                 "SELECT c.sha256 FROM session_items si JOIN contents c ON c.id = si.content_id "
-                "WHERE si.session_id = ? ORDER BY si.position", (s["id"],),
+                "WHERE si.session_id = ? AND c.retired_at IS NULL ORDER BY si.position",
+                (s["id"],),
             )
         ]
         sessions.append(SessionPlan(

@@ -56,8 +56,99 @@ def get_content(conn: sqlite3.Connection, content_id: str) -> dict[str, object] 
 
 
 def list_contents(conn: sqlite3.Connection) -> list[dict[str, object]]:
-    rows = conn.execute(f"SELECT {CONTENT_COLUMNS} FROM contents ORDER BY created_at DESC")
+    """Contents in service (not retired), newest first."""
+    rows = conn.execute(
+        f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
+    )
     return [dict(r) for r in rows]
+
+
+# Which terminals an assignment reaches: the county, a township, a village or one terminal.
+_REACH = (
+    "(a.scope = 'county' OR (a.scope = 'unit' AND a.target = v.unit_code) "
+    "OR (a.scope = 'village' AND a.target = t.village_code) "
+    "OR (a.scope = 'terminal' AND a.target = t.id))"
+)
+
+
+def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """Per content id: `assignments`, terminals `targeted` by them, terminals `holding` it
+    ready (from their last heartbeat)."""
+    holding = dict(conn.execute(
+        "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
+    ).fetchall())
+    terminals = conn.execute(
+        "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
+        "JOIN villages v ON v.code = t.village_code"
+    ).fetchall()
+    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t["id"] for t in terminals}}
+    for t in terminals:
+        by_scope.setdefault(("unit", t["unit_code"]), set()).add(t["id"])
+        by_scope.setdefault(("village", t["village_code"]), set()).add(t["id"])
+        by_scope[("terminal", t["id"])] = {t["id"]}
+    out: dict[str, dict[str, int]] = {}
+    for r in conn.execute("SELECT id, sha256 FROM contents WHERE retired_at IS NULL"):
+        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0}
+    reached: dict[str, set[str]] = {}
+    for a in conn.execute("SELECT content_id, scope, target FROM assignments"):
+        if a["content_id"] in out:
+            out[a["content_id"]]["assignments"] += 1
+            reached.setdefault(a["content_id"], set()).update(by_scope.get((a["scope"], a["target"]), ()))
+    for cid, ids in reached.items():
+        out[cid]["targeted"] = len(ids)
+    return out
+
+
+def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> dict[str, object] | None:
+    """Where one content is used: its assignments (with the target's name), upcoming
+    sessions that show it, and the terminals that hold it or are meant to."""
+    c = conn.execute("SELECT id, sha256, title FROM contents WHERE id = ?", (content_id,)).fetchone()
+    if c is None:
+        return None
+    assignments = [dict(r) for r in conn.execute(
+        "SELECT a.id, a.scope, a.target, a.needed_by, "
+        "CASE a.scope WHEN 'county' THEN '全县' "
+        " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
+        " WHEN 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
+        " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
+        "       WHERE t.id = a.target) END AS target_name "
+        "FROM assignments a WHERE a.content_id = ? ORDER BY a.created_at", (content_id,),
+    )]
+    sessions = [dict(r) for r in conn.execute(
+        "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
+        "ON si.session_id = s.id WHERE si.content_id = ? AND s.starts_at >= ? "
+        "ORDER BY s.starts_at", (content_id, to_db(now)),
+    )]
+    terminals = [dict(r) for r in conn.execute(
+        "SELECT t.id AS terminal_id, v.name AS village_name, u.name AS unit_name, "
+        "EXISTS (SELECT 1 FROM terminal_items i WHERE i.terminal_id = t.id AND i.sha256 = ? "
+        "        AND i.state = 'ready') AS holding, "
+        f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = ? AND {_REACH}) AS targeted "
+        "FROM terminals t JOIN villages v ON v.code = t.village_code "
+        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c["sha256"], content_id),
+    ) if r["holding"] or r["targeted"]]
+    for t in terminals:
+        t["holding"], t["targeted"] = bool(t["holding"]), bool(t["targeted"])
+    return {"content_id": c["id"], "title": c["title"], "assignments": assignments,
+            "sessions": sessions, "terminals": terminals}
+
+
+def retire_content(conn: sqlite3.Connection, content_id: str, now: datetime) -> bool:
+    """Take a content out of service: its assignments go, it leaves upcoming sessions, and
+    every catalog drops it (terminals then free its space). Past attendance keeps its name."""
+    cur = conn.execute(
+        "UPDATE contents SET retired_at = ? WHERE id = ? AND retired_at IS NULL",
+        (to_db(now), content_id),
+    )
+    if not cur.rowcount:
+        return False
+    conn.execute("DELETE FROM assignments WHERE content_id = ?", (content_id,))
+    conn.execute(
+        "DELETE FROM session_items WHERE content_id = ? AND session_id IN "
+        "(SELECT id FROM sessions WHERE starts_at >= ?)", (content_id, to_db(now)),
+    )
+    bump_catalog_version(conn)
+    return True
 
 
 def blob_known(conn: sqlite3.Connection, sha256: str) -> bool:
@@ -137,23 +228,92 @@ def add_session(
     return session_id
 
 
+def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, object] | None:
+    found = [s for s in _sessions(conn, "", session_id)]
+    return found[0] if found else None
+
+
 def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[dict[str, object]]:
+    """Sessions from `since` on (all by default), each with its items and village codes;
+    three queries whatever the number of sessions."""
+    return _sessions(conn, to_db(since) if since else "", None)
+
+
+def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dict[str, object]]:
     rows = conn.execute(
-        "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ? "
-        "ORDER BY starts_at", (to_db(since) if since else "",),
+        "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ?1 "
+        "AND (?2 IS NULL OR id = ?2) ORDER BY starts_at", (bound, one),
     ).fetchall()
+    items: dict[str, list[dict[str, object]]] = {}
+    for i in conn.execute(
+        "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
+        "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
+        "WHERE s.starts_at >= ?1 AND (?2 IS NULL OR s.id = ?2) "
+        "ORDER BY si.session_id, si.position", (bound, one),
+    ):
+        items.setdefault(i["session_id"], []).append({"id": i["id"], "sha256": i["sha256"],
+                                                      "title": i["title"]})
+    villages: dict[str, list[str]] = {}
+    for v in conn.execute(
+        "SELECT sv.session_id, sv.village_code FROM session_villages sv "
+        "JOIN sessions s ON s.id = sv.session_id WHERE s.starts_at >= ?1 "
+        "AND (?2 IS NULL OR s.id = ?2) ORDER BY sv.session_id, sv.village_code", (bound, one),
+    ):
+        villages.setdefault(v[0], []).append(v[1])
+    return [{**dict(r), "items": items.get(r["id"], []), "villages": villages.get(r["id"], [])}
+            for r in rows]
+
+
+def update_session(
+    conn: sqlite3.Connection, session_id: str, title: str | None, starts_at: datetime | None,
+    content_ids: list[str] | None, village_codes: list[str] | None,
+) -> bool:
+    """Change what is given; lists replace the session's items or villages whole."""
+    cur = conn.execute(
+        "UPDATE sessions SET title = COALESCE(?, title), starts_at = COALESCE(?, starts_at) "
+        "WHERE id = ?", (title, to_db(starts_at) if starts_at else None, session_id),
+    )
+    if not cur.rowcount:
+        return False
+    if content_ids is not None:
+        conn.execute("DELETE FROM session_items WHERE session_id = ?", (session_id,))
+        conn.executemany(
+            "INSERT INTO session_items (session_id, position, content_id) VALUES (?, ?, ?)",
+            [(session_id, i, cid) for i, cid in enumerate(content_ids)],
+        )
+    if village_codes is not None:
+        conn.execute("DELETE FROM session_villages WHERE session_id = ?", (session_id,))
+        conn.executemany(
+            "INSERT INTO session_villages (session_id, village_code) VALUES (?, ?)",
+            [(session_id, code) for code in dict.fromkeys(village_codes)],
+        )
+    bump_catalog_version(conn)
+    return True
+
+
+def session_starts(conn: sqlite3.Connection, session_id: str) -> str | None:
+    row = conn.execute("SELECT starts_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[dict[str, object]]:
+    """The attendance records a session produced, one per terminal sitting, each with the
+    members signed in (number and name)."""
     out = []
-    for r in rows:
-        items = conn.execute(
-            "SELECT c.id, c.sha256, c.title FROM session_items s JOIN contents c "
-            "ON c.id = s.content_id WHERE s.session_id = ? ORDER BY s.position", (r["id"],),
-        )
-        villages = conn.execute(
-            "SELECT village_code FROM session_villages WHERE session_id = ? ORDER BY village_code",
-            (r["id"],),
-        )
-        out.append({**dict(r), "items": [dict(i) for i in items],
-                    "villages": [v[0] for v in villages]})
+    for r in conn.execute(
+        "SELECT a.id, a.terminal_id, v.name AS village_name, u.name AS unit_name, a.started_at, "
+        "a.ended_at, a.watched_seconds FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
+        "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+        "WHERE a.session_id = ? ORDER BY u.code, a.terminal_id, a.started_at", (session_id,),
+    ).fetchall():
+        members = [dict(m) for m in conn.execute(
+            "SELECT am.member_no, COALESCE(m.name, '') AS name FROM attendance_members am "
+            "LEFT JOIN members m ON m.member_no = am.member_no WHERE am.attendance_id = ? "
+            "ORDER BY am.member_no", (r["id"],),
+        )]
+        row = dict(r)
+        del row["id"]
+        out.append({**row, "members": members})
     return out
 
 

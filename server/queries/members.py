@@ -48,3 +48,16 @@ def member(conn: sqlite3.Connection, member_no: str) -> sqlite3.Row | None:
         "ON v.code = m.village_code WHERE member_no = ?", (member_no,),
     ).fetchone()
     return row
+
+
+def search(conn: sqlite3.Connection, text: str, limit: int) -> list[sqlite3.Row]:
+    """Members whose number starts with `text` or whose name contains it; at most `limit`."""
+    like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return conn.execute(
+        "SELECT m.member_no, m.name, m.village_code, v.name AS village_name, "
+        "u.name AS unit_name, m.branch FROM members m JOIN villages v ON v.code = m.village_code "
+        "JOIN units u ON u.code = v.unit_code "
+        "WHERE m.member_no LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\' "
+        "ORDER BY m.name = ? DESC, m.member_no = ? DESC, CAST(m.member_no AS INTEGER) LIMIT ?",
+        (like + "%", "%" + like + "%", text, text, limit),
+    ).fetchall()

@@ -60,16 +60,14 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
 def terminal_months(
     conn: sqlite3.Connection, start: datetime, end: datetime
 ) -> list[sqlite3.Row]:
+    # Member-attendances are counted per record through the (attendance_id, member_no) key,
+    # not by a subquery per month: a year of a county's records stays well under a second.
     return conn.execute(
         "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
         "strftime('%Y-%m', a.started_at, '+8 hours') AS month, COUNT(*) AS sessions, "
         "SUM(a.watched_seconds) AS watched_seconds, "
-        "(SELECT COUNT(*) FROM attendance_members am JOIN attendance b "
-        "  ON b.id = am.attendance_id "
-        "  WHERE b.terminal_id = a.terminal_id AND b.held = 0 AND b.watched_seconds > 0 "
-        "  AND (am.on_roster = 1 OR b.confirmed_at IS NOT NULL) "
-        "  AND strftime('%Y-%m', b.started_at, '+8 hours') = "
-        "      strftime('%Y-%m', a.started_at, '+8 hours')) AS attendances "
+        "SUM((SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id "
+        f"AND {ATTENDED})) AS attendances "
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
         f"WHERE a.started_at >= ? AND a.started_at < ? AND {COUNTED} "
@@ -82,4 +80,14 @@ def all_terminals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
         "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
+    ).fetchall()
+
+
+def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[sqlite3.Row]:
+    """A terminal's latest attendance records, newest first, with how many signed in."""
+    return conn.execute(
+        "SELECT a.record_id, a.session_id, a.title, a.started_at, a.ended_at, a.watched_seconds, "
+        "a.received_at, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
+        "AS attendees FROM attendance a WHERE a.terminal_id = ? ORDER BY a.started_at DESC LIMIT ?",
+        (terminal_id, limit),
     ).fetchall()

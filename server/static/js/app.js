@@ -1,0 +1,100 @@
+// The console's entry: log in, the menu, and the screens behind "#/name/param".
+import { api, setSession, setUnauthorizedHandler, canWrite, currentSession } from "./api.js";
+import { setTimeZone } from "./fmt.js";
+import { $, el, showError, clearNotice, notice, takeFlash } from "./ui.js";
+import { forget, fleet } from "./data.js";
+
+const SCREENS = {
+  library: () => import("./screens/library.js"),
+  upload: () => import("./screens/upload.js"),
+  distribution: () => import("./screens/distribution.js"),
+  sessions: () => import("./screens/sessions.js"),
+  readiness: () => import("./screens/readiness.js"),
+  fleet: () => import("./screens/fleet.js"),
+  terminal: () => import("./screens/terminal.js"),
+  slips: () => import("./screens/slips.js"),
+  reports: () => import("./screens/reports.js"),
+  member: () => import("./screens/member.js"),
+  flagged: () => import("./screens/flagged.js"),
+  roster: () => import("./screens/roster.js"),
+};
+let generation = 0;
+
+async function route() {
+  if (!currentSession().role) return;
+  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  const screen = SCREENS[name] ? name : "library";
+  const nav = screen === "terminal" || screen === "slips" ? "fleet" : screen;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.screen === nav);
+  clearNotice();
+  const mine = ++generation;
+  const view = $("#view");
+  view.replaceChildren(el("p", { class: "loading" }, "正在加载… Loading"));
+  view.dataset.screen = screen;
+  try {
+    const mod = await SCREENS[screen]();
+    const node = el("section", { class: "screen", id: `screen-${screen}` });
+    await mod.render(node, rest.map(decodeURIComponent));
+    if (mine === generation) view.replaceChildren(node);
+    const f = takeFlash();
+    if (f) notice(...f);
+  } catch (e) {
+    if (mine === generation) { view.replaceChildren(); showError(e); }
+  }
+}
+
+function showLogin() {
+  setSession(null);
+  $("#login-form").hidden = false;
+  $("nav").hidden = true;
+  $("#who").hidden = true;
+  $("#view").replaceChildren();
+}
+setUnauthorizedHandler(showLogin);
+
+async function signedIn(session) {
+  setSession(session);
+  $("#login-form").hidden = true;
+  $("nav").hidden = false;
+  $("#who").hidden = false;
+  $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}）`;
+  document.body.classList.toggle("viewer", !canWrite());
+  for (const a of document.querySelectorAll("nav a[data-write]")) a.hidden = !canWrite();
+  // The server's own disk matters on every screen: say so at once if it is full.
+  import("./screens/fleet.js").then(async (m) => m.diskBanner(await fleet())).catch(() => null);
+  await route();
+}
+
+// A banner the admin must see on every screen (e.g. the server's disk is full).
+export function setBanner(zh, en) {
+  const b = $("#banner");
+  b.replaceChildren(...(zh ? [el("strong", {}, zh), " ", el("small", {}, en)] : []));
+  b.hidden = !zh;
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const session = await api("/api/v1/auth/login", {
+      method: "POST", json: { username: $("#login-user").value.trim(), password: $("#login-password").value },
+    });
+    $("#login-password").value = "";
+    await signedIn(session);
+  } catch (e) { showError(e, "登录失败："); }
+});
+$("#logout").addEventListener("click", async () => {
+  await api("/api/v1/auth/logout", { method: "POST" }).catch(() => null);
+  forget();
+  showLogin();
+  notice("已退出 Logged out");
+});
+window.addEventListener("hashchange", route);
+
+(async () => {
+  // The county's time zone comes from the server when it names one.
+  await api("/api/v1/server").then((info) => setTimeZone(info.time_zone || "Asia/Shanghai")).catch(() => null);
+  try {
+    const r = await fetch("/api/v1/auth/session");
+    if (r.ok) await signedIn(await r.json()); else showLogin();
+  } catch { showLogin(); }
+})();
