@@ -19,6 +19,7 @@ from server.api.tus import tus_middleware
 from server.appkeys import (
     CONFIG,
     DB,
+    DISK,
     INGESTOR,
     SERVER_ID,
     SIGNER,
@@ -32,6 +33,7 @@ from server.auth.policy import auth_middleware
 from server.auth.throttle import LoginThrottle
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
+from server.diskspace import DiskWatch
 from server.errors import error_middleware
 from server.ingest import Ingestor
 from server.media.store import MediaStore
@@ -105,11 +107,13 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: ServerConfig) -> web.Application:
+    disk = DiskWatch(config.data_dir, config.write_reserve_bytes)
     app = web.Application(
-        middlewares=[tus_middleware, error_middleware, auth_middleware],
+        middlewares=[tus_middleware, error_middleware, disk.middleware(), auth_middleware],
         client_max_size=JSON_BODY_LIMIT,
     )
     app[CONFIG] = config
+    app[DISK] = disk
     app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app[TOKENS] = TokenCache()
     app.cleanup_ctx.extend([_database, _media, _expiry])
