@@ -66,6 +66,10 @@ class ServerConfig:
         1000, "concurrent connections at most (kept below the open-file limit); beyond it the "
         "oldest connection still without a request head is closed, else the new one is refused"
     )
+    max_waiting_per_address: int = _setting(
+        32, "connections one address may hold open before sending a request; beyond it, its "
+        "oldest such connection is closed"
+    )
     trust_proxy: bool = _setting(
         False, "trust X-Forwarded-Proto/-For from the reverse proxy (set when behind nginx)"
     )
