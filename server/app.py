@@ -30,7 +30,7 @@ from server.appkeys import (
     UPLOADS,
 )
 from server.auth.policy import auth_middleware
-from server.auth.throttle import LoginThrottle
+from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.diskspace import DiskWatch
@@ -67,6 +67,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(_server_id)
+        app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
+            max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
+            account_max_failures=config.login_account_max_failures,
+            account_lock=config.login_account_lock_seconds,
+            account_lock_max=config.login_account_lock_max_seconds,
+        ))
         yield
 
 
@@ -114,7 +120,6 @@ def create_app(config: ServerConfig) -> web.Application:
     )
     app[CONFIG] = config
     app[DISK] = disk
-    app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app[TOKENS] = TokenCache()
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))

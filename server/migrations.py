@@ -241,4 +241,32 @@ ALTER TABLE attendance_members_new RENAME TO attendance_members;
 CREATE INDEX attendance_started ON attendance(started_at);
 CREATE INDEX attendance_members_member ON attendance_members(member_no);
 """),
+    # Login throttling moves from process memory into the database (it survives a
+    # restart and is shared by several server processes), gains a per-account lock, and
+    # browsers that logged in become known devices that may log in while it holds.
+    Migration("0005_login_throttle", """
+CREATE TABLE login_failures (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    PRIMARY KEY (name, address)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_last ON login_failures(last_failure);
+CREATE TABLE account_locks (
+    name TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    locks INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+) WITHOUT ROWID;
+CREATE INDEX account_locks_last ON account_locks(last_failure);
+CREATE TABLE known_devices (
+    token_hash TEXT PRIMARY KEY,
+    admin_id TEXT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX known_devices_admin ON known_devices(admin_id);
+"""),
 ]
