@@ -9,7 +9,9 @@ in a small protocol (`_Guarded`) in front of aiohttp's request handler:
   a connection whose next request has not arrived whole in time;
 * one address may hold at most `max_waiting_per_address` connections that have not sent
   their first request head; a new one beyond that closes that address's oldest such
-  connection. A flood from one machine thus only ever pushes out its own connections;
+  connection, if it has waited `WAIT_GRACE` already (a burst of real requests from one
+  proxy or office, whose heads are still in flight, is not cut). A flood from one
+  machine thus only ever pushes out its own connections;
 * at most `max_connections` connections are open (kept below the open-file limit, see
   `raise_open_file_limit`). When a new one would pass the cap, the oldest connection
   still waiting for its first request head, from the address holding the most of them,
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 FD_RESERVE: Final = 256  # open files kept for the database, media, uploads, ffprobe, mDNS
 FD_WANTED: Final = 65536  # soft limit asked for when the hard limit is unlimited
 RETRY_AFTER_SECONDS: Final = 5
+WAIT_GRACE: Final = 1.0  # seconds a new connection is safe from the per-address limit
 _BODY: Final = (
     '{"error":{"code":"busy","message":"服务器连接已满，请稍后再试。The server has too many '
     'connections open; try again in a few seconds."}}'
@@ -113,7 +116,8 @@ class ConnectionGuard:
 
     def _admit(self, conn: _Guarded) -> bool:
         mine = self._waiting.get(conn.address)
-        if mine is not None and len(mine) >= self.max_waiting_per_address:
+        if mine is not None and len(mine) >= self.max_waiting_per_address \
+                and conn.opened - next(iter(mine)).opened >= WAIT_GRACE:
             self._evict_oldest(conn.address, "too many idle connections from one address")
         if len(self._open) >= self.max_connections:
             if not self._waiting:
@@ -167,10 +171,12 @@ class _Guarded(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._tail = b""
         self.address = ""
+        self.opened = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self.opened = asyncio.get_running_loop().time()
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         if not self._guard._admit(self):

@@ -7,6 +7,9 @@ Contract:
   the cap (from one address, or from several) pushes out only connections without a
   request, the flooder's first, so a terminal's heartbeat and an admin's page, each on a
   fresh connection from another address, keep answering within a second;
+* one address holds at most `max_waiting_per_address` connections without a request:
+  a new one closes its oldest, once that has waited the grace time (a burst of fresh
+  connections is not cut);
 * when every open connection is busy, a new one gets an immediate 503 with Retry-After
   in the one error shape;
 * the open-file limit is raised at start-up and the cap stays below it;
@@ -34,7 +37,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server.connections import FD_RESERVE, connection_cap
+from server.connections import FD_RESERVE, WAIT_GRACE, connection_cap
 from server.runner import RunningServer
 from tests.conftest import BLOCKING_LIMIT, REPO, serve, server_config, terminal_token
 
@@ -217,3 +220,29 @@ async def test_open_file_limit_raised_and_cap_below_it(live: Live) -> None:
         assert soft == hard
     assert connection_cap(100_000, 1024) == 1024 - FD_RESERVE
     assert connection_cap(CAP, soft) == CAP
+
+
+async def test_one_address_holds_few_idle_connections(tmp_path: Path) -> None:
+    config = server_config(tmp_path, header_timeout=30.0, max_connections=CAP,
+                           max_waiting_per_address=4)
+    async with RunningServer(config) as running:
+        guard = running.guard
+        assert guard is not None
+
+        async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return await asyncio.open_connection("127.0.0.1", running.port,
+                                                 local_addr=("127.0.0.3", 0))
+
+        burst = [await connect() for _ in range(8)]  # fresh: all kept, twice the limit
+        deadline = time.monotonic() + 5
+        while guard.stats.accepted < 8:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert guard.stats.evicted == 0 and guard.waiting == 8
+        await asyncio.sleep(WAIT_GRACE)  # the grace is the behaviour under test
+        late = await connect()
+        # The oldest of the burst is closed by the server, the rest stay.
+        assert await asyncio.wait_for(burst[0][0].read(), 2.0) == b""
+        assert guard.stats.evicted == 1 and guard.waiting == 8
+        for _reader, writer in [*burst, late]:
+            writer.close()
