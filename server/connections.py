@@ -9,7 +9,7 @@ in a small protocol (`_Guarded`) in front of aiohttp's request handler:
   a connection whose next request has not arrived whole in time;
 * one address may hold at most `max_waiting_per_address` connections that have not sent
   their first request head; a new one beyond that closes that address's oldest such
-  connection, if it has waited `WAIT_GRACE` already (a burst of real requests from one
+  connection, if it has waited `wait_grace` (1 s) already (a burst of real requests from one
   proxy or office, whose heads are still in flight, is not cut). A flood from one
   machine thus only ever pushes out its own connections;
 * at most `max_connections` connections are open (kept below the open-file limit, see
@@ -87,9 +87,10 @@ class ConnectionGuard:
 
     def __init__(
         self, factory: Callable[[], asyncio.Protocol], *, max_connections: int,
-        header_timeout: float, max_waiting_per_address: int,
+        header_timeout: float, max_waiting_per_address: int, wait_grace: float = WAIT_GRACE,
     ) -> None:
         self._factory = factory
+        self.wait_grace = wait_grace
         self.max_connections = max_connections
         self.header_timeout = header_timeout
         self.max_waiting_per_address = max_waiting_per_address
@@ -117,7 +118,7 @@ class ConnectionGuard:
     def _admit(self, conn: _Guarded) -> bool:
         mine = self._waiting.get(conn.address)
         if mine is not None and len(mine) >= self.max_waiting_per_address \
-                and conn.opened - next(iter(mine)).opened >= WAIT_GRACE:
+                and conn.opened - next(iter(mine)).opened >= self.wait_grace:
             self._evict_oldest(conn.address, "too many idle connections from one address")
         if len(self._open) >= self.max_connections:
             if not self._waiting:
