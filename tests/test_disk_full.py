@@ -7,7 +7,8 @@ Contract:
   PATCH from it completes the upload with the right sha256;
 * heartbeats and attendance on a full disk get 507 with Retry-After in the one error
   shape (before the database is touched, or when SQLite itself meets the full disk),
-  nothing stored before is harmed, and they work again once space is free;
+  logged once and then counted, nothing stored before is harmed, and they work again
+  once space is free;
 * the fleet summary says `server_disk_full` and gives `server_free_bytes`;
 * expired partial uploads and stray `.part` files are removed by the stated rule.
 """
@@ -226,7 +227,8 @@ def _checkpoint(db: Path) -> None:
         assert busy == 0
 
 
-async def test_sqlite_meeting_a_full_disk_is_507_not_500(disk: Path) -> None:
+async def test_sqlite_meeting_a_full_disk_is_507_not_500(
+        disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     # No reserve at all: the database itself runs into the full disk.
     config = server_config(disk, data_dir=disk / "data", write_reserve_bytes=-1)
     async with serve(config, seed=True) as (running, http):
@@ -237,8 +239,13 @@ async def test_sqlite_meeting_a_full_disk_is_507_not_500(disk: Path) -> None:
             before = await attendance_count(running)
             await asyncio.to_thread(_checkpoint, config.db_path)  # the WAL must grow to write
             await asyncio.to_thread(fill, disk, "ballast")
-            await assert_refused(terminal, f"/api/v1/terminals/{T1}/heartbeat", heartbeat())
+            caplog.clear()
+            for _ in range(10):
+                await assert_refused(terminal, f"/api/v1/terminals/{T1}/heartbeat", heartbeat())
             await assert_refused(terminal, f"/api/v1/terminals/{T1}/attendance", batch(50))
+            # Logged once per kind (the failed commit, the refused write), then counted.
+            logged = [r for r in caplog.records if r.name.startswith(("server", "shared"))]
+            assert len(logged) <= 2, [r.getMessage() for r in logged]
             assert (await fleet(http))["server_disk_full"] is True
             assert await attendance_count(running) == before
             (disk / "ballast").unlink()
