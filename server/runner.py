@@ -54,7 +54,8 @@ class GuardedSite(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         family, _, _, _, address = (await loop.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE))[0]
+            self._host or "0.0.0.0", self._port, type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE))[0]
         sock = socket.create_server(address[:2], family=family, backlog=LISTEN_BACKLOG)
         self._server = await loop.create_server(
             self.guard, sock=sock, ssl=self._ssl_context, backlog=self._backlog,
