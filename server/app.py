@@ -19,6 +19,7 @@ from server.api.tus import tus_middleware
 from server.appkeys import (
     CONFIG,
     DB,
+    DISK,
     INGESTOR,
     SERVER_ID,
     SIGNER,
@@ -29,9 +30,10 @@ from server.appkeys import (
     UPLOADS,
 )
 from server.auth.policy import auth_middleware
-from server.auth.throttle import LoginThrottle
+from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
+from server.diskspace import DiskWatch
 from server.errors import error_middleware
 from server.ingest import Ingestor
 from server.media.store import MediaStore
@@ -65,6 +67,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(_server_id)
+        app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
+            max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
+            account_max_failures=config.login_account_max_failures,
+            account_lock=config.login_account_lock_seconds,
+            account_lock_max=config.login_account_lock_max_seconds,
+        ))
         yield
 
 
@@ -105,12 +113,13 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: ServerConfig) -> web.Application:
+    disk = DiskWatch(config.data_dir, config.write_reserve_bytes)
     app = web.Application(
-        middlewares=[tus_middleware, error_middleware, auth_middleware],
+        middlewares=[tus_middleware, error_middleware, disk.middleware(), auth_middleware],
         client_max_size=JSON_BODY_LIMIT,
     )
     app[CONFIG] = config
-    app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
+    app[DISK] = disk
     app[TOKENS] = TokenCache()
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))

@@ -8,6 +8,7 @@ from server.auth.throttle import LoginThrottle
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.discovery import Discovery
+from server.diskspace import DiskWatch
 from server.ingest import Ingestor
 from server.media.store import MediaStore
 from server.signer import Signer
@@ -25,3 +26,4 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
 TOKENS = web.AppKey("tokens", TokenCache)
+DISK = web.AppKey("disk", DiskWatch)

@@ -29,7 +29,13 @@ class ServerConfig:
     server_name: str = _setting("县远教内容服务器", "name shown to terminals and in the console")
     max_upload_bytes: int = _setting(8 * GiB, "largest upload accepted (413 above it)")
     min_free_bytes: int = _setting(512 * MiB, "disk space kept free; uploads that would eat it get 507")
-    upload_expiry_hours: float = _setting(72.0, "unfinished uploads are removed after this long")
+    write_reserve_bytes: int = _setting(
+        64 * MiB, "at or below this much free disk the server counts as full: terminal writes get "
+        "507 with Retry-After before touching the database"
+    )
+    upload_expiry_hours: float = _setting(
+        72.0, "an unfinished upload is removed this long after its last PATCH (or its creation)"
+    )
     ffprobe_timeout: float = _setting(60.0, "seconds ffprobe/ffmpeg may take on one upload")
     heartbeat_interval: float = _setting(60.0, "seconds between terminal heartbeats (told to terminals)")
     online_missed_heartbeats: int = _setting(3, "a terminal is online if seen within this many intervals")
@@ -46,6 +52,31 @@ class ServerConfig:
     session_hours: float = _setting(12.0, "a console login lasts this long")
     login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429")
     login_cooldown_seconds: float = _setting(300.0, "how long logins stay refused after that")
+    login_account_max_failures: int = _setting(
+        20, "wrong passwords for one account, from any addresses, before the account is locked"
+    )
+    login_account_lock_seconds: float = _setting(
+        60.0, "first lock of an account; each lock that follows soon after doubles it"
+    )
+    login_account_lock_max_seconds: float = _setting(3600.0, "longest account lock")
+    known_device_days: float = _setting(
+        180.0, "a browser that logged in successfully is known this long; a known browser "
+        "may still log in while its account is locked"
+    )
+    header_timeout: float = _setting(
+        10.0, "seconds a new connection has to send a complete request head, else it is closed"
+    )
+    keepalive_timeout: float = _setting(
+        30.0, "seconds an idle keep-alive connection stays open (also bounds later request heads)"
+    )
+    max_connections: int = _setting(
+        1000, "concurrent connections at most (kept below the open-file limit); beyond it the "
+        "oldest connection still without a request head is closed, else the new one is refused"
+    )
+    max_waiting_per_address: int = _setting(
+        32, "connections one address may hold open before sending a request; beyond it, its "
+        "oldest such connection is closed"
+    )
     trust_proxy: bool = _setting(
         False, "trust X-Forwarded-Proto/-For from the reverse proxy (set when behind nginx)"
     )

@@ -136,7 +136,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ServerError as e:
-        if e.status >= 500:
+        if e.status >= 500 and not isinstance(e, InsufficientStorage):  # counted where raised
             log.error("%s %s: %s", request.method, request.path, e.message)
         return error_response(e.status, e.code, e.message, e.details, e.headers)
     except web.HTTPException as e:

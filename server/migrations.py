@@ -259,4 +259,32 @@ CREATE INDEX attendance_flagged ON attendance(received_at) WHERE flags != '' AND
     Migration("0006_content_retired", """
 ALTER TABLE contents ADD COLUMN retired_at TEXT;
 """),
+    # Login throttling moves from process memory into the database (it survives a
+    # restart and is shared by several server processes), gains a per-account lock, and
+    # browsers that logged in become known devices that may log in while it holds.
+    Migration("0007_login_throttle", """
+CREATE TABLE login_failures (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    PRIMARY KEY (name, address)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_last ON login_failures(last_failure);
+CREATE TABLE account_locks (
+    name TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure TEXT NOT NULL,
+    locks INTEGER NOT NULL DEFAULT 0,
+    locked_until TEXT
+) WITHOUT ROWID;
+CREATE INDEX account_locks_last ON account_locks(last_failure);
+CREATE TABLE known_devices (
+    token_hash TEXT PRIMARY KEY,
+    admin_id TEXT NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX known_devices_admin ON known_devices(admin_id);
+"""),
 ]

@@ -163,22 +163,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/enroll", enrollment.enroll, "public",
              "Enroll a terminal with its one-time code: id, token, signing key",
              request=p.EnrollRequest, response=p.Enrollment, status=201,
-             errors=(400, 401, 415, 422, 429)),
+             errors=(400, 401, 415, 422, 429, 507)),
     # terminals
     Endpoint("POST", T + "/token", enrollment.rotate_token, "terminal",
              "Rotate this terminal's token; the old one works for a day more",
-             response=p.TokenRotation, status=201, errors=(401, 403)),
+             response=p.TokenRotation, status=201, errors=(401, 403, 507)),
     Endpoint("GET", T + "/catalog", terminal.get_catalog, "terminal",
              "The signed catalog: what this terminal must hold, and its upcoming sessions",
              response=p.SignedCatalog, errors=(304, 404)),
     Endpoint("POST", T + "/heartbeat", terminal.post_heartbeat, "terminal",
              "Report state: version, disk, cache, playback, backlog, clock",
-             request=p.Heartbeat, response=p.HeartbeatAck, errors=(400, 404, 415, 422)),
+             request=p.Heartbeat, response=p.HeartbeatAck, errors=(400, 404, 415, 422, 507)),
     Endpoint("GET", T + "/roster", terminal.get_roster, "terminal",
              "The members of this terminal's village", response=p.Roster, errors=(404,)),
     Endpoint("POST", T + "/attendance", terminal.post_attendance, "terminal",
              "Deliver closed attendance records; idempotent per record id",
-             request=p.AttendanceBatch, response=p.AttendanceAck, errors=(400, 404, 415, 422)),
+             request=p.AttendanceBatch, response=p.AttendanceAck,
+             errors=(400, 404, 415, 422, 507)),
 )
 
 

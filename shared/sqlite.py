@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from shared.ratelog import RepeatingLog
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -75,6 +77,7 @@ class Database:
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._failures = RepeatingLog(log)  # a full disk fails every commit: log it once
 
     async def __aenter__(self) -> Database:
         await self.async_open()
@@ -183,8 +186,7 @@ class Database:
                     )
             conn.close()
 
-    @staticmethod
-    def _run_group(conn: sqlite3.Connection, group: list[_Job]) -> None:
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -199,7 +201,8 @@ class Database:
                     results.append((None, e))
             conn.execute("COMMIT")
         except Exception as e:
-            log.exception("write transaction failed")
+            self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
+                                 level=logging.ERROR, exc_info=e)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(None, e)] * len(group)

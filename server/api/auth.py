@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -15,7 +16,11 @@ from server.auth import secrets
 from server.auth.policy import ADMIN_TOKEN_PREFIX, SESSION_COOKIE, admin_of
 from server.errors import NotFound, TooManyRequests, Unauthorized
 from server.queries import auth as q
+from server.queries import throttle as tq
 from shared.timeutil import utcnow
+
+DEVICE_COOKIE = "yj_device"
+LOGIN_PATH = "/api/v1/auth/login"
 
 
 class LoginIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -62,31 +67,63 @@ def _is_https(request: web.Request) -> bool:
     return request.app[CONFIG].trust_proxy and request.headers.get("X-Forwarded-Proto") == "https"
 
 
+async def _known_device(request: web.Request, username: str) -> bool:
+    """Whether this browser logged in to `username` before (its device cookie)."""
+    cookie = request.cookies.get(DEVICE_COOKIE)
+    if not cookie or len(cookie) > 200:
+        return False
+    digest, now = secrets.digest(cookie), utcnow()
+    owner = await request.app[DB].read(lambda c: tq.device_username(c, digest, now))
+    return owner is not None and owner.lower() == username.lower()
+
+
 async def login(request: web.Request) -> web.Response:
     body = await read_json(request, LoginIn)
     throttle, address = request.app[THROTTLE], _client_address(request)
-    wait = throttle.retry_after(body.username, address)
-    if wait > 0:
+    config = request.app[CONFIG]
+    known = await _known_device(request, body.username)
+    refusal = await throttle.refusal(body.username, address, known_device=known)
+    if refusal is not None:
+        headers = {"Retry-After": str(refusal.seconds)}
+        if refusal.account_locked:
+            raise TooManyRequests(
+                f"这个账号因多处多次密码错误暂时锁定，请 {refusal.seconds} 秒后再试，或在以前登录过的"
+                f"浏览器上登录。The account is locked after many wrong passwords from several "
+                f"places; try again in {refusal.seconds} s, or log in from a browser that has "
+                "logged in here before.", code="account_locked", headers=headers,
+            )
         raise TooManyRequests(
-            f"too many wrong passwords; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            f"密码错误次数过多，请 {refusal.seconds} 秒后再试。Too many wrong passwords; try again "
+            f"in {refusal.seconds} s.", headers=headers,
         )
     db = request.app[DB]
     row = await db.read(lambda c: q.admin_by_name(c, body.username))
     if not await secrets.verify_password(row["password_hash"] if row else None, body.password):
-        throttle.failed(body.username, address)
+        await throttle.failed(body.username, address)
         raise Unauthorized("wrong user name or password")
     assert row is not None
-    throttle.succeeded(body.username, address)
-    session_id, csrf = secrets.new_token(""), secrets.new_token("")
+    await throttle.succeeded(body.username, address)
+    session_id, csrf, device = secrets.new_token(""), secrets.new_token(""), secrets.new_token("")
     now = utcnow()
-    expires = now + timedelta(hours=request.app[CONFIG].session_hours)
-    session_hash = secrets.digest(session_id)
-    await db.write(lambda c: q.create_session(c, session_hash, row["id"], csrf, now, expires))
+    expires = now + timedelta(hours=config.session_hours)
+    device_until = now + timedelta(days=config.known_device_days)
+    session_hash, device_hash = secrets.digest(session_id), secrets.digest(device)
+
+    def record(c: sqlite3.Connection) -> None:
+        q.create_session(c, session_hash, row["id"], csrf, now, expires)
+        tq.add_device(c, device_hash, row["id"], now, device_until)
+
+    await db.write(record)
     response = json_response(SessionOut(username=row["username"], role=row["role"], csrf_token=csrf))
+    secure = _is_https(request)
     response.set_cookie(
-        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=_is_https(request),
-        path="/", max_age=int(request.app[CONFIG].session_hours * 3600),
+        SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure,
+        path="/", max_age=int(config.session_hours * 3600),
+    )
+    # Sent back only to the login endpoint: it marks this browser as known to the account.
+    response.set_cookie(
+        DEVICE_COOKIE, device, httponly=True, samesite="Strict", secure=secure,
+        path=LOGIN_PATH, max_age=int(config.known_device_days * 86400),
     )
     return response
 

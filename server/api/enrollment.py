@@ -64,10 +64,10 @@ async def enroll(request: web.Request) -> web.Response:
     body = await read_json(request, EnrollRequest)
     throttle = request.app[THROTTLE]
     address = request.remote or "unknown"
-    wait = throttle.retry_after("enroll", address)
-    if wait > 0:
-        raise TooManyRequests(f"too many wrong codes; try again in {int(wait) + 1} s",
-                              headers={"Retry-After": str(int(wait) + 1)})
+    refusal = await throttle.refusal("enroll", address, per_account=False)
+    if refusal is not None:
+        raise TooManyRequests(f"too many wrong codes; try again in {refusal.seconds} s",
+                              headers={"Retry-After": str(refusal.seconds)})
     token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
     code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
     db = request.app[DB]
@@ -75,10 +75,10 @@ async def enroll(request: web.Request) -> web.Response:
     if terminal_id is not None:
         request.app[TOKENS].forget_terminal(terminal_id)  # the old box's tokens are retired
     if terminal_id is None:
-        throttle.failed("enroll", address)
+        await throttle.failed("enroll", address, per_account=False)
         raise Unauthorized("the code is wrong, used or expired; ask the county for a new one",
                            code="bad_enrollment_code")
-    throttle.succeeded("enroll", address)
+    await throttle.succeeded("enroll", address)
     t = await db.read(lambda c: county.terminal(c, terminal_id))
     assert t is not None
     signer = request.app[SIGNER]

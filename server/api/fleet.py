@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from server.api import models as m
-from server.appkeys import CONFIG, DB, DISCOVERY
+from server.appkeys import CONFIG, DB, DISCOVERY, DISK
 from server.placement import CLOCK_TOLERANCE
 from server.queries import county, fleet
 from shared.protocol import Heartbeat
@@ -59,10 +59,12 @@ async def get_fleet(request: web.Request) -> web.Response:
         for seen in (discovery.terminals.values() if discovery is not None else [])
         if not seen.terminal_id
     ]
+    disk = await request.app[DISK].async_status()
     return web.Response(
         body=msgspec.json.encode(m.FleetSummary(
             total=len(terminals), online=sum(t.online for t in terminals),
             catalog_version=version, terminals=terminals, unenrolled=unenrolled,
+            server_disk_full=disk.full, server_free_bytes=disk.free_bytes,
         )),
         content_type="application/json", charset="utf-8",
     )

@@ -228,6 +228,8 @@ class FleetSummary(Struct, frozen=True, kw_only=True):
     catalog_version: int
     terminals: list[FleetTerminal]
     unenrolled: list[SeenBox] = []
+    server_disk_full: bool  # terminal writes are being refused with 507 (see server.diskspace)
+    server_free_bytes: int  # free bytes on the server's data disk
 
 
 class TerminalReadiness(Struct, frozen=True, kw_only=True):

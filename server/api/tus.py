@@ -269,11 +269,7 @@ async def patch(request: web.Request) -> web.Response:
         if request.content_length is not None and offset + request.content_length > length:
             raise PayloadTooLarge(f"the body would take the upload past its length of {length} bytes")
         if length - offset > await asyncio.to_thread(manager.free_bytes):
-            await manager.remove(upload_id)
-            raise InsufficientStorage(
-                "the server's disk would fill; the partial upload was removed. Ask the county "
-                "admin to free space, then upload again"
-            )
+            raise _disk_full(offset)
         new_offset = await _receive(request, manager, upload_id, state, offset, length, checksum)
         headers = {"Upload-Offset": str(new_offset)}
         if new_offset == length:
@@ -363,14 +359,15 @@ async def _receive(
         await writer.finish()
     except BaseException as e:
         await writer.abandon()
-        await asyncio.to_thread(f.close)
+        at_written = state.hasher
         state.hasher, state.hashed_to = before, offset
         if isinstance(e, OSError) and _is_enospc(e):
-            await manager.remove(upload_id)
-            raise InsufficientStorage(
-                "the server's disk is full; the partial upload was removed. Ask the county "
-                "admin to free space, then upload again"
-            ) from None
+            with contextlib.suppress(OSError):  # flushing the buffer can hit the full disk again
+                await asyncio.to_thread(f.close)
+            whole = writer.written if checksum is None else offset  # a checksummed chunk is all or nothing
+            kept = await manager.cut_back(upload_id, state, offset, whole, at_written)
+            raise _disk_full(kept) from None
+        await asyncio.to_thread(f.close)
         await asyncio.to_thread(_truncate, path, offset)
         raise
     await asyncio.to_thread(f.close)
@@ -390,6 +387,15 @@ async def _receive(
         if cancelled:
             raise asyncio.CancelledError
     return written
+
+
+def _disk_full(offset: int) -> InsufficientStorage:
+    return InsufficientStorage(
+        f"服务器磁盘已满：上传已保留到第 {offset} 字节，清理空间后可继续上传。The server's disk is "
+        f"full; the upload is kept up to byte {offset}. Ask the county admin to free space, then "
+        "resume (HEAD, then PATCH from Upload-Offset).",
+        details={"offset": offset}, headers={"Upload-Offset": str(offset)},
+    )
 
 
 def _open_at(path: Path, offset: int) -> BinaryIO:

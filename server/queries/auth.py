@@ -22,13 +22,14 @@ def create_admin(conn: sqlite3.Connection, username: str, password_hash: str, ro
 
 
 def set_password(conn: sqlite3.Connection, username: str, password_hash: str, now: datetime) -> bool:
-    """Change a password and end every session of that account."""
+    """Change a password; end every session of that account and forget its known devices."""
     row = conn.execute("SELECT id FROM admins WHERE username = ?", (username,)).fetchone()
     if row is None:
         return False
     conn.execute("UPDATE admins SET password_hash = ?, password_changed_at = ? WHERE id = ?",
                  (password_hash, to_db(now), row[0]))
     conn.execute("DELETE FROM admin_sessions WHERE admin_id = ?", (row[0],))
+    conn.execute("DELETE FROM known_devices WHERE admin_id = ?", (row[0],))
     return True
 
 

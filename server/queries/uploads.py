@@ -30,6 +30,21 @@ def set_offset(conn: sqlite3.Connection, upload_id: str, offset: int) -> None:
     conn.execute("UPDATE uploads SET offset = ? WHERE id = ?", (offset, upload_id))
 
 
+def set_offset_after_full_disk(
+    conn: sqlite3.Connection, upload_id: str, offset: int, expires: datetime
+) -> None:
+    """Record the offset a full disk cut the upload back to; it expires no earlier than
+    `expires`, so the admin has the full expiry time to free space."""
+    conn.execute(
+        "UPDATE uploads SET offset = ?, expires_at = MAX(expires_at, ?) WHERE id = ?",
+        (offset, to_db(expires), upload_id),
+    )
+
+
+def unfinished_ids(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM uploads WHERE content_id IS NULL")]
+
+
 def set_content(conn: sqlite3.Connection, upload_id: str, content_id: str) -> None:
     conn.execute("UPDATE uploads SET content_id = ? WHERE id = ?", (content_id, upload_id))
 
