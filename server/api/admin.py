@@ -114,9 +114,11 @@ async def create_session(request: web.Request) -> web.Response:
 
     def add(c: sqlite3.Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
-            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
+            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
+                                details={"ids": list(missing)})
         if missing := q.missing_villages(c, body.village_codes):
-            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
+            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village",
+                                details={"codes": list(missing)})
         return q.add_session(c, body.title, body.starts_at, body.content_ids, body.village_codes)
 
     session_id = await request.app[DB].write(add)

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from server.api.params import int_header
 from server.appkeys import CONFIG, DB, INGESTOR, UPLOADS
 from server.config import ServerConfig
 from server.errors import (
@@ -122,12 +123,7 @@ def content_meta(meta: dict[str, str]) -> ContentMeta:
 
 
 def _int_header(request: web.Request, name: str) -> int:
-    raw = request.headers.get(name)
-    if raw is None:
-        raise BadRequest(f"the {name} header is required")
-    if not raw.isdigit() or len(raw) > 19:
-        raise BadRequest(f"{name} must be a non-negative integer (got {raw[:40]!r})")
-    return int(raw)
+    return int_header(request, name)
 
 
 def _check_version(request: web.Request, config: ServerConfig) -> None:
@@ -173,7 +169,8 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Upload-Defer-Length is not supported; send Upload-Length")
     length = _int_header(request, "Upload-Length")
     if length == 0:
-        raise BadRequest("the file is empty (Upload-Length: 0); choose the video file again")
+        raise BadRequest("the file is empty (Upload-Length: 0); choose the video file again",
+                         code="empty_file")
     if length > config.max_upload_bytes:
         raise PayloadTooLarge(
             f"the file is {length} bytes; the largest upload accepted is "
@@ -202,6 +199,23 @@ async def create(request: web.Request) -> web.Response:
         status=201,
         headers={"Location": f"{UPLOADS_PATH}/{upload_id}", "Upload-Offset": "0",
                  "Upload-Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT")},
+    )
+
+
+OVERRIDABLE: Final = ("PATCH", "DELETE")
+
+
+async def method_override(request: web.Request) -> web.StreamResponse:
+    """POST + `X-HTTP-Method-Override: PATCH|DELETE`, for clients behind proxies that pass
+    only GET and POST (tus core requires servers to honour it)."""
+    wanted = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    if wanted == "PATCH":
+        return await patch(request)
+    if wanted == "DELETE":
+        return await delete(request)
+    raise web.HTTPMethodNotAllowed(
+        "POST", ["HEAD", "PATCH", "DELETE", "OPTIONS"],
+        text="POST to an upload needs X-HTTP-Method-Override: PATCH or DELETE",
     )
 
 
