@@ -22,6 +22,7 @@ from server.auth.policy import ADMIN_TOKEN_PREFIX
 from server.config import ServerConfig
 from server.county_import import load_county
 from server.ingest import ContentMeta, NotAVideo
+from server.messages import chinese
 from server.queries import auth as aq
 from server.queries import contents as cq
 from server.queries import members as mq
@@ -77,7 +78,7 @@ async def _add(app: web.Application, file: Path, meta: ContentMeta, *, assign: b
     try:
         result = await app[INGESTOR].ingest_local(file, meta)
     except NotAVideo as e:
-        print(f"{file}: not accepted: {e}")
+        print(f"{file}: 不接受：{chinese(e.code, 422, e.details)}\n  not accepted: {e}")
         return 1
     if assign:
         await app[DB].write(lambda c: cq.add_assignment(c, result.content_id, "county", "", None))

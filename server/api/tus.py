@@ -173,8 +173,10 @@ async def create(request: web.Request) -> web.Response:
                          code="empty_file")
     if length > config.max_upload_bytes:
         raise PayloadTooLarge(
-            f"the file is {length} bytes; the largest upload accepted is "
-            f"{config.max_upload_bytes} bytes"
+            f"the file is {_mb(length)}; the largest upload accepted is {_mb(config.max_upload_bytes)}: "
+            "shorten the video or export it at a lower bit rate (H.264 MP4), then upload again",
+            code="upload_too_large",
+            details={"size": _mb(length), "limit": _mb(config.max_upload_bytes)},
         )
     raw_meta = request.headers.get("Upload-Metadata")
     content_meta(_parse_metadata(raw_meta))  # reject bad metadata now, not after the upload
@@ -202,7 +204,8 @@ async def create(request: web.Request) -> web.Response:
     )
 
 
-OVERRIDABLE: Final = ("PATCH", "DELETE")
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB"
 
 
 async def method_override(request: web.Request) -> web.StreamResponse:
@@ -442,7 +445,7 @@ async def _complete(
         result = await ingestor.ingest(manager.part(upload_id), sha256, int(row["length"]), meta)
     except NotAVideo as e:
         await manager.remove(upload_id)
-        raise Unprocessable(f"not accepted: {e}", code="not_a_video") from None
+        raise Unprocessable(f"not accepted: {e}", code=e.code, details=e.details) from None
     await request.app[DB].write(lambda c: q.set_content(c, upload_id, result.content_id))
     manager.forget(upload_id)
     return {CONTENT_ID_HEADER: result.content_id, SHA256_HEADER: sha256}
