@@ -7,17 +7,22 @@ from collections.abc import Sequence
 
 from server.roster import MemberRow
 from shared.protocol import Member
-from shared.timeutil import to_db, utcnow
 
 
 def village_codes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT code FROM villages")}
 
 
-def upsert_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> tuple[int, int]:
-    """Insert or update members by number; returns (added, updated)."""
-    existing = {r[0] for r in conn.execute("SELECT member_no FROM members")}
-    now = to_db(utcnow())
+def member_nos(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT member_no FROM members")}
+
+
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM members").fetchone()[0])
+
+
+def upsert_batch(conn: sqlite3.Connection, rows: Sequence[MemberRow], now: str) -> None:
+    """Insert or update members by number (the caller's transaction)."""
     conn.executemany(
         "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
         "category, phone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -28,8 +33,6 @@ def upsert_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> tuple
         [(m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined, m.branch,
           m.category, m.phone, now) for m in rows],
     )
-    added = sum(1 for m in rows if m.member_no not in existing)
-    return added, len(rows) - added
 
 
 def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
