@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import zeroconf
+
 from server import __version__
 from server.config import ServerConfig, describe, load_config
 
@@ -128,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yuanjiao-server: bad settings: {e}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        asyncio.run(_serve(config))
+        try:
+            asyncio.run(_serve(config))
+        except (OSError, zeroconf.Error) as e:
+            # a busy port or a network that refuses mDNS: one line, not a traceback
+            print(f"yuanjiao-server: cannot start: {e}", file=sys.stderr)
+            return 1
         return 0
     from server import admin_cli
 
