@@ -16,6 +16,7 @@ from server.queries import contents as q
 from server.queries import county
 from shared import signing
 from shared.service import API_VERSION
+from shared.typed import normalize_code
 
 
 async def server_info(request: web.Request) -> web.Response:
@@ -75,7 +76,7 @@ async def create_assignment(request: web.Request) -> web.Response:
     def add(c: sqlite3.Connection) -> str:
         if q.get_content(c, body.content_id) is None:
             raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
-        target = "" if body.scope == "county" else body.target
+        target = "" if body.scope == "county" else normalize_code(body.target)
         if body.scope != "county" and not target:
             raise Unprocessable(f"an assignment to a {body.scope} needs a target code")
         if body.scope == "unit":
@@ -111,15 +112,16 @@ async def list_sessions(request: web.Request) -> web.Response:
 
 async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request, m.SessionIn)
+    villages = [normalize_code(v) for v in body.village_codes]  # typed codes: NFKC, no spaces
 
     def add(c: sqlite3.Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
             raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
                                 details={"ids": list(missing)})
-        if missing := q.missing_villages(c, body.village_codes):
+        if missing := q.missing_villages(c, villages):
             raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village",
                                 details={"codes": list(missing)})
-        return q.add_session(c, body.title, body.starts_at, body.content_ids, body.village_codes)
+        return q.add_session(c, body.title, body.starts_at, body.content_ids, villages)
 
     session_id = await request.app[DB].write(add)
     return json_response(m.Created(id=session_id), status=201)
@@ -148,13 +150,15 @@ async def list_villages(request: web.Request) -> web.Response:
 
 async def create_terminal(request: web.Request) -> web.Response:
     body = await read_json(request, m.TerminalIn)
-    terminal_id = body.id or county.terminal_id_for(body.village_code)
+    village_code = normalize_code(body.village_code)
+    terminal_id = body.id or county.terminal_id_for(village_code)
 
     def add(c: sqlite3.Connection) -> None:
-        v = county.village(c, body.village_code)
+        v = county.village(c, village_code)
         if v is None:
-            raise Unprocessable(f"no village {body.village_code}", code="unknown_village")
-        if not county.add_terminal(c, terminal_id, body.village_code, body.name or v["name"]):
+            raise Unprocessable(f"no village {village_code}", code="unknown_village",
+                                details={"codes": [village_code]})
+        if not county.add_terminal(c, terminal_id, village_code, body.name or v["name"]):
             raise Conflict(f"terminal {terminal_id} exists already")
 
     await request.app[DB].write(add)

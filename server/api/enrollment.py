@@ -22,6 +22,7 @@ from server.queries import county
 from server.queries import enrollment as q
 from shared.protocol import Enrollment, EnrollRequest, TokenRotation
 from shared.timeutil import utcnow
+from shared.typed import normalize_code
 
 CODE_DIGITS = 16  # typed with a TV remote: digits only, about 53 bits
 ROTATION_GRACE = timedelta(days=1)
@@ -38,7 +39,9 @@ class CodeOut(Struct, frozen=True, kw_only=True):
 
 
 def _normalise(code: str) -> str:
-    return re.sub(r"\D", "", code)
+    """The code's ASCII digits, after NFKC: `１２３４-５６７８` typed with an input method is
+    `12345678`; separators and spaces are dropped."""
+    return re.sub(r"[^0-9]", "", normalize_code(code))
 
 
 def new_code() -> str:

@@ -29,6 +29,7 @@ from server.queries import members as mq
 from server.queries import reports as rq
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
+from shared.typed import normalize_code
 
 MAX_ROSTER_BYTES = 128 << 20  # a 200,000-row CSV is about 30 MB
 EMPTY_BODY_ZH = "请求内容是空的；请把花名册文件（CSV、XLSX 或 XLS）作为请求内容发送"
@@ -150,7 +151,7 @@ async def coverage(request: web.Request) -> web.Response:
 
 
 async def member_record(request: web.Request) -> web.Response:
-    member_no = request.match_info["member_no"]
+    member_no = normalize_code(request.match_info["member_no"])
     db = request.app[DB]
     who = await db.read(lambda c: mq.member(c, member_no))
     if who is None:
