@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import re
 import sqlite3
+import tempfile
 import unicodedata
+import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -342,6 +345,44 @@ def find_header(rows: Iterator[list[str]]) -> tuple[list[str | None], int]:
 
 # --- rows ----------------------------------------------------------------------------
 
+
+def _uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.resolve()))
+
+
+class Seen:
+    """Member numbers met so far in this file, and on which line: a throwaway SQLite file
+    beside the roster, so 200,000 numbers cost a few MB of page cache, not a dict's
+    tens of MB. With `members_db`, it also answers which numbers are already members."""
+
+    def __init__(self, beside: Path, members_db: Path | None = None) -> None:
+        fd, name = tempfile.mkstemp(dir=beside.parent, suffix=".seen")
+        os.close(fd)
+        self._path = Path(name)
+        self._conn = sqlite3.connect(_uri(self._path), uri=True)
+        self._conn.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
+            "CREATE TABLE seen (member_no TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;")
+        self._members = False
+        if members_db is not None:
+            self._conn.execute("ATTACH DATABASE ? AS county", (_uri(members_db) + "?mode=ro",))
+            self._members = True
+
+    def line(self, member_no: str) -> int | None:
+        row = self._conn.execute("SELECT line FROM seen WHERE member_no = ?", (member_no,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def add(self, member_no: str, line: int) -> None:
+        self._conn.execute("INSERT INTO seen VALUES (?, ?)", (member_no, line))
+
+    def is_member(self, member_no: str) -> bool:
+        return self._members and self._conn.execute(
+            "SELECT 1 FROM county.members WHERE member_no = ?", (member_no,)).fetchone() is not None
+
+    def close(self) -> None:
+        self._conn.close()
+        self._path.unlink(missing_ok=True)
+
 _FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _YEAR_MONTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})?$")
@@ -373,7 +414,7 @@ DATE_NAMES = {"born": ("出生日期", "date of birth"), "joined": ("入党日�
 
 
 def _row(
-    line: int, raw: list[str], fields: list[str | None], villages: set[str], seen: dict[str, int],
+    line: int, raw: list[str], fields: list[str | None], villages: set[str], seen: Seen,
 ) -> tuple[RowResult, MemberRow | None]:
     rec: dict[str, str] = {}
     for i, f in enumerate(fields):
@@ -394,11 +435,11 @@ def _row(
         return refused(f"序号超过 {MAX_MEMBER_NO} 个字符或含有不可见字符",
                        f"序号 (member number) is longer than {MAX_MEMBER_NO} characters or has "
                        "invisible characters")
-    if no in seen:
-        return refused(f"序号 {no} 重复：第 {seen[no]} 行和第 {line} 行是同一个序号，只保留了第 "
-                       f"{seen[no]} 行",
-                       f"序号 {no} appears again: lines {seen[no]} and {line} have the same number; "
-                       f"line {seen[no]} was kept (first on line {seen[no]})")
+    if (first := seen.line(no)) is not None:
+        return refused(f"序号 {no} 重复：第 {first} 行和第 {line} 行是同一个序号，只保留了第 "
+                       f"{first} 行",
+                       f"序号 {no} appears again: lines {first} and {line} have the same number; "
+                       f"line {first} was kept (first on line {first})")
     if not name:
         return refused("姓名为空", "姓名 (name) is empty")
     if not code:
@@ -427,7 +468,7 @@ def _row(
         warnings.append(_msg("联系电话是科学计数法，未导入这个号码",
                              "the phone number is in scientific notation; it was left out"))
         phone = ""
-    seen[no] = line
+    seen.add(no, line)
     member = MemberRow(
         member_no=no, name=name, village_code=code, sex=sex,
         ethnicity=rec.get("ethnicity", ""), born=dates["born"], joined=dates["joined"],
@@ -437,35 +478,44 @@ def _row(
     return RowResult(line, no, name, code, status, "；".join(warnings)), member
 
 
-def scan(path: Path, villages: set[str]) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None]]]:
-    """(title rows skipped, each data row's result and member). Reads the header now;
-    RosterFormatError for a file that cannot be read or has more than MAX_ROWS rows."""
+def scan(
+    path: Path, villages: set[str], members_db: Path | None = None,
+) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None, bool]]]:
+    """(title rows skipped, each data row's result, member and whether that member number
+    is already in `members_db`). Reads the header now; RosterFormatError for a file that
+    cannot be read or has more than MAX_ROWS rows."""
     rows = read_rows(path)
     fields, header_line = find_header(rows)
 
-    def results() -> Iterator[tuple[RowResult, MemberRow | None]]:
-        seen: dict[str, int] = {}
-        count = 0
-        for line, raw in enumerate(rows, start=header_line + 1):
-            if not any(cell.strip() for cell in raw):
-                continue
-            count += 1
-            if count > MAX_ROWS:
-                raise RosterFormatError(
-                    f"花名册超过 {MAX_ROWS} 行；请分成几个文件导入",
-                    f"the roster has more than {MAX_ROWS} rows; import it in several files")
-            yield _row(line, raw, fields, villages, seen)
+    def results() -> Iterator[tuple[RowResult, MemberRow | None, bool]]:
+        seen = Seen(path, members_db)
+        try:
+            count = 0
+            for line, raw in enumerate(rows, start=header_line + 1):
+                if not any(cell.strip() for cell in raw):
+                    continue
+                count += 1
+                if count > MAX_ROWS:
+                    raise RosterFormatError(
+                        f"花名册超过 {MAX_ROWS} 行；请分成几个文件导入",
+                        f"the roster has more than {MAX_ROWS} rows; import it in several files")
+                result, member = _row(line, raw, fields, villages, seen)
+                yield result, member, member is not None and seen.is_member(member.member_no)
+        finally:
+            seen.close()
 
     return header_line - 1, results()
 
 
-def check(path: Path, villages: set[str], existing: set[str] | None = None) -> CheckReport:
-    """Read the whole file and say what each row would do; nothing is stored."""
-    skipped, results = scan(path, villages)
+def check(path: Path, villages: set[str], members_db: Path | None = None) -> CheckReport:
+    """Read the whole file and say what each row would do; nothing is stored. With
+    `members_db` (the server's database, opened read-only), `new` counts the accepted
+    rows whose member number is not yet a member."""
+    skipped, results = scan(path, villages, members_db)
     report = CheckReport(skipped_title_rows=skipped)
-    for result, member in results:
+    for result, member, known in results:
         report.add(result)
-        if member is not None and existing is not None and member.member_no not in existing:
+        if member is not None and members_db is not None and not known:
             report.new += 1
     return report
 
@@ -483,7 +533,7 @@ def store(conn: sqlite3.Connection, path: Path, villages: set[str]) -> tuple[int
     batch: list[MemberRow] = []
     _skipped, results = scan(path, villages)
     now = to_db(utcnow())
-    for _result, member in results:
+    for _result, member, _known in results:
         if member is not None:
             batch.append(member)
             if len(batch) >= BATCH:

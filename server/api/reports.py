@@ -77,9 +77,8 @@ async def import_roster(db: Database, path: Path, *, dry_run: bool) -> m.ImportR
     Raises Unprocessable (`bad_roster`, `roster_too_big`) for a file that cannot be read.
     """
     villages = await db.read(mq.village_codes)
-    existing = await db.read(mq.member_nos) if dry_run else None
     try:
-        checked = await asyncio.to_thread(roster.check, path, villages, existing)
+        checked = await asyncio.to_thread(roster.check, path, villages, db.path if dry_run else None)
         if dry_run:
             added, updated = checked.new, checked.accepted - checked.new
         elif checked.accepted:

@@ -13,10 +13,6 @@ def village_codes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT code FROM villages")}
 
 
-def member_nos(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT member_no FROM members")}
-
-
 def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM members").fetchone()[0])
 
