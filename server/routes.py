@@ -115,8 +115,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "For each upcoming session, which terminals hold every item",
              response=list[m.SessionReadiness]),
     Endpoint("POST", A + "/members/import", reports.import_members, "admin",
-             "Import the member roster (CSV in UTF-8 or GBK, or XLSX)", request=bytes,
-             request_media="text/csv", response=m.ImportReport, errors=(400, 413, 422)),
+             "Import the member roster (CSV in UTF-8 or GBK, XLSX or XLS); ?dry_run=1 answers "
+             "row by row and stores nothing", request=bytes,
+             request_media="text/csv", response=m.ImportReport, query=("dry_run",),
+             errors=(400, 413, 422)),
     Endpoint("GET", A + "/reports/coverage", reports.coverage, "admin",
              "Coverage rate per village, township and county", response=m.CoverageReport,
              csv=True, query=("from", "to"), errors=(400,)),
