@@ -352,11 +352,11 @@ def _uri(path: Path) -> str:
 
 class Seen:
     """Member numbers met so far in this file, and on which line: a throwaway SQLite file
-    beside the roster, so 200,000 numbers cost a few MB of page cache, not a dict's
+    in `scratch`, so 200,000 numbers cost a few MB of page cache, not a dict's
     tens of MB. With `members_db`, it also answers which numbers are already members."""
 
-    def __init__(self, beside: Path, members_db: Path | None = None) -> None:
-        fd, name = tempfile.mkstemp(dir=beside.parent, suffix=".seen")
+    def __init__(self, scratch: Path, members_db: Path | None = None) -> None:
+        fd, name = tempfile.mkstemp(dir=scratch, suffix=".seen")
         os.close(fd)
         self._path = Path(name)
         self._conn = sqlite3.connect(_uri(self._path), uri=True)
@@ -479,16 +479,16 @@ def _row(
 
 
 def scan(
-    path: Path, villages: set[str], members_db: Path | None = None,
+    path: Path, villages: set[str], scratch: Path, members_db: Path | None = None,
 ) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None, bool]]]:
     """(title rows skipped, each data row's result, member and whether that member number
     is already in `members_db`). Reads the header now; RosterFormatError for a file that
-    cannot be read or has more than MAX_ROWS rows."""
+    cannot be read or has more than MAX_ROWS rows. `scratch` is a writable directory."""
     rows = read_rows(path)
     fields, header_line = find_header(rows)
 
     def results() -> Iterator[tuple[RowResult, MemberRow | None, bool]]:
-        seen = Seen(path, members_db)
+        seen = Seen(scratch, members_db)
         try:
             count = 0
             for line, raw in enumerate(rows, start=header_line + 1):
@@ -507,11 +507,12 @@ def scan(
     return header_line - 1, results()
 
 
-def check(path: Path, villages: set[str], members_db: Path | None = None) -> CheckReport:
+def check(path: Path, villages: set[str], scratch: Path, members_db: Path | None = None
+          ) -> CheckReport:
     """Read the whole file and say what each row would do; nothing is stored. With
     `members_db` (the server's database, opened read-only), `new` counts the accepted
     rows whose member number is not yet a member."""
-    skipped, results = scan(path, villages, members_db)
+    skipped, results = scan(path, villages, scratch, members_db)
     report = CheckReport(skipped_title_rows=skipped)
     for result, member, known in results:
         report.add(result)
@@ -523,7 +524,7 @@ def check(path: Path, villages: set[str], members_db: Path | None = None) -> Che
 BATCH = 1_000
 
 
-def store(conn: sqlite3.Connection, path: Path, villages: set[str]) -> tuple[int, int]:
+def store(conn: sqlite3.Connection, path: Path, villages: set[str], scratch: Path) -> tuple[int, int]:
     """Upsert the accepted rows of `path` (read again, streaming) on the writer's
     connection, in its one transaction; returns (added, updated)."""
     from server.queries import members as mq
@@ -531,7 +532,7 @@ def store(conn: sqlite3.Connection, path: Path, villages: set[str]) -> tuple[int
     before = mq.count(conn)
     stored = 0
     batch: list[MemberRow] = []
-    _skipped, results = scan(path, villages)
+    _skipped, results = scan(path, villages, scratch)
     now = to_db(utcnow())
     for _result, member, _known in results:
         if member is not None:

@@ -49,9 +49,8 @@ async def import_members(request: web.Request) -> web.Response:
         details={"limit": f"{MAX_ROSTER_BYTES >> 20} MB"})
     if request.content_length is not None and request.content_length > MAX_ROSTER_BYTES:
         raise too_large
-    config, db = request.app[CONFIG], request.app[DB]
-    spool_dir = config.data_dir / "imports"
-    await asyncio.to_thread(spool_dir.mkdir, parents=True, exist_ok=True)
+    db = request.app[DB]
+    spool_dir = await asyncio.to_thread(scratch_dir, db)
     fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=spool_dir, suffix=".roster")
     path = Path(name)
     try:
@@ -71,18 +70,27 @@ async def import_members(request: web.Request) -> web.Response:
     return json_response(report)
 
 
+def scratch_dir(db: Database) -> Path:
+    """`imports/` beside the database: spooled rosters and their scratch files (blocking)."""
+    path = db.path.parent / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 async def import_roster(db: Database, path: Path, *, dry_run: bool) -> m.ImportReport:
     """Check `path` row by row, then (unless `dry_run`) store it in one transaction.
 
     Raises Unprocessable (`bad_roster`, `roster_too_big`) for a file that cannot be read.
     """
     villages = await db.read(mq.village_codes)
+    scratch = await asyncio.to_thread(scratch_dir, db)
     try:
-        checked = await asyncio.to_thread(roster.check, path, villages, db.path if dry_run else None)
+        checked = await asyncio.to_thread(roster.check, path, villages, scratch,
+                                          db.path if dry_run else None)
         if dry_run:
             added, updated = checked.new, checked.accepted - checked.new
         elif checked.accepted:
-            added, updated = await db.write(lambda c: roster.store(c, path, villages))
+            added, updated = await db.write(lambda c: roster.store(c, path, villages, scratch))
         else:
             added, updated = 0, 0
     except roster.RosterFormatError as e:
