@@ -7,9 +7,10 @@ of the first `HEADER_SEARCH_ROWS` rows that names the required columns, and the 
 above it are reported as skipped.
 
 Rows stream: nothing holds the whole file or all its members in memory, so a
-200,000-row roster imports in bounded memory. `check()` reads the file once and says
-what each row would do; `store()` reads it again inside one write transaction and
-upserts the rows `check()` called ok or warning, so an import is all or nothing.
+200,000-row roster imports in bounded memory. `check()` reads the file once, says what
+each row would do, and stages the rows it accepts (ok or warning) in a throwaway SQLite
+file; `store()` upserts the staged rows inside one write transaction (seconds, not the
+minutes a big spreadsheet takes to parse), so an import is all or nothing.
 
 Every code a person typed (序号, village code) is normalised with NFKC first
 (`shared.typed.normalize_code`). A row is refused, with its line (the spreadsheet's
@@ -30,10 +31,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import os
 import re
 import sqlite3
-import tempfile
 import unicodedata
 import urllib.parse
 import zipfile
@@ -350,42 +349,59 @@ def _uri(path: Path) -> str:
     return "file:" + urllib.parse.quote(str(path.resolve()))
 
 
-class Seen:
-    """Member numbers met so far in this file, and on which line: a throwaway SQLite file
-    in `scratch`, so 200,000 numbers cost a few MB of page cache, not a dict's
-    tens of MB. With `members_db`, it also answers which numbers are already members."""
+class Staging:
+    """The accepted rows of one roster, by member number, in a throwaway SQLite file:
+    the duplicate check asks it which line a number was first on, and `store()` reads
+    the members from it. 200,000 rows cost a few MB of page cache, not a dict's tens of
+    MB. With `members_db` (opened read-only) it also says which numbers are members."""
 
-    def __init__(self, scratch: Path, members_db: Path | None = None) -> None:
-        fd, name = tempfile.mkstemp(dir=scratch, suffix=".seen")
-        os.close(fd)
-        self._path = Path(name)
-        self._conn = sqlite3.connect(_uri(self._path), uri=True)
+    def __init__(self, path: Path, members_db: Path | None = None) -> None:
+        self._conn = sqlite3.connect(_uri(path), uri=True)
         self._conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
-            "CREATE TABLE seen (member_no TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;")
-        self._members = False
+            "DROP TABLE IF EXISTS staged;"
+            "CREATE TABLE staged (member_no TEXT PRIMARY KEY, line INTEGER, village_code TEXT, "
+            "name TEXT, sex TEXT, ethnicity TEXT, born TEXT, joined TEXT, branch TEXT, "
+            "category TEXT, phone TEXT) WITHOUT ROWID;")
+        self._members = members_db is not None
         if members_db is not None:
             self._conn.execute("ATTACH DATABASE ? AS county", (_uri(members_db) + "?mode=ro",))
-            self._members = True
 
     def line(self, member_no: str) -> int | None:
-        row = self._conn.execute("SELECT line FROM seen WHERE member_no = ?", (member_no,)).fetchone()
+        row = self._conn.execute("SELECT line FROM staged WHERE member_no = ?", (member_no,)).fetchone()
         return None if row is None else int(row[0])
 
-    def add(self, member_no: str, line: int) -> None:
-        self._conn.execute("INSERT INTO seen VALUES (?, ?)", (member_no, line))
+    def add(self, m: MemberRow, line: int) -> None:
+        self._conn.execute(
+            "INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.member_no, line, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
+             m.branch, m.category, m.phone))
 
     def is_member(self, member_no: str) -> bool:
         return self._members and self._conn.execute(
             "SELECT 1 FROM county.members WHERE member_no = ?", (member_no,)).fetchone() is not None
 
     def close(self) -> None:
+        self._conn.commit()
         self._conn.close()
-        self._path.unlink(missing_ok=True)
 
-_FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
-_YEAR_MONTH = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?$")
-_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})?$")
+
+def staged_members(path: Path) -> Iterator[MemberRow]:
+    """The rows `check()` staged in `path` (blocking, streaming)."""
+    conn = sqlite3.connect(_uri(path) + "?mode=ro", uri=True)
+    try:
+        for r in conn.execute(
+            "SELECT member_no, name, village_code, sex, ethnicity, born, joined, branch, category, "
+            "phone FROM staged"
+        ):
+            yield MemberRow(*r)
+    finally:
+        conn.close()
+
+
+_FULL_DATE = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?$")
+_YEAR_MONTH = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*月?$")
+_COMPACT = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})?$")
 
 
 def parse_date(value: str) -> str | None:
@@ -414,7 +430,7 @@ DATE_NAMES = {"born": ("出生日期", "date of birth"), "joined": ("入党日�
 
 
 def _row(
-    line: int, raw: list[str], fields: list[str | None], villages: set[str], seen: Seen,
+    line: int, raw: list[str], fields: list[str | None], villages: set[str], seen: Staging,
 ) -> tuple[RowResult, MemberRow | None]:
     rec: dict[str, str] = {}
     for i, f in enumerate(fields):
@@ -468,27 +484,28 @@ def _row(
         warnings.append(_msg("联系电话是科学计数法，未导入这个号码",
                              "the phone number is in scientific notation; it was left out"))
         phone = ""
-    seen.add(no, line)
     member = MemberRow(
         member_no=no, name=name, village_code=code, sex=sex,
         ethnicity=rec.get("ethnicity", ""), born=dates["born"], joined=dates["joined"],
         branch=rec.get("branch", ""), category=rec.get("category", ""), phone=phone[:32],
     )
+    seen.add(member, line)
     status: Status = "warning" if warnings else "ok"
     return RowResult(line, no, name, code, status, "；".join(warnings)), member
 
 
 def scan(
-    path: Path, villages: set[str], scratch: Path, members_db: Path | None = None,
+    path: Path, villages: set[str], staging: Path, members_db: Path | None = None,
 ) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None, bool]]]:
     """(title rows skipped, each data row's result, member and whether that member number
-    is already in `members_db`). Reads the header now; RosterFormatError for a file that
-    cannot be read or has more than MAX_ROWS rows. `scratch` is a writable directory."""
+    is already in `members_db`), staging accepted rows in the file `staging`. Reads the
+    header now; RosterFormatError for a file that cannot be read or has more than
+    MAX_ROWS rows."""
     rows = read_rows(path)
     fields, header_line = find_header(rows)
 
     def results() -> Iterator[tuple[RowResult, MemberRow | None, bool]]:
-        seen = Seen(scratch, members_db)
+        seen = Staging(staging, members_db)
         try:
             count = 0
             for line, raw in enumerate(rows, start=header_line + 1):
@@ -507,12 +524,12 @@ def scan(
     return header_line - 1, results()
 
 
-def check(path: Path, villages: set[str], scratch: Path, members_db: Path | None = None
+def check(path: Path, villages: set[str], staging: Path, members_db: Path | None = None
           ) -> CheckReport:
-    """Read the whole file and say what each row would do; nothing is stored. With
-    `members_db` (the server's database, opened read-only), `new` counts the accepted
-    rows whose member number is not yet a member."""
-    skipped, results = scan(path, villages, scratch, members_db)
+    """Read the whole file and say what each row would do; stage the accepted rows in
+    the file `staging` for `store()`. With `members_db` (the server's database, opened
+    read-only), `new` counts the accepted rows whose member number is not yet a member."""
+    skipped, results = scan(path, villages, staging, members_db)
     report = CheckReport(skipped_title_rows=skipped)
     for result, member, known in results:
         report.add(result)
@@ -521,28 +538,12 @@ def check(path: Path, villages: set[str], scratch: Path, members_db: Path | None
     return report
 
 
-BATCH = 1_000
-
-
-def store(conn: sqlite3.Connection, path: Path, villages: set[str], scratch: Path) -> tuple[int, int]:
-    """Upsert the accepted rows of `path` (read again, streaming) on the writer's
-    connection, in its one transaction; returns (added, updated)."""
+def store(conn: sqlite3.Connection, staging: Path) -> tuple[int, int]:
+    """Upsert the rows `check()` staged, on the writer's connection, in its one
+    transaction; returns (added, updated)."""
     from server.queries import members as mq
 
     before = mq.count(conn)
-    stored = 0
-    batch: list[MemberRow] = []
-    _skipped, results = scan(path, villages, scratch)
-    now = to_db(utcnow())
-    for _result, member, _known in results:
-        if member is not None:
-            batch.append(member)
-            if len(batch) >= BATCH:
-                mq.upsert_batch(conn, batch, now)
-                stored += len(batch)
-                batch.clear()
-    if batch:
-        mq.upsert_batch(conn, batch, now)
-        stored += len(batch)
+    stored = mq.upsert_stream(conn, staged_members(staging), to_db(utcnow()))
     added = mq.count(conn) - before
     return added, stored - added

@@ -84,17 +84,22 @@ async def import_roster(db: Database, path: Path, *, dry_run: bool) -> m.ImportR
     """
     villages = await db.read(mq.village_codes)
     scratch = await asyncio.to_thread(scratch_dir, db)
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=scratch, suffix=".staged")
+    os.close(fd)
+    staging = Path(name)
     try:
-        checked = await asyncio.to_thread(roster.check, path, villages, scratch,
+        checked = await asyncio.to_thread(roster.check, path, villages, staging,
                                           db.path if dry_run else None)
         if dry_run:
             added, updated = checked.new, checked.accepted - checked.new
         elif checked.accepted:
-            added, updated = await db.write(lambda c: roster.store(c, path, villages, scratch))
+            added, updated = await db.write(lambda c: roster.store(c, staging))
         else:
             added, updated = 0, 0
     except roster.RosterFormatError as e:
         raise Unprocessable(str(e), code=e.code, details=e.details) from None
+    finally:
+        await asyncio.to_thread(staging.unlink, True)
     return m.ImportReport(
         added=added, updated=updated, rejected=checked.rejected,
         errors=[_problem(r) for r in checked.errors], dry_run=dry_run,

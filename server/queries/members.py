@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 
 from server.roster import MemberRow
 from shared.protocol import Member
@@ -17,8 +17,17 @@ def count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM members").fetchone()[0])
 
 
-def upsert_batch(conn: sqlite3.Connection, rows: Sequence[MemberRow], now: str) -> None:
-    """Insert or update members by number (the caller's transaction)."""
+def upsert_stream(conn: sqlite3.Connection, rows: Iterable[MemberRow], now: str) -> int:
+    """Insert or update members by number (the caller's transaction); returns how many."""
+    count = 0
+
+    def values() -> Iterator[tuple[object, ...]]:
+        nonlocal count
+        for m in rows:
+            count += 1
+            yield (m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
+                   m.branch, m.category, m.phone, now)
+
     conn.executemany(
         "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
         "category, phone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -26,9 +35,9 @@ def upsert_batch(conn: sqlite3.Connection, rows: Sequence[MemberRow], now: str) 
         "name = excluded.name, sex = excluded.sex, ethnicity = excluded.ethnicity, "
         "born = excluded.born, joined = excluded.joined, branch = excluded.branch, "
         "category = excluded.category, phone = excluded.phone, updated_at = excluded.updated_at",
-        [(m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined, m.branch,
-          m.category, m.phone, now) for m in rows],
+        values(),
     )
+    return count
 
 
 def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
