@@ -1,6 +1,6 @@
 """Importing a 200,000-row roster, as CSV and as XLSX: server memory and time.
 
-    python3 bench/bench_roster.py [--rows 200000] [--limit-mib 150]
+    python3 bench/bench_roster.py [--rows 200000] [--limit-mib 150] [--quick]
 
 A county server runs as its own process on 127.0.0.1 (no mDNS) with the sample county.
 A roster of N rows (members spread over the county's villages, every tenth with a
@@ -72,7 +72,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--limit-mib", type=int, default=150)
+    ap.add_argument("--quick", action="store_true", help="20,000 rows")
     args = ap.parse_args()
+    if args.quick:
+        args.rows = 20_000
     failed = False
     with temp_dir("roster-bench") as tmp:
         data_dir = tmp / "data"
@@ -86,11 +89,11 @@ def main() -> int:
         make_xlsx(files["xlsx"], data)
         del data
         print(f"{args.rows} rows: CSV {files['csv'].stat().st_size >> 20} MB, "
-              f"XLSX {files['xlsx'].stat().st_size >> 20} MB")
+              f"XLSX {files['xlsx'].stat().st_size >> 20} MB", flush=True)
         with ServerProcess(data_dir, tmp / "server.log") as server:
             reset_peak(server.pid)
             idle = memory_kib(server.pid)["VmRSS"] >> 10
-            print(f"server idle RSS {idle} MB")
+            print(f"server idle RSS {idle} MB", flush=True)
             print("| file | mode | seconds | added | updated | rejected | peak RSS (sampled) | VmHWM |")
             print("|---|---|---:|---:|---:|---:|---:|---:|")
             for kind, path in files.items():

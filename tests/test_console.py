@@ -126,7 +126,7 @@ async def test_login_refused_and_viewer_reads_only(browser: Browser, server: Ser
     await p.fill("#login-user", "admin")
     await p.fill("#login-password", "wrong password")
     await p.click("#login-form button[type=submit]")
-    await expect(p.locator("#notice")).to_contain_text("wrong user name or password")
+    await expect(p.locator("#notice")).to_contain_text("用户名或密码不对")  # Chinese first
     await expect(p.locator("nav")).to_be_hidden()
     await log_in(p, "viewer1", "viewer-password-1")
     await expect(p.locator("#who-name")).to_contain_text("只读")

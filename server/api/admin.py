@@ -25,7 +25,8 @@ async def server_info(request: web.Request) -> web.Response:
     proof = None
     if challenge is not None:
         if not 16 <= len(challenge) <= 128 or not challenge.isascii() or not challenge.isalnum():
-            raise BadRequest("challenge must be 16 to 128 letters and digits")
+            raise BadRequest("challenge must be 16 to 128 letters and digits",
+                             details={"problem": "challenge 须为 16 到 128 个字母或数字"})
         proof = signer.sign(signing.proof_message(challenge))
     return json_response(m.ServerInfo(
         server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
@@ -47,7 +48,7 @@ async def get_content(request: web.Request) -> web.Response:
     content_id = request.match_info["content_id"]
     row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
     if row is None:
-        raise NotFound(f"no content {content_id}")
+        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     return json_response(msgspec.convert(row, m.ContentOut))
 
 
@@ -57,7 +58,7 @@ async def patch_content(request: web.Request) -> web.Response:
     db = request.app[DB]
     kind = body.kind.value if body.kind else None
     if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
-        raise NotFound(f"no content {content_id}")
+        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     row = await db.read(lambda c: q.get_content(c, content_id))
     return json_response(msgspec.convert(row, m.ContentOut))
 
@@ -78,7 +79,8 @@ async def create_assignment(request: web.Request) -> web.Response:
             raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
         target = "" if body.scope == "county" else normalize_code(body.target)
         if body.scope != "county" and not target:
-            raise Unprocessable(f"an assignment to a {body.scope} needs a target code")
+            raise Unprocessable(f"an assignment to a {body.scope} needs a target code",
+                                code="missing_target")
         if body.scope == "unit":
             found = county.unit_exists(c, target)
         elif body.scope == "village":
@@ -98,7 +100,8 @@ async def create_assignment(request: web.Request) -> web.Response:
 async def delete_assignment(request: web.Request) -> web.Response:
     assignment_id = request.match_info["assignment_id"]
     if not await request.app[DB].write(lambda c: q.delete_assignment(c, assignment_id)):
-        raise NotFound(f"no assignment {assignment_id}")
+        raise NotFound(f"no assignment {assignment_id}",
+                       details={"what": "分发安排", "id": assignment_id})
     return web.Response(status=204)
 
 
@@ -130,7 +133,7 @@ async def create_session(request: web.Request) -> web.Response:
 async def delete_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not await request.app[DB].write(lambda c: q.delete_session(c, session_id)):
-        raise NotFound(f"no session {session_id}")
+        raise NotFound(f"no session {session_id}", details={"what": "学习场次", "id": session_id})
     return web.Response(status=204)
 
 
@@ -159,7 +162,8 @@ async def create_terminal(request: web.Request) -> web.Response:
             raise Unprocessable(f"no village {village_code}", code="unknown_village",
                                 details={"codes": [village_code]})
         if not county.add_terminal(c, terminal_id, village_code, body.name or v["name"]):
-            raise Conflict(f"terminal {terminal_id} exists already")
+            raise Conflict(f"terminal {terminal_id} exists already", code="terminal_exists",
+                           details={"id": terminal_id})
 
     await request.app[DB].write(add)
     return json_response(m.Created(id=terminal_id), status=201)

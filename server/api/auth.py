@@ -69,13 +69,13 @@ async def login(request: web.Request) -> web.Response:
     if wait > 0:
         raise TooManyRequests(
             f"too many wrong passwords; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            headers={"Retry-After": str(int(wait) + 1)}, details={"retry_after": int(wait) + 1},
         )
     db = request.app[DB]
     row = await db.read(lambda c: q.admin_by_name(c, body.username))
     if not await secrets.verify_password(row["password_hash"] if row else None, body.password):
         throttle.failed(body.username, address)
-        raise Unauthorized("wrong user name or password")
+        raise Unauthorized("wrong user name or password", code="bad_login")
     assert row is not None
     throttle.succeeded(body.username, address)
     session_id, csrf = secrets.new_token(""), secrets.new_token("")
@@ -124,5 +124,5 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     token_id, now = request.match_info["token_id"], utcnow()
     if not await request.app[DB].write(lambda c: q.revoke_token(c, token_id, now)):
-        raise NotFound(f"no active token {token_id}")
+        raise NotFound(f"no active token {token_id}", details={"what": "有效的 API 令牌", "id": token_id})
     return web.Response(status=204)

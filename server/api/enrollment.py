@@ -54,7 +54,7 @@ async def create_code(request: web.Request) -> web.Response:
     body = await read_json(request, CodeIn) if request.body_exists else CodeIn()
     db = request.app[DB]
     if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
-        raise NotFound(f"no terminal {terminal_id}")
+        raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     code, now = new_code(), utcnow()
     expires = now + timedelta(hours=body.expires_in_hours)
     code_hash = secrets.digest(_normalise(code))
@@ -70,6 +70,7 @@ async def enroll(request: web.Request) -> web.Response:
     wait = throttle.retry_after("enroll", address)
     if wait > 0:
         raise TooManyRequests(f"too many wrong codes; try again in {int(wait) + 1} s",
+                              details={"retry_after": int(wait) + 1},
                               headers={"Retry-After": str(int(wait) + 1)})
     token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
     code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
@@ -107,6 +108,6 @@ async def rotate_token(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     terminal_id, now = request.match_info["terminal_id"], utcnow()
     if not await request.app[DB].write(lambda c: q.revoke_terminal(c, terminal_id, now)):
-        raise NotFound(f"no terminal {terminal_id}")
+        raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     request.app[TOKENS].forget_terminal(terminal_id)
     return web.Response(status=204)

@@ -70,7 +70,8 @@ def query_date(request: web.Request, name: str, default: date) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31") from None
+        raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31",
+                         details={"problem": f"参数 {name} 应为 2026-01-31 这样的日期"}) from None
 
 
 def local_day_start(d: date) -> datetime:

@@ -121,7 +121,8 @@ def _period(request: web.Request) -> tuple[datetime, datetime]:
     start = query_date(request, "from", date(today.year, 1, 1))
     end = query_date(request, "to", today)
     if end < start:
-        raise BadRequest("the period ends before it starts (to < from)")
+        raise BadRequest("the period ends before it starts (to < from)",
+                         details={"problem": "结束日期（to）早于开始日期（from）"})
     return local_day_start(start), local_day_start(end + timedelta(days=1))
 
 
@@ -167,7 +168,8 @@ async def member_record(request: web.Request) -> web.Response:
     db = request.app[DB]
     who = await db.read(lambda c: mq.member(c, member_no))
     if who is None:
-        raise NotFound(f"no member with number {member_no} in the roster")
+        raise NotFound(f"no member with number {member_no} in the roster",
+                       details={"what": "序号为此的党员", "id": member_no})
     rows = await db.read(lambda c: rq.member_sessions(c, member_no))
     min_seconds = request.app[CONFIG].counted_min_seconds
     entries = [m.LearningEntry(
@@ -209,7 +211,8 @@ async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
     months = _months(start, end)
     if len(months) > 36:
-        raise BadRequest("choose a period of at most 36 months")
+        raise BadRequest("choose a period of at most 36 months",
+                         details={"problem": "时间段最长 36 个月"})
     db = request.app[DB]
     rows = await db.read(lambda c: rq.terminal_months(c, start, end))
     terminals = await db.read(rq.all_terminals)
