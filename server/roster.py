@@ -225,6 +225,13 @@ def check_zip(path: Path) -> None:
         raise RosterFormatError("XLSX 文件已损坏，无法打开；请在 Excel 中重新保存后再导入",
                                 "the XLSX file is damaged and cannot be opened; save it again "
                                 "from Excel") from None
+    if any(i.filename == "mimetype" for i in infos) or not any(
+            i.filename.startswith("xl/") for i in infos):
+        raise RosterFormatError(
+            "这不是 Excel 表格（XLSX），可能是 WPS/LibreOffice 的 .ods 表格或 Word 文件；请用表格软件"
+            "“另存为” .xlsx 或 CSV 后再导入",
+            "this is not an Excel workbook (XLSX): perhaps an OpenDocument (.ods) spreadsheet or "
+            "a Word file; save it as .xlsx or CSV from the spreadsheet program, then import")
     total = sum(i.file_size for i in infos)
     for info in infos:
         ratio = info.file_size / max(info.compress_size, 1)

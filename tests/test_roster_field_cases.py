@@ -132,6 +132,24 @@ async def test_zip_bomb_refused_before_opening(server: Server) -> None:
     assert "压缩比" in err["message"] and "zip bomb" in err["message_en"]
 
 
+@pytest.mark.parametrize(("body", "says"), [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, ".xls"),
+    (None, ".ods"),
+])
+async def test_other_formats_named(server: Server, body: bytes | None, says: str) -> None:
+    if body is None:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+            z.writestr("content.xml", "<office:document-content/>")
+        body = buf.getvalue()
+    status, report = await post(server, body)
+    assert status == 422
+    err = report["error"]
+    assert err["code"] == "bad_roster"
+    assert says in err["message"] and says in err["message_en"] and ".xlsx" in err["message"]
+
+
 async def run_cli(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", *args, cwd=REPO,
