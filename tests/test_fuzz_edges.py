@@ -58,13 +58,19 @@ def request_bytes(e: Endpoint, path_values: dict[str, bytes], header: tuple[str,
     return e.method.encode() + b" " + path.encode() + b" HTTP/1.1\r\n" + head + b"\r\n"
 
 
-def status_of(port: int, raw: bytes) -> int | None:
-    """The status code answered, or None if the server closed without an answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+def status_of(port: int, raw: bytes, waits_for_body: bool) -> int | None:
+    """The status code answered, or None if the server closed without an answer (or,
+    when the request announced a body it never sends, is still waiting for it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2 if waits_for_body else 10) as sock:
         sock.sendall(raw)
         data = b""
         while b"\r\n" not in data:
-            chunk = sock.recv(4096)
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                if waits_for_body:
+                    return None
+                raise
             if not chunk:
                 return None
             data += chunk
@@ -107,7 +113,8 @@ async def test_arbitrary_bytes_never_5xx(tmp_path: Path) -> None:
                 name = data.draw(st.sampled_from(HEADERS), label="header")
                 header = (name, junk)
             raw = request_bytes(e, values, header, tokens)
-            status = status_of(running.port, raw)
+            # a drawn Content-Length may announce a body that never comes: the server rightly waits
+            status = status_of(running.port, raw, header is not None and header[0] == "Content-Length")
             if status is not None and status >= 500:
                 failures.append((raw, status))
             assert status is None or status < 500, (raw, status)
