@@ -96,7 +96,7 @@ async def test_bad_file_gets_a_readable_message(page: Page, server: Server, tmp_
     await page.set_input_files("#upload-file", str(fake))
     await page.click("#upload-button")
     await expect(page.locator("#notice")).to_contain_text("上传失败", timeout=30_000)
-    await expect(page.locator("#notice")).to_contain_text("not a readable video")
+    await expect(page.locator("#notice")).to_contain_text("文件无法读取为视频")
     await expect(page.locator("#contents-table tbody tr")).to_have_count(0)
 
 
