@@ -55,8 +55,9 @@ ZH: dict[str, tuple[str, ...]] = {
     "record_conflict": ("同一编号的学习记录内容不同，未被接受",),
     # uploads: what the terminals cannot play, and what to do about it
     "not_a_video": ("这个文件不能作为视频使用，请转换为 H.264 编码的 MP4 后再上传",),
-    "realmedia": ("这是 RealMedia（.rm/.rmvb）文件，终端无法播放。请用格式工厂等工具转换为 "
-                  "H.264 编码的 MP4 后再上传",),
+    "realmedia": ("这个 RealMedia（.rm/.rmvb）文件的视频编码 {codec} 终端无法播放，请用格式工厂等"
+                  "工具转换为 H.264 编码的 MP4 后再上传",
+                  "这个 RealMedia（.rm/.rmvb）文件终端无法播放，请转换为 H.264 编码的 MP4 后再上传"),
     "audio_only": ("这个文件只有声音，没有视频画面。请上传视频文件；录音请先配上画面制成 MP4",),
     "upload_too_large": ("文件太大（{size}），服务器最多接受 {limit}；请剪短视频或降低码率导出为 "
                          "H.264 编码的 MP4 后再上传", "文件太大，请剪短视频或降低码率后再上传"),

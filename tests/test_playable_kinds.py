@@ -1,19 +1,24 @@
 """Which containers and video codecs an upload may use follows what the terminals'
-libvlc plays: one sample of each accepted kind is accepted by the server's probe and
-played to its end by the real libvlc (`--vout=dummy`), with no playback error.
+libvlc plays: one sample of each accepted kind is accepted by the server's probe, played
+to its end by the terminal's player on the real libvlc (`--vout=dummy`) with no playback
+error, and libvlc's own statistics show video frames decoded.
 
-The samples are made here with ffmpeg, plus the field's Windows Media (.wmv) and DVD
-title (.VOB) files. Accepted codecs without an encoder here (wmv3, vc1) rest on the
-same libvlc decoder family as wmv1/wmv2, which are played.
+The samples are made here with ffmpeg, plus the field's Windows Media (.wmv), DVD title
+(.VOB) and RealMedia (.rmvb) files: libvlc decodes RealVideo, so RealMedia is accepted
+rather than refused for a reason the terminals do not have. Accepted codecs without an
+encoder here (wmv3, vc1, rv30, rv40) rest on the same libvlc decoders as wmv1/wmv2 and
+rv10/rv20, which are played.
 """
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+import vlc
 
 from server.media import probe
 from shared.hashing import sha256_file
@@ -42,6 +47,7 @@ KINDS = [
     ("theora.ogv", ["-c:v", "libtheora"], "ogg", "theora"),
     ("h263.3gp", ["-c:v", "h263", "-s", "176x144"], "mov", "h263"),
     ("av1.mkv", ["-c:v", "libsvtav1", "-preset", "12"], "matroska", "av1"),
+    ("rv10.rm", ["-c:v", "rv10"], "rm", "rv10"),
 ]
 
 
@@ -63,6 +69,28 @@ async def accepted_and_played(path: Path, container: str, codec: str) -> None:
         stats = await asyncio.wait_for(player.play(media), 30)
     assert stats.ended and stats.errors == 0, (path.name, stats)
     assert stats.watched_seconds > info.duration_seconds / 2
+    assert await asyncio.to_thread(decoded_video_frames, path) > 10
+
+
+def decoded_video_frames(path: Path) -> int:
+    """Video frames libvlc decoded playing `path` through (blocking, bounded to 30 s)."""
+    instance = vlc.Instance(["--vout=dummy", "--aout=dummy", "--quiet", "--rate=4"])
+    try:
+        media = instance.media_new_path(str(path))
+        player = instance.media_player_new()
+        player.set_media(media)
+        player.play()
+        deadline = time.monotonic() + 30
+        while player.get_state() not in (vlc.State.Ended, vlc.State.Error):
+            assert time.monotonic() < deadline, f"{path.name} did not finish"
+            time.sleep(0.05)
+        stats = vlc.MediaStats()
+        media.get_stats(stats)
+        player.stop()
+        player.release()
+        return int(stats.decoded_video)
+    finally:
+        instance.release()
 
 
 @pytest.mark.parametrize(("name", "options", "container", "codec"), KINDS,
@@ -75,6 +103,7 @@ async def test_generated_kind(tmp_path: Path, name: str, options: list[str], con
 
 @pytest.mark.parametrize(("name", "container", "codec"), [
     ("lecture.wmv", "asf", "wmv2"), ("dvd_VTS_01_1.VOB", "mpeg", "mpeg2video"),
+    ("partyfilm.rmvb", "rm", "rv20"),
 ])
 async def test_field_kind(name: str, container: str, codec: str) -> None:
     await accepted_and_played(VIDEO / name, container, codec)

@@ -1,8 +1,9 @@
 """Upload refusals are true and readable, and stored facts are what a viewer sees.
 
-* A file is refused only for a reason the terminals really have: RealMedia (named, with
-  what to convert to), sound only ("no video stream"), empty, too large, unplayable
-  codec, not readable. Windows Media (.wmv) and a DVD title file (.VOB) are accepted.
+* A file is refused only for a reason the terminals really have: sound only ("no video
+  stream"), empty, too large, a codec libvlc does not play (a RealMedia file then is
+  named as such), not readable. Windows Media (.wmv), a DVD title file (.VOB) and
+  RealMedia (.rmvb, which the terminals' libvlc decodes) are accepted.
 * Every refusal has a specific code, a Chinese `message` and an English `message_en`
   that both say the fix, and neither contains a server path or ffmpeg's own text.
 * A portrait phone video (landscape pixels plus a 90° display matrix) is stored
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from server.media import probe
+from server.messages import chinese
 from tests import tusclient
 from tests.conftest import REPO, Server, make_clip, serve, server_config
 
@@ -44,11 +47,23 @@ async def refusal(server: Server, data: bytes, filename: str) -> dict[str, Any]:
     return err
 
 
-async def test_realmedia_named_with_the_fix(server: Server) -> None:
-    err = await refusal(server, (VIDEO / "partyfilm.rmvb").read_bytes(), "partyfilm.rmvb")
-    assert err["code"] == "realmedia"
-    assert "RealMedia" in err["message"] and "MP4" in err["message"]
-    assert "RealMedia" in err["message_en"] and "H.264 MP4" in err["message_en"]
+async def test_realmedia_is_accepted_because_terminals_play_it(server: Server) -> None:
+    data = (VIDEO / "partyfilm.rmvb").read_bytes()
+    r = await tusclient.upload(server.http, data, title="党课老片", filename="partyfilm.rmvb")
+    assert r.status == 204, await r.text()
+    async with server.http.get(f"/api/v1/admin/contents/{r.headers['Yuanjiao-Content-Id']}") as cr:
+        content = await cr.json()
+    assert (content["container"], content["video_codec"]) == ("rm", "rv20")
+
+
+async def test_realmedia_the_terminals_cannot_play_is_named() -> None:
+    with pytest.raises(probe.ProbeError) as refused:
+        probe.media_info({"format": {"format_name": "rm", "duration": "60"},
+                          "streams": [{"codec_type": "video", "codec_name": "rv60"}]})
+    assert refused.value.code == "realmedia"
+    assert "RealMedia" in str(refused.value) and "H.264 MP4" in str(refused.value)
+    zh = chinese(refused.value.code, 422, refused.value.details)
+    assert "RealMedia" in zh and "rv60" in zh and "MP4" in zh
 
 
 async def test_audio_only_says_no_video_stream(server: Server) -> None:

@@ -4,8 +4,8 @@ Only local files are opened (`protocol_whitelist=file`) and only real container 
 are demuxed, so a playlist (HLS, concat) that points elsewhere is refused rather than
 followed.
 
-A refusal is a ProbeError with a code (`realmedia`, `audio_only`, `empty_file`,
-`unsupported_codec`, `unreadable_video`, `no_duration`, `probe_timeout`), English text
+A refusal is a ProbeError with a code (`audio_only`, `empty_file`, `unsupported_codec`,
+`realmedia`, `unreadable_video`, `no_duration`, `probe_timeout`), English text
 that names the problem and the fix, and details; never ffmpeg's own text or a path
 (those go to the log). The containers and codecs accepted are those the terminals'
 libvlc plays (tests/test_playable_kinds.py plays one sample of each).
@@ -23,15 +23,16 @@ from typing import Any, Final
 log = logging.getLogger(__name__)
 
 # Demuxers an upload may use: the containers county material actually comes in (asf is
-# Windows Media, mpeg is a DVD's VOB). The audio-only ones are there so that a sound
-# recording is told "no video stream" rather than "not readable".
-FORMATS: Final = "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg,mp3,wav,aac,flac"
-REALMEDIA_MAGIC: Final = (b".RMF", b".ra\xfd")
+# Windows Media, mpeg is a DVD's VOB, rm is RealMedia .rm/.rmvb, which much older 远教
+# material is and the terminals' libvlc plays). The audio-only ones are there so that a
+# sound recording is told "no video stream" rather than "not readable".
+FORMATS: Final = "mov,mp4,matroska,webm,avi,mpegts,mpeg,flv,asf,rm,ogg,mp3,wav,aac,flac"
 CONVERT_EN: Final = "convert it to an H.264 MP4 (for example with FormatFactory or HandBrake) and upload that"
 # Video codecs the terminals' libvlc plays.
 VIDEO_CODECS: Final = frozenset({
     "h264", "hevc", "mpeg4", "mpeg2video", "mpeg1video", "vp8", "vp9", "av1",
     "msmpeg4v2", "msmpeg4v3", "wmv1", "wmv2", "wmv3", "vc1", "theora", "flv1", "h263",
+    "rv10", "rv20", "rv30", "rv40",
 })
 
 
@@ -76,14 +77,11 @@ def _last_line(err: bytes) -> str:
 
 
 def _sniff(path: Path) -> None:
-    """Refusals that need no ffprobe: empty, RealMedia."""
+    """Refusals that need no ffprobe: an empty file."""
     with open(path, "rb") as f:
         head = f.read(8)
     if not head:
         raise ProbeError("empty_file", "the file is empty (0 bytes); choose the video file again")
-    if head.startswith(REALMEDIA_MAGIC):
-        raise ProbeError("realmedia", "this is a RealMedia file (.rm/.rmvb), which the village "
-                         f"terminals cannot play; {CONVERT_EN}")
 
 
 async def probe(path: Path, timeout: float) -> MediaInfo:
@@ -128,6 +126,9 @@ def media_info(data: dict[str, Any]) -> MediaInfo:
         raise _unreadable()
     video = videos[0]
     codec = str(video.get("codec_name") or "unknown")
+    if codec not in VIDEO_CODECS and "rm" in str(fmt.get("format_name", "")).split(","):
+        raise ProbeError("realmedia", f"this RealMedia file's video ({codec}) is not one the village "
+                         f"terminals can play; {CONVERT_EN}", {"codec": codec})
     if codec not in VIDEO_CODECS:
         raise ProbeError("unsupported_codec", f"the village terminals cannot play {codec} video; "
                          f"{CONVERT_EN}", {"codec": codec})
