@@ -124,8 +124,10 @@ def _problem(value: Any, low: float, high: float, check: Check | None) -> str | 
 def load(
     cls: type[T], env_prefix: str, file: Path | None = None,
     env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+    checks: Mapping[str, Check] | None = None,
 ) -> T:
     """Defaults < TOML file < `<env_prefix>NAME` environment < explicit overrides.
+    `checks` adds a check to settings by name (besides each field's own).
 
     Raises SettingError for an unknown or impossible setting, OSError for an unreadable
     file, each with a one-line message."""
@@ -163,6 +165,8 @@ def load(
         value = getattr(instance, key)
         meta = spec.metadata
         problem = _problem(value, meta.get("low", 0), meta.get("high", MAX_INT), meta.get("check"))
+        if not problem and checks and key in checks and value is not None:
+            problem = checks[key](value)
         if problem:
             raise SettingError(key, value, sources.get(key, "the default"), problem)
     return instance

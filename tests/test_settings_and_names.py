@@ -80,11 +80,17 @@ async def test_settings_file_problems_are_one_line(tmp_path: Path, toml: str, sa
     assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
 
 
-async def test_terminal_setting_is_one_line(tmp_path: Path) -> None:
-    code, _out, err = await run("terminal", ["status", "--data-dir", str(tmp_path)],
-                                {"YUANJIAO_TERMINAL_STATUS_PORT": "１"})
+@pytest.mark.parametrize(("env", "setting", "says"), [
+    ({"YUANJIAO_TERMINAL_STATUS_PORT": "１"}, "status_port", "ASCII digits"),
+    ({"YUANJIAO_TERMINAL_STATUS_PORT": "99999"}, "status_port", "from 0 to 65535"),
+    ({"YUANJIAO_TERMINAL_HEARTBEAT_INTERVAL": "0"}, "heartbeat_interval", "more than 0"),
+    ({"YUANJIAO_TERMINAL_OUTBOX_BATCH": "0"}, "outbox_batch", "more than 0"),
+])
+async def test_terminal_setting_is_one_line(tmp_path: Path, env: dict[str, str], setting: str,
+                                            says: str) -> None:
+    code, _out, err = await run("terminal", ["status", "--data-dir", str(tmp_path)], env)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "setting status_port" in err and "Traceback" not in err
+    assert f"setting {setting} = " in err and says in err and "Traceback" not in err
 
 
 async def test_label_cut_on_a_character_boundary() -> None:
