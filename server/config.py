@@ -36,7 +36,10 @@ def _display_name(value: str) -> str | None:
 
 
 def _sha256(value: str) -> str | None:
-    return None if re.fullmatch(r"[0-9a-f]{64}", value) else "must be 64 lower-case hex digits"
+    # as server/tls.py reads it: openssl's AB:CD:... form is fine too
+    if re.fullmatch(r"[0-9a-f]{64}", value.replace(":", "").lower()):
+        return None
+    return "must be a sha256: 64 hex digits (colons allowed, as openssl prints it)"
 
 
 def _interfaces(value: tuple[str, ...]) -> str | None:

@@ -22,6 +22,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from server.appkeys import SERVER_ID
+from server.config import load_config
 from server.runner import RunningServer
 from shared import service
 from shared.mdns import MAX_LABEL_BYTES, instance_label
@@ -52,7 +53,7 @@ async def run(program: str, args: list[str], env: dict[str, str]) -> tuple[int, 
     ({"YUANJIAO_ZEROCONF_INTERFACES": "eth0"}, "zeroconf_interfaces", "not an IPv4 address"),
     ({"YUANJIAO_SERVER_NAME": "   "}, "server_name", "must not be empty"),
     ({"YUANJIAO_SERVER_NAME": "县\x07"}, "server_name", "control characters"),
-    ({"YUANJIAO_TLS_PIN_SHA256": "abc"}, "tls_pin_sha256", "64 lower-case hex"),
+    ({"YUANJIAO_TLS_PIN_SHA256": "abc"}, "tls_pin_sha256", "64 hex digits"),
 ])
 async def test_impossible_setting_is_one_line(tmp_path: Path, env: dict[str, str], setting: str,
                                               says: str) -> None:
@@ -78,6 +79,11 @@ async def test_settings_file_problems_are_one_line(tmp_path: Path, toml: str, sa
     code, _out, err = await run("server", ["serve", "--config", str(file), "--data-dir",
                                            str(tmp_path / "d"), "--no-zeroconf"], {})
     assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+
+
+async def test_openssl_fingerprint_form_is_a_valid_pin() -> None:
+    pin = ":".join(["AB"] * 32)
+    assert load_config(env={"YUANJIAO_TLS_PIN_SHA256": pin}).tls_pin_sha256 == pin
 
 
 @pytest.mark.parametrize(("env", "setting", "says"), [
