@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import secrets as pysecrets
@@ -13,18 +12,19 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import roster
 from server.api.jsonio import COUNTY_TZ
+from server.api.reports import import_roster
 from server.app import create_app
 from server.appkeys import DB, INGESTOR
 from server.auth import secrets
 from server.auth.policy import ADMIN_TOKEN_PREFIX
 from server.config import ServerConfig
 from server.county_import import load_county
+from server.errors import Unprocessable
 from server.ingest import ContentMeta, NotAVideo
+from server.messages import chinese
 from server.queries import auth as aq
 from server.queries import contents as cq
-from server.queries import members as mq
 from shared.protocol import ContentKind
 from shared.timeutil import utcnow
 
@@ -37,7 +37,7 @@ async def run(args: argparse.Namespace, config: ServerConfig) -> int:
         if args.command == "import-county":
             return await _import_county(app, args.folder)
         if args.command == "import-members":
-            return await _import_members(app, args.file)
+            return await _import_members(app, args.file, dry_run=args.dry_run)
         if args.command == "add":
             meta = ContentMeta(title=args.title, kind=ContentKind(args.kind),
                                description=args.description, filename=args.file.name)
@@ -57,27 +57,43 @@ async def _import_county(app: web.Application, folder: Path) -> int:
     return 0
 
 
-async def _import_members(app: web.Application, file: Path) -> int:
-    db = app[DB]
-    villages = await db.read(mq.village_codes)
+async def _import_members(app: web.Application, file: Path, *, dry_run: bool = False) -> int:
+    """Import (or with dry_run only check) a roster file; 0 if every row was accepted."""
     try:
-        data = await asyncio.to_thread(file.read_bytes)
-        good, errors = roster.parse(data, villages)
-    except roster.RosterFormatError as e:
-        print(f"{file}: {e}")
+        report = await import_roster(app[DB], file, dry_run=dry_run)
+    except Unprocessable as e:
+        print(f"{file.name}: 花名册无法导入：{chinese(e.code, 422, e.details)}\n"
+              f"  the roster cannot be imported: {e.message}")
         return 1
-    added, updated = await db.write(lambda c: mq.upsert_members(c, good))
-    print(f"{added} members added, {updated} updated, {len(errors)} rows rejected")
-    for problem in errors[:50]:
-        print(f"  line {problem.row}: {problem.message}")
-    return 0 if not errors else 1
+    except OSError as e:
+        print(f"{file.name}: 无法读取文件 / cannot read the file ({e.strerror})")
+        return 1
+    if dry_run:
+        print(f"试导入（未保存）/ dry run, nothing stored: 将新增 {report.added} 人，更新 "
+              f"{report.updated} 人，拒绝 {report.rejected} 行 / {report.added} would be added, "
+              f"{report.updated} updated, {report.rejected} rows refused")
+    else:
+        print(f"新增 {report.added} 人，更新 {report.updated} 人，拒绝 {report.rejected} 行 / "
+              f"{report.added} members added, {report.updated} updated, {report.rejected} rows rejected")
+    if report.skipped_title_rows:
+        print(f"跳过表头上方的标题行 {report.skipped_title_rows} 行 / skipped "
+              f"{report.skipped_title_rows} title row(s) above the header")
+    for label, problems in (("拒绝 refused", report.errors), ("提醒 warning", report.warnings)):
+        for problem in problems[:CLI_ROWS]:
+            print(f"  第 {problem.row} 行 line {problem.row} [{label}]: {problem.message}")
+        if len(problems) > CLI_ROWS:
+            print(f"  …… 另有 {len(problems) - CLI_ROWS} 行 / {len(problems) - CLI_ROWS} more")
+    return 0 if not report.rejected else 1
+
+
+CLI_ROWS = 200
 
 
 async def _add(app: web.Application, file: Path, meta: ContentMeta, *, assign: bool) -> int:
     try:
         result = await app[INGESTOR].ingest_local(file, meta)
     except NotAVideo as e:
-        print(f"{file}: not accepted: {e}")
+        print(f"{file}: 不接受：{chinese(e.code, 422, e.details)}\n  not accepted: {e}")
         return 1
     if assign:
         await app[DB].write(lambda c: cq.add_assignment(c, result.content_id, "county", "", None))

@@ -2,7 +2,7 @@
 
     yuanjiao-server serve [--data-dir DIR] [--host H] [--port P] [--config FILE]
     yuanjiao-server import-county FOLDER      units.csv + villages.csv (+ terminal points)
-    yuanjiao-server import-members FILE       the roster, CSV (UTF-8/GBK) or XLSX
+    yuanjiao-server import-members FILE [--dry-run]   the roster, CSV (UTF-8/GBK), XLSX or XLS
     yuanjiao-server add FILE --title T --kind K
     yuanjiao-server seed-demo                 sample county, roster, videos, a session
     yuanjiao-server admin create NAME [--role admin|viewer] / reset NAME / token NAME --name N
@@ -18,6 +18,8 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+
+import zeroconf
 
 from server import __version__
 from server.config import ServerConfig, describe, load_config
@@ -51,9 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     common(ic)
     ic.add_argument("folder", type=Path)
 
-    im = sub.add_parser("import-members", help="load the member roster")
+    im = sub.add_parser("import-members", help="load the member roster (CSV, XLSX or XLS)")
     common(im)
     im.add_argument("file", type=Path)
+    im.add_argument("--dry-run", action="store_true",
+                    help="check every row and print what would happen; store nothing")
 
     add = sub.add_parser("add", help="add a video file from this machine")
     common(add)
@@ -126,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yuanjiao-server: bad settings: {e}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        asyncio.run(_serve(config))
+        try:
+            asyncio.run(_serve(config))
+        except (OSError, zeroconf.Error) as e:
+            # a busy port or a network that refuses mDNS: one line, not a traceback
+            print(f"yuanjiao-server: cannot start: {e}", file=sys.stderr)
+            return 1
         return 0
     from server import admin_cli
 

@@ -7,10 +7,13 @@ variables and command-line flags, then passed in; nothing reads settings at impo
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import settings
 
@@ -19,38 +22,95 @@ MiB = 1 << 20
 
 
 _setting = settings.setting
+positive = settings.positive
+MAX_NAME = 200
+
+
+def _not_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _display_name(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    return f"is longer than {MAX_NAME} characters" if len(value) > MAX_NAME else None
+
+
+def _time_zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "is not a time zone name of the IANA database (for example Asia/Shanghai)"
+    return None
+
+
+def _sha256(value: str) -> str | None:
+    # as server/tls.py reads it: openssl's AB:CD:... form is fine too
+    if re.fullmatch(r"[0-9a-f]{64}", value.replace(":", "").lower()):
+        return None
+    return "must be a sha256: 64 hex digits (colons allowed, as openssl prints it)"
+
+
+def _interfaces(value: tuple[str, ...]) -> str | None:
+    if value == ("all",):
+        return None
+    if not value:
+        return "must name at least one address, or 'all'"
+    for v in value:
+        try:
+            ipaddress.IPv4Address(v)
+        except ValueError:
+            return f"{v!r} is not an IPv4 address (give addresses, or 'all')"
+    return None
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = _setting(Path("var"), "where the database, media store and keys live")
-    host: str = _setting("127.0.0.1", "address to listen on; loopback until deployment opens it up")
-    port: int = _setting(8750, "TCP port to listen on (0 picks a free one)")
-    server_name: str = _setting("县远教内容服务器", "name shown to terminals and in the console")
-    max_upload_bytes: int = _setting(8 * GiB, "largest upload accepted (413 above it)")
+    host: str = _setting(
+        "127.0.0.1", "address to listen on; loopback until deployment opens it up", check=_not_empty
+    )
+    port: int = _setting(8750, "TCP port to listen on (0 picks a free one)", high=65535)
+    server_name: str = _setting(
+        "县远教内容服务器", "name shown to terminals and in the console (mDNS: its first 63 bytes)",
+        check=_display_name,
+    )
+    max_upload_bytes: int = _setting(8 * GiB, "largest upload accepted (413 above it)", check=positive)
     min_free_bytes: int = _setting(512 * MiB, "disk space kept free; uploads that would eat it get 507")
     write_reserve_bytes: int = _setting(
         64 * MiB, "at or below this much free disk the server counts as full: terminal writes get "
         "507 with Retry-After before touching the database"
     )
     upload_expiry_hours: float = _setting(
-        72.0, "an unfinished upload is removed this long after its last PATCH (or its creation)"
+        72.0, "an unfinished upload is removed this long after its last PATCH (or its creation)",
+        check=positive,
     )
-    ffprobe_timeout: float = _setting(60.0, "seconds ffprobe/ffmpeg may take on one upload")
-    heartbeat_interval: float = _setting(60.0, "seconds between terminal heartbeats (told to terminals)")
-    online_missed_heartbeats: int = _setting(3, "a terminal is online if seen within this many intervals")
-    catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
-    session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
+    ffprobe_timeout: float = _setting(60.0, "seconds ffprobe/ffmpeg may take on one upload", check=positive)
+    heartbeat_interval: float = _setting(
+        60.0, "seconds between terminal heartbeats (told to terminals)", check=positive
+    )
+    online_missed_heartbeats: int = _setting(
+        3, "a terminal is online if seen within this many intervals", check=positive
+    )
+    catalog_ttl_hours: float = _setting(
+        24.0 * 14, "a signed catalog expires this long after it is made", check=positive
+    )
+    session_horizon_days: int = _setting(
+        60, "scheduled sessions this far ahead go into catalogs", check=positive
+    )
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
     member_target_sessions: int = _setting(
-        12, "sessions a member is expected to attend in a year (the learning record's target)"
+        12, "sessions a member is expected to attend in a year (the learning record's target)",
+        check=positive,
     )
     member_target_hours: float = _setting(
-        24.0, "hours a member is expected to watch in a year (the learning record's target)"
+        24.0, "hours a member is expected to watch in a year (the learning record's target)",
+        check=positive,
     )
-    time_zone: str = _setting("Asia/Shanghai", "the county's time zone, in which the console shows times")
-    session_hours: float = _setting(12.0, "a console login lasts this long")
-    login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429")
+    time_zone: str = _setting("Asia/Shanghai", "the county's time zone, in which the console shows times",
+                              check=_time_zone)
+    session_hours: float = _setting(12.0, "a console login lasts this long", check=positive)
+    login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429", check=positive)
     login_cooldown_seconds: float = _setting(300.0, "how long logins stay refused after that")
     login_account_max_failures: int = _setting(
         20, "wrong passwords for one account, from any addresses, before the account is locked"
@@ -85,14 +145,15 @@ class ServerConfig:
     )
     tls_key: Path | None = _setting(None, "the PEM private key of tls_certificate")
     tls_pin_sha256: str | None = _setting(
-        None, "sha256 of the certificate terminals should pin, when TLS ends at a proxy"
+        None, "sha256 of the certificate terminals should pin, when TLS ends at a proxy", check=_sha256
     )
     zeroconf: bool = _setting(True, "advertise the server over mDNS and browse for terminals")
     zeroconf_interfaces: tuple[str, ...] = _setting(
-        ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface"
+        ("127.0.0.1",), "interfaces mDNS uses: addresses, or 'all' for every interface", check=_interfaces
     )
     address_poll_seconds: float = _setting(
-        30.0, "with 'all' interfaces, how often to look for changed addresses and announce again"
+        30.0, "with 'all' interfaces, how often to look for changed addresses and announce again",
+        check=positive
     )
 
     @property

@@ -18,7 +18,7 @@ from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from shared import service
-from shared.mdns import ServiceWatcher, interface_choice, local_addresses
+from shared.mdns import ServiceWatcher, instance_label, interface_choice, local_addresses
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class Discovery:
 
     @property
     def instance_name(self) -> str:
-        return f"{self._name} {self._server_id[:8]}.{service.SERVER_SERVICE_TYPE}"
+        # a DNS label holds 63 bytes: a county's full name (often longer) is cut here only
+        return f"{instance_label(self._name, self._server_id[:8])}.{service.SERVER_SERVICE_TYPE}"
 
     def _service_info(self, addresses: list[str]) -> AsyncServiceInfo:
         return AsyncServiceInfo(

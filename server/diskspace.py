@@ -83,9 +83,8 @@ class DiskWatch:
 
     def refusal(self) -> InsufficientStorage:
         return InsufficientStorage(
-            "服务器磁盘已满，本次数据未保存，请稍后重试（需县管理员清理空间）。The server's disk is "
-            "full; nothing from this request was stored. Retry later (the county admin has to "
-            "free space).",
+            "The server's disk is full; nothing from this request was stored. Retry later (the "
+            "county admin has to free space).", code="server_disk_full",
             details={"retry_after_seconds": self._retry_after},
             headers={"Retry-After": str(self._retry_after)},
         )

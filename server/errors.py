@@ -17,7 +17,11 @@
     ├── ChecksumMismatch           460 checksum_mismatch  (tus checksum extension)
     └── InsufficientStorage        507 insufficient_storage
 
-Every error body has one shape: {"error": {"code": ..., "message": ..., "details"?: ...}}.
+Every error body has one shape:
+{"error": {"code": ..., "message": Chinese, "message_en": English, "details"?: {...}}}.
+A raise site passes the English text (it becomes `message_en`) and, where a more specific
+code helps, that code and the details its Chinese template needs; `server.messages`
+holds the one table code -> Chinese template.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from server.messages import chinese
 from shared.protocol import ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
@@ -113,7 +118,9 @@ def error_response(
     status: int, code: str, message: str, details: dict[str, object] | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(code=code, message=message, details=details)))
+    """The one error body: `message` in Chinese from the code's template, `message_en` as given."""
+    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(
+        code=code, message=chinese(code, status, details), message_en=message, details=details)))
     return web.Response(
         status=status, body=body, content_type="application/json", charset="utf-8",
         headers=headers,

@@ -25,7 +25,14 @@ log = logging.getLogger(__name__)
 
 
 class NotAVideo(Exception):
-    """The file cannot be distributed; the message says why, for the person uploading."""
+    """The file cannot be distributed; the message says why, for the person uploading;
+    `code` and `details` are the error table's (server/messages.py)."""
+
+    def __init__(self, message: str, code: str = "not_a_video",
+                 details: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,7 @@ class Ingestor:
             await probe.check_decodes(path, self._timeout)
         except probe.ProbeError as e:
             await asyncio.to_thread(path.unlink, True)
-            raise NotAVideo(str(e)) from None
+            raise NotAVideo(str(e), e.code, e.details) from None
         poster_sha, poster_size = await self._poster(path, info.duration_seconds)
         await asyncio.to_thread(self._store.put, path, sha256)
         content_id, created = await self._db.write(lambda c: q.add_content(c, q.NewContent(

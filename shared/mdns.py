@@ -1,5 +1,6 @@
-"""mDNS pieces both programs use: which addresses to advertise, and a watcher that
-resolves what appears under a service type and forgets what leaves."""
+"""mDNS pieces both programs use: which addresses to advertise, instance labels that
+fit DNS, and a watcher that resolves what appears under a service type and forgets
+what leaves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,21 @@ from collections.abc import Callable
 import ifaddr
 from zeroconf import InterfaceChoice, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceInfo
+
+MAX_LABEL_BYTES = 63  # one DNS label (RFC 1035); the instance name is one label
+NAME_CHANGE_ROOM = 3  # zeroconf appends "-2".."-99" to an instance name taken by another
+
+
+def instance_label(name: str, id_part: str, limit: int = MAX_LABEL_BYTES - NAME_CHANGE_ROOM) -> str:
+    """`"{name} {id_part}"` in at most `limit` bytes of UTF-8: the name is cut on a
+    character boundary (never mid-character) and the id part is always kept whole, so
+    two servers with the same long name still differ. The full name is shown elsewhere."""
+    tail = f" {id_part}" if id_part else ""
+    room = limit - len(tail.encode("utf-8"))
+    if room <= 0:
+        return id_part.encode("utf-8")[:limit].decode("utf-8", "ignore")
+    cut = name.strip().encode("utf-8")[:room].decode("utf-8", "ignore").rstrip()
+    return f"{cut}{tail}" if cut else id_part
 
 
 def interface_choice(interfaces: tuple[str, ...]) -> InterfaceChoice | list[str]:

@@ -14,7 +14,8 @@ from msgspec import Meta, Struct
 
 Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")]
 Seconds = Annotated[float, Meta(ge=0)]
-NonNegInt = Annotated[int, Meta(ge=0)]
+# every count on the wire fits SQLite's 64-bit integer: a bigger one is a 422, not a crash
+NonNegInt = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
 UtcTime = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with a UTC offset")]
 
@@ -204,13 +205,16 @@ class AttendanceAck(Struct, frozen=True, kw_only=True):
 
 
 class ErrorDetail(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """`message` is Chinese (specific, for the person reading), `message_en` English."""
+
     code: str
     message: str
+    message_en: str = ""
     details: dict[str, Any] | None = None
 
 
 class ErrorBody(Struct, frozen=True, kw_only=True):
-    """The one error shape: {"error": {"code": ..., "message": ...}}."""
+    """The one error shape: {"error": {"code", "message" (Chinese), "message_en", "details"?}}."""
 
     error: ErrorDetail
 

@@ -51,7 +51,9 @@ async def refused(resp: aiohttp.ClientResponse) -> ServerRefused:
     body = await resp.read()
     try:
         err = msgspec.json.decode(body, type=ErrorBody).error
-        return ServerRefused(resp.status, err.code, err.message, err.details)
+        # message is Chinese (for the site manager), message_en the same for the log reader
+        text = f"{err.message} ({err.message_en})" if err.message_en else err.message
+        return ServerRefused(resp.status, err.code, text, err.details)
     except msgspec.ValidationError:
         return ServerRefused(resp.status, "http_error", body[:200].decode("utf-8", "replace"))
     except msgspec.DecodeError:

@@ -80,13 +80,32 @@ class TerminalConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _port(value: int) -> str | None:
+    return None if value <= 65535 else "must be from 0 to 65535"
+
+
+# Beyond every setting's generic checks (ASCII numbers, never negative, finite): values
+# that would make the daemon spin or never act.
+CHECKS: dict[str, settings.Check] = {
+    "status_port": _port,
+    "heartbeat_interval": settings.positive, "token_rotation_days": settings.positive,
+    "sync_interval": settings.positive, "outbox_interval": settings.positive,
+    "discovery_timeout": settings.positive, "backoff_initial": settings.positive,
+    "backoff_max": settings.positive, "session_save_seconds": settings.positive,
+    "outbox_batch": settings.positive, "progress_log_seconds": settings.positive,
+    "playback_rate": settings.positive,
+}
+
+
 def load_config(
     file: Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> TerminalConfig:
-    """Defaults < TOML file < YUANJIAO_TERMINAL_* environment < explicit overrides (flags)."""
-    return settings.load(TerminalConfig, ENV_PREFIX, file, env, overrides)
+    """Defaults < TOML file < YUANJIAO_TERMINAL_* environment < explicit overrides (flags).
+
+    Raises settings.SettingError (one line naming the setting) for an impossible value."""
+    return settings.load(TerminalConfig, ENV_PREFIX, file, env, overrides, CHECKS)
 
 
 def describe() -> str:

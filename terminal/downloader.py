@@ -32,7 +32,7 @@ from terminal.errors import DiskFull, DownloadFailed, HashMismatch, RangeMismatc
 
 log = logging.getLogger(__name__)
 
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+_CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$")  # ASCII digits only
 MAX_RESTARTS = 2  # per call: a server that keeps answering wrongly is tried again later
 
 

@@ -34,7 +34,7 @@ async def test_login_refused_in_chinese_then_logout(browser: Browser, server: Se
     await p.click("#login-form button[type=submit]")
     notice = p.locator("#notice.error")
     await expect(notice).to_contain_text("登录失败")
-    await expect(notice).to_contain_text("用户名、密码不对")  # Chinese, from the code table
+    await expect(notice).to_contain_text("用户名或密码不对")  # Chinese, from the server's code table
     await expect(notice.locator(".en")).to_contain_text("password")  # the server's English after
     await expect(p.locator("nav")).to_be_hidden()
     await shoot(p, "login-refused")

@@ -119,7 +119,8 @@ async def test_bad_heartbeat(server: Server) -> None:
     async with t1.post(f"/api/v1/terminals/{T1}/heartbeat",
                                 json={"software_version": "x"}) as r:
         assert r.status == 422
-        assert "terminal_clock" in (await r.json())["error"]["message"]
+        err = (await r.json())["error"]
+        assert "terminal_clock" in err["message"] and "terminal_clock" in err["message_en"]
     async with t1.post(f"/api/v1/terminals/{T1}/heartbeat",
                        json=heartbeat([{"sha256": "nope", "state": "ready"}])) as r:
         assert r.status == 422

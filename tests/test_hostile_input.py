@@ -34,7 +34,7 @@ async def test_not_a_video(server: Server, name: str, body: bytes) -> None:
     r = await tusclient.upload(server.http, body, filename=name, title="t")
     assert r.status == 422
     error = (await r.json())["error"]
-    assert error["code"] == "not_a_video" and error["message"].startswith("not accepted")
+    assert error["code"] == "unreadable_video" and error["message_en"].startswith("not accepted")
     await assert_nothing_stored(server)
 
 
@@ -44,8 +44,10 @@ async def test_unsupported_codec(server: Server, tmp_path: Path) -> None:
                     "testsrc=size=64x48:rate=5", "-t", "1", "-c:v", "ffv1", str(odd)], check=True)
     r = await tusclient.upload(server.http, odd.read_bytes(), title="t")
     assert r.status == 422
-    message = (await r.json())["error"]["message"]
-    assert "ffv1" in message and "H.264" in message
+    error = (await r.json())["error"]
+    assert error["code"] == "unsupported_codec"
+    for message in (error["message"], error["message_en"]):
+        assert "ffv1" in message and "H.264" in message
     await assert_nothing_stored(server)
 
 

@@ -28,7 +28,11 @@ async def test_full_county_roster(server: Server) -> None:
     status, report = await import_roster(server, data)
     assert status == 200
     rows = data.decode("utf-8-sig").count("\n") - 1
-    assert report == {"added": rows, "updated": 0, "rejected": 0, "errors": []}
+    assert {k: report[k] for k in ("added", "updated", "rejected", "errors", "warnings", "dry_run",
+                                   "skipped_title_rows")} == {
+        "added": rows, "updated": 0, "rejected": 0, "errors": [], "warnings": [], "dry_run": False,
+        "skipped_title_rows": 0}
+    assert report["rows_truncated"] == (rows > 2000)
     status, again = await import_roster(server, data)
     assert again["added"] == 0 and again["updated"] == rows
 
@@ -66,16 +70,19 @@ async def test_bad_rows_reported_good_rows_kept(server: Server) -> None:
     )
     status, report = await import_roster(server, body.encode("utf-8"))
     assert status == 200
-    assert report["added"] == 2 and report["rejected"] == 6
+    assert report["added"] == 3 and report["rejected"] == 5
     errors = report["errors"]
     assert isinstance(errors, list)
-    assert [e["row"] for e in errors] == [3, 4, 5, 6, 7, 8]
-    assert "序号" in errors[0]["message"]
-    assert "姓名" in errors[1]["message"]
+    assert [e["row"] for e in errors] == [3, 4, 5, 6, 8]
+    assert errors[0]["message"].startswith("序号为空")
+    assert errors[1]["message"].startswith("姓名为空")
     assert "999999999999" in errors[2]["message"]
-    assert "性别" in errors[3]["message"]
-    assert "六十年代" in errors[4]["message"]
-    assert "first on line 2" in errors[5]["message"]
+    assert errors[3]["message"].startswith("性别")
+    assert "第 2 行和第 8 行" in errors[4]["message"] and "first on line 2" in errors[4]["message"]
+    warnings = report["warnings"]
+    assert isinstance(warnings, list)
+    assert [w["row"] for w in warnings] == [7]
+    assert "六十年代" in warnings[0]["message"] and "出生日期" in warnings[0]["message"]
     async with (await server.as_terminal("T140121100002")).get("/api/v1/terminals/T140121100002/roster") as r:
         assert [m["name"] for m in (await r.json())["members"]] == ["刘洋"]
 

@@ -175,7 +175,7 @@ async def test_disk_would_fill_is_507(tmp_path: Path) -> None:
 async def test_non_video_is_422_and_nothing_stored(server: Server, body: bytes, reason: str) -> None:
     r = await tusclient.upload(server.http, body, title="假视频", filename="film.mp4")
     assert r.status == 422
-    assert reason in (await r.json())["error"]["message"]
+    assert reason in (await r.json())["error"]["message_en"]
     async with server.http.get("/api/v1/admin/contents") as cr:
         assert await cr.json() == []
     assert _parts(server) == []
@@ -189,7 +189,7 @@ async def test_audio_only_is_422(server: Server, tmp_path: Path) -> None:
                     "-c:a", "aac", str(audio)], check=True)
     r = await tusclient.upload(server.http, audio.read_bytes(), title="audio")
     assert r.status == 422
-    assert "no video stream" in (await r.json())["error"]["message"]
+    assert "no video stream" in (await r.json())["error"]["message_en"]
 
 
 async def test_truncated_mp4_is_422(server: Server, clip: Path) -> None:

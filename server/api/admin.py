@@ -18,6 +18,7 @@ from server.queries import county
 from shared import signing
 from shared.service import API_VERSION
 from shared.timeutil import from_db, utcnow
+from shared.typed import normalize_code
 
 
 async def server_info(request: web.Request) -> web.Response:
@@ -26,7 +27,8 @@ async def server_info(request: web.Request) -> web.Response:
     proof = None
     if challenge is not None:
         if not 16 <= len(challenge) <= 128 or not challenge.isascii() or not challenge.isalnum():
-            raise BadRequest("challenge must be 16 to 128 letters and digits")
+            raise BadRequest("challenge must be 16 to 128 letters and digits",
+                             details={"problem": "challenge 须为 16 到 128 个字母或数字"})
         proof = signer.sign(signing.proof_message(challenge))
     return json_response(m.ServerInfo(
         server_id=request.app[SERVER_ID], name=request.app[CONFIG].server_name,
@@ -48,7 +50,7 @@ async def get_content(request: web.Request) -> web.Response:
     content_id = request.match_info["content_id"]
     row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
     if row is None:
-        raise NotFound(f"no content {content_id}")
+        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     return json_response(msgspec.convert(row, m.ContentOut))
 
 
@@ -58,7 +60,7 @@ async def patch_content(request: web.Request) -> web.Response:
     db = request.app[DB]
     kind = body.kind.value if body.kind else None
     if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
-        raise NotFound(f"no content {content_id}")
+        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     row = await db.read(lambda c: q.get_content(c, content_id))
     return json_response(msgspec.convert(row, m.ContentOut))
 
@@ -107,9 +109,10 @@ async def create_assignment(request: web.Request) -> web.Response:
     def add(c: sqlite3.Connection) -> str:
         if q.get_content(c, body.content_id) is None:
             raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
-        target = "" if body.scope == "county" else body.target
+        target = "" if body.scope == "county" else normalize_code(body.target)
         if body.scope != "county" and not target:
-            raise Unprocessable(f"an assignment to a {body.scope} needs a target code")
+            raise Unprocessable(f"an assignment to a {body.scope} needs a target code",
+                                code="missing_target")
         if body.scope == "unit":
             found = county.unit_exists(c, target)
         elif body.scope == "village":
@@ -129,7 +132,8 @@ async def create_assignment(request: web.Request) -> web.Response:
 async def delete_assignment(request: web.Request) -> web.Response:
     assignment_id = request.match_info["assignment_id"]
     if not await request.app[DB].write(lambda c: q.delete_assignment(c, assignment_id)):
-        raise NotFound(f"no assignment {assignment_id}")
+        raise NotFound(f"no assignment {assignment_id}",
+                       details={"what": "分发安排", "id": assignment_id})
     return web.Response(status=204)
 
 
@@ -162,13 +166,16 @@ def _not_past(starts_at: datetime) -> None:
 async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request, m.SessionIn)
     _not_past(body.starts_at)
+    villages = [normalize_code(v) for v in body.village_codes]  # typed codes: NFKC, no spaces
 
     def add(c: sqlite3.Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
-            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
-        if missing := q.missing_villages(c, body.village_codes):
-            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
-        return q.add_session(c, body.title, body.starts_at, body.content_ids, body.village_codes)
+            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
+                                details={"ids": list(missing)})
+        if missing := q.missing_villages(c, villages):
+            raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village",
+                                details={"codes": list(missing)})
+        return q.add_session(c, body.title, body.starts_at, body.content_ids, villages)
 
     session_id = await request.app[DB].write(add)
     return json_response(m.Created(id=session_id), status=201)
@@ -212,7 +219,7 @@ async def session_roll_call(request: web.Request) -> web.Response:
 async def delete_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not await request.app[DB].write(lambda c: q.delete_session(c, session_id)):
-        raise NotFound(f"no session {session_id}")
+        raise NotFound(f"no session {session_id}", details={"what": "学习场次", "id": session_id})
     return web.Response(status=204)
 
 
@@ -232,14 +239,17 @@ async def list_villages(request: web.Request) -> web.Response:
 
 async def create_terminal(request: web.Request) -> web.Response:
     body = await read_json(request, m.TerminalIn)
-    terminal_id = body.id or county.terminal_id_for(body.village_code)
+    village_code = normalize_code(body.village_code)
+    terminal_id = body.id or county.terminal_id_for(village_code)
 
     def add(c: sqlite3.Connection) -> None:
-        v = county.village(c, body.village_code)
+        v = county.village(c, village_code)
         if v is None:
-            raise Unprocessable(f"no village {body.village_code}", code="unknown_village")
-        if not county.add_terminal(c, terminal_id, body.village_code, body.name or v["name"]):
-            raise Conflict(f"terminal {terminal_id} exists already")
+            raise Unprocessable(f"no village {village_code}", code="unknown_village",
+                                details={"codes": [village_code]})
+        if not county.add_terminal(c, terminal_id, village_code, body.name or v["name"]):
+            raise Conflict(f"terminal {terminal_id} exists already", code="terminal_exists",
+                           details={"id": terminal_id})
 
     await request.app[DB].write(add)
     return json_response(m.Created(id=terminal_id), status=201)

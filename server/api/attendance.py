@@ -8,12 +8,13 @@ its village's roster (`server.placement`). It counts in no figure until confirme
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from server.api import models as m
 from server.api.jsonio import json_response, read_json
-from server.appkeys import DB
+from server.appkeys import CONFIG, DB
 from server.errors import NotFound, Unprocessable
 from server.placement import RECEIVE_SLACK
 from server.queries import attendance as q
@@ -37,8 +38,8 @@ async def confirm_flagged(request: web.Request) -> web.Response:
     db = request.app[DB]
     row = await db.read(lambda c: q.flagged_record(c, terminal_id, record_id))
     if row is None:
-        raise NotFound(f"站点 {terminal_id} 没有待确认的记录 {record_id} / terminal {terminal_id} "
-                       f"has no flagged record {record_id}", code="unknown_record")
+        raise NotFound(f"terminal {terminal_id} has no flagged record {record_id}", code="unknown_record",
+                       details={"terminal_id": terminal_id, "record_id": record_id})
     placed_start, placed_end = from_db(row["started_at"]), from_db(row["ended_at"])
     start = body.started_at or placed_start
     received = from_db(row["received_at"])
@@ -47,14 +48,14 @@ async def confirm_flagged(request: web.Request) -> web.Response:
     except OverflowError:
         end = received + 2 * RECEIVE_SLACK  # beyond year 9999: refused just below
     if end > received + RECEIVE_SLACK:
+        local = received.astimezone(ZoneInfo(request.app[CONFIG].time_zone)).strftime("%Y-%m-%d %H:%M")
         raise Unprocessable(
-            f"记录在 {to_db(received)} 收到，不能在此之后结束；请给出更早的开始时间 / the record was "
-            f"received at {to_db(received)} and cannot end after that: give an earlier start",
-            code="bad_time",
+            f"the record was received at {to_db(received)} and cannot end after that: give an "
+            "earlier start", code="bad_time", details={"received_at": local},
         )
     if start < received - timedelta(days=3660):
-        raise Unprocessable("开始时间早于收到前十年 / the start is more than ten years before "
-                            "the record was received", code="bad_time")
+        raise Unprocessable("the start is more than ten years before the record was received",
+                            code="bad_time")
     started, ended, now = to_db(start), to_db(end), to_db(utcnow())
     await db.write(lambda c: q.confirm(c, row["id"], started, ended, now))
     return web.Response(status=204)

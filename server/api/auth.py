@@ -87,20 +87,19 @@ async def login(request: web.Request) -> web.Response:
         headers = {"Retry-After": str(refusal.seconds)}
         if refusal.account_locked:
             raise TooManyRequests(
-                f"这个账号因多处多次密码错误暂时锁定，请 {refusal.seconds} 秒后再试，或在以前登录过的"
-                f"浏览器上登录。The account is locked after many wrong passwords from several "
-                f"places; try again in {refusal.seconds} s, or log in from a browser that has "
-                "logged in here before.", code="account_locked", headers=headers,
+                f"The account is locked after many wrong passwords from several places; try again "
+                f"in {refusal.seconds} s, or log in from a browser that has logged in here before.",
+                code="account_locked", headers=headers, details={"retry_after": refusal.seconds},
             )
         raise TooManyRequests(
-            f"密码错误次数过多，请 {refusal.seconds} 秒后再试。Too many wrong passwords; try again "
-            f"in {refusal.seconds} s.", headers=headers,
+            f"too many wrong passwords; try again in {refusal.seconds} s", headers=headers,
+            details={"retry_after": refusal.seconds},
         )
     db = request.app[DB]
     row = await db.read(lambda c: q.admin_by_name(c, body.username))
     if not await secrets.verify_password(row["password_hash"] if row else None, body.password):
         await throttle.failed(body.username, address)
-        raise Unauthorized("wrong user name or password")
+        raise Unauthorized("wrong user name or password", code="bad_login")
     assert row is not None
     await throttle.succeeded(body.username, address)
     session_id, csrf, device = secrets.new_token(""), secrets.new_token(""), secrets.new_token("")
@@ -161,5 +160,5 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     token_id, now = request.match_info["token_id"], utcnow()
     if not await request.app[DB].write(lambda c: q.revoke_token(c, token_id, now)):
-        raise NotFound(f"no active token {token_id}")
+        raise NotFound(f"no active token {token_id}", details={"what": "有效的 API 令牌", "id": token_id})
     return web.Response(status=204)

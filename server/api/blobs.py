@@ -20,6 +20,7 @@ from aiohttp.abc import AbstractStreamWriter
 from server.appkeys import STORE
 from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
 from shared.hashing import is_sha256
+from shared.typed import is_ascii_digits
 
 CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 FALLBACK_CHUNK: Final = 256 * 1024
@@ -86,27 +87,26 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first == "":
-            suffix = int(last)
-            if suffix < 0 or not last.isdigit():
-                return None
-            if suffix == 0 or size == 0:
-                raise RangeNotSatisfiable(f"the range selects nothing of {size} bytes")
-            return max(0, size - suffix), size - 1
-        if not first.isdigit() or (last and not last.isdigit()):
-            return None
-        start = int(first)
-        end = int(last) if last else size - 1
-    except ValueError:
-        return None
+    if not dash or not _digits(first, empty_ok=True) or not _digits(last, empty_ok=bool(first)):
+        return None  # only ASCII digits count: `²` or full-width digits make the header invalid
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable(f"the range selects nothing of {size} bytes")
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
     if last and end < start:
         return None  # syntactically invalid: ignore the header, as RFC 9110 says
     if start >= size:
         raise RangeNotSatisfiable(f"the range starts at {start}, past the end ({size} bytes)")
     return start, min(end, size - 1)
+
+
+def _digits(text: str, *, empty_ok: bool) -> bool:
+    if text == "":
+        return empty_ok
+    return is_ascii_digits(text)
 
 
 def _if_range_holds(value: str, etag: str, last_modified: datetime) -> bool:

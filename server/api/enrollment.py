@@ -22,6 +22,7 @@ from server.queries import county
 from server.queries import enrollment as q
 from shared.protocol import Enrollment, EnrollRequest, TokenRotation
 from shared.timeutil import utcnow
+from shared.typed import normalize_code
 
 CODE_DIGITS = 16  # typed with a TV remote: digits only, about 53 bits
 ROTATION_GRACE = timedelta(days=1)
@@ -38,7 +39,9 @@ class CodeOut(Struct, frozen=True, kw_only=True):
 
 
 def _normalise(code: str) -> str:
-    return re.sub(r"\D", "", code)
+    """The code's ASCII digits, after NFKC: `１２３４-５６７８` typed with an input method is
+    `12345678`; separators and spaces are dropped."""
+    return re.sub(r"[^0-9]", "", normalize_code(code))
 
 
 def new_code() -> str:
@@ -51,7 +54,7 @@ async def create_code(request: web.Request) -> web.Response:
     body = await read_json(request, CodeIn) if request.body_exists else CodeIn()
     db = request.app[DB]
     if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
-        raise NotFound(f"no terminal {terminal_id}")
+        raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     code, now = new_code(), utcnow()
     expires = now + timedelta(hours=body.expires_in_hours)
     code_hash = secrets.digest(_normalise(code))
@@ -67,6 +70,7 @@ async def enroll(request: web.Request) -> web.Response:
     refusal = await throttle.refusal("enroll", address, per_account=False)
     if refusal is not None:
         raise TooManyRequests(f"too many wrong codes; try again in {refusal.seconds} s",
+                              details={"retry_after": refusal.seconds},
                               headers={"Retry-After": str(refusal.seconds)})
     token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
     code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
@@ -104,6 +108,6 @@ async def rotate_token(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     terminal_id, now = request.match_info["terminal_id"], utcnow()
     if not await request.app[DB].write(lambda c: q.revoke_terminal(c, terminal_id, now)):
-        raise NotFound(f"no terminal {terminal_id}")
+        raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     request.app[TOKENS].forget_terminal(terminal_id)
     return web.Response(status=204)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
@@ -27,9 +28,16 @@ async def read_json(request: web.Request, model: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as e:
-        raise InvalidBody(f"the JSON body does not fit: {e}") from None
+        raise InvalidBody(f"the JSON body does not fit: {e}", details={"path": _where(str(e))}) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def _where(problem: str) -> str:
+    """The JSON path msgspec names in a validation error: `$.records[0].attendees`."""
+    at = problem.rpartition(" - at `")[2].rstrip("`") if " - at `" in problem else "$"
+    missing = re.search(r"missing required field `([^`]+)`", problem)
+    return f"{at}.{missing[1]}" if missing else at
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -93,7 +101,8 @@ def query_date(request: web.Request, name: str, default: date) -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31") from None
+        raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31",
+                         details={"problem": f"参数 {name} 应为 2026-01-31 这样的日期"}) from None
 
 
 def local_day_start(d: date) -> datetime:

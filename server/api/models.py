@@ -256,11 +256,31 @@ class RowProblem(Struct, frozen=True, kw_only=True):
     message: str
 
 
+class ImportRow(Struct, frozen=True, kw_only=True):
+    """One data row of a roster: what it did (or, in a dry run, would do)."""
+
+    line: int  # the spreadsheet's row number, title rows and header counted
+    member_no: str
+    name: str
+    village_code: str
+    status: Literal["ok", "refused", "warning"]
+    message: str  # Chinese, then English after " / "; empty when ok
+
+
 class ImportReport(Struct, frozen=True, kw_only=True):
+    """A roster import. `added`/`updated` count members stored (in a dry run: that would
+    be); `rejected` counts refused rows; `errors`, `warnings` and `rows` list at most
+    2,000 entries each (`rows_truncated` says when more were left out)."""
+
     added: int
     updated: int
     rejected: int
     errors: list[RowProblem]
+    dry_run: bool = False
+    skipped_title_rows: int = 0
+    warnings: list[RowProblem] = []
+    rows: list[ImportRow] = []
+    rows_truncated: bool = False
 
 
 class CoverageRow(Struct, frozen=True, kw_only=True):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from aiohttp import web
 
@@ -19,39 +22,99 @@ from server.api.jsonio import (
     table_response,
     wants_csv,
 )
+from server.api.params import flag_query
 from server.appkeys import CONFIG, DB
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from server.queries import county
 from server.queries import members as mq
 from server.queries import reports as rq
+from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
+from shared.typed import normalize_code
 
-MAX_ROSTER_BYTES = 32 << 20
+MAX_ROSTER_BYTES = 128 << 20  # a 200,000-row CSV is about 30 MB
+EMPTY_BODY_ZH = "请求内容是空的；请把花名册文件（CSV、XLSX 或 XLS）作为请求内容发送"
 RULE_SESSIONS = 2  # the county's rule: at least 2 sessions and 20 hours a month
 RULE_HOURS = 20.0
 
 
 async def import_members(request: web.Request) -> web.Response:
+    """POST the roster file as the body (`?dry_run=1`: check every row, store nothing).
+
+    The body is spooled to a file under the data directory and read from there twice,
+    streaming (see server.roster), so memory stays flat whatever the roster's size.
+    """
+    dry_run = flag_query(request, "dry_run")
+    too_large = PayloadTooLarge(
+        f"a roster file may be at most {MAX_ROSTER_BYTES >> 20} MB; import it in several files",
+        details={"limit": f"{MAX_ROSTER_BYTES >> 20} MB"})
     if request.content_length is not None and request.content_length > MAX_ROSTER_BYTES:
-        raise PayloadTooLarge(f"a roster file may be at most {MAX_ROSTER_BYTES >> 20} MB")
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        data += chunk
-        if len(data) > MAX_ROSTER_BYTES:
-            raise PayloadTooLarge(f"a roster file may be at most {MAX_ROSTER_BYTES >> 20} MB")
-    if not data:
-        raise BadRequest("the body is empty; send the roster file (CSV or XLSX) as the body")
+        raise too_large
     db = request.app[DB]
-    villages = await db.read(mq.village_codes)
+    spool_dir = await asyncio.to_thread(scratch_dir, db)
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=spool_dir, suffix=".roster")
+    path = Path(name)
     try:
-        good, errors = await asyncio.to_thread(roster.parse, bytes(data), villages)
+        with os.fdopen(fd, "wb") as spool:
+            size = 0
+            async for chunk in request.content.iter_chunked(1 << 20):
+                size += len(chunk)
+                if size > MAX_ROSTER_BYTES:
+                    raise too_large
+                await asyncio.to_thread(spool.write, chunk)
+        if size == 0:
+            raise BadRequest("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
+                             details={"problem": EMPTY_BODY_ZH})
+        report = await import_roster(db, path, dry_run=dry_run)
+    finally:
+        await asyncio.to_thread(path.unlink, True)
+    return json_response(report)
+
+
+def scratch_dir(db: Database) -> Path:
+    """`imports/` beside the database: spooled rosters and their scratch files (blocking)."""
+    path = db.path.parent / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def import_roster(db: Database, path: Path, *, dry_run: bool) -> m.ImportReport:
+    """Check `path` row by row, then (unless `dry_run`) store it in one transaction.
+
+    Raises Unprocessable (`bad_roster`, `roster_too_big`) for a file that cannot be read.
+    """
+    villages = await db.read(mq.village_codes)
+    scratch = await asyncio.to_thread(scratch_dir, db)
+    fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=scratch, suffix=".staged")
+    os.close(fd)
+    staging = Path(name)
+    try:
+        checked = await asyncio.to_thread(roster.check, path, villages, staging,
+                                          db.path if dry_run else None)
+        if dry_run:
+            added, updated = checked.new, checked.accepted - checked.new
+        elif checked.accepted:
+            added, updated = await db.write(lambda c: roster.store(c, staging))
+        else:
+            added, updated = 0, 0
     except roster.RosterFormatError as e:
-        raise Unprocessable(str(e), code="bad_roster") from None
-    added, updated = await db.write(lambda c: mq.upsert_members(c, good)) if good else (0, 0)
-    return json_response(m.ImportReport(
-        added=added, updated=updated, rejected=len(errors),
-        errors=[m.RowProblem(row=e.row, member_no=e.member_no, message=e.message) for e in errors],
-    ))
+        raise Unprocessable(str(e), code=e.code, details=e.details) from None
+    finally:
+        await asyncio.to_thread(staging.unlink, True)
+    return m.ImportReport(
+        added=added, updated=updated, rejected=checked.rejected,
+        errors=[_problem(r) for r in checked.errors], dry_run=dry_run,
+        skipped_title_rows=checked.skipped_title_rows,
+        warnings=[_problem(r) for r in checked.warnings],
+        rows=[m.ImportRow(line=r.line, member_no=r.member_no, name=r.name,
+                          village_code=r.village_code, status=r.status, message=r.message)
+              for r in checked.rows],
+        rows_truncated=checked.truncated,
+    )
+
+
+def _problem(r: roster.RowResult) -> m.RowProblem:
+    return m.RowProblem(row=r.line, member_no=r.member_no, message=r.message)
 
 
 def _period(request: web.Request) -> tuple[datetime, datetime]:
@@ -59,7 +122,8 @@ def _period(request: web.Request) -> tuple[datetime, datetime]:
     start = query_date(request, "from", date(today.year, 1, 1))
     end = query_date(request, "to", today)
     if end < start:
-        raise BadRequest("the period ends before it starts (to < from)")
+        raise BadRequest("the period ends before it starts (to < from)",
+                         details={"problem": "结束日期（to）早于开始日期（from）"})
     return local_day_start(start), local_day_start(end + timedelta(days=1))
 
 
@@ -119,11 +183,12 @@ async def search_members(request: web.Request) -> web.Response:
 
 
 async def member_record(request: web.Request) -> web.Response:
-    member_no = request.match_info["member_no"]
+    member_no = normalize_code(request.match_info["member_no"])
     db = request.app[DB]
     who = await db.read(lambda c: mq.member(c, member_no))
     if who is None:
-        raise NotFound(f"no member with number {member_no} in the roster")
+        raise NotFound(f"no member with number {member_no} in the roster",
+                       details={"what": "序号为此的党员", "id": member_no})
     rows = await db.read(lambda c: rq.member_sessions(c, member_no))
     min_seconds = request.app[CONFIG].counted_min_seconds
     entries = [m.LearningEntry(
@@ -191,7 +256,8 @@ async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
     months = _months(start, end)
     if len(months) > 36:
-        raise BadRequest("choose a period of at most 36 months")
+        raise BadRequest("choose a period of at most 36 months",
+                         details={"problem": "时间段最长 36 个月"})
     db = request.app[DB]
     rows = await db.read(lambda c: rq.terminal_months(c, start, end))
     terminals = await db.read(rq.all_terminals)

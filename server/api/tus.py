@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, Final
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from server.api.params import int_header
 from server.appkeys import CONFIG, DB, INGESTOR, UPLOADS
 from server.config import ServerConfig
 from server.errors import (
@@ -122,12 +123,7 @@ def content_meta(meta: dict[str, str]) -> ContentMeta:
 
 
 def _int_header(request: web.Request, name: str) -> int:
-    raw = request.headers.get(name)
-    if raw is None:
-        raise BadRequest(f"the {name} header is required")
-    if not raw.isdigit() or len(raw) > 19:
-        raise BadRequest(f"{name} must be a non-negative integer (got {raw[:40]!r})")
-    return int(raw)
+    return int_header(request, name)
 
 
 def _check_version(request: web.Request, config: ServerConfig) -> None:
@@ -173,11 +169,14 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Upload-Defer-Length is not supported; send Upload-Length")
     length = _int_header(request, "Upload-Length")
     if length == 0:
-        raise BadRequest("the file is empty (Upload-Length: 0); choose the video file again")
+        raise BadRequest("the file is empty (Upload-Length: 0); choose the video file again",
+                         code="empty_file")
     if length > config.max_upload_bytes:
         raise PayloadTooLarge(
-            f"the file is {length} bytes; the largest upload accepted is "
-            f"{config.max_upload_bytes} bytes"
+            f"the file is {_mb(length)}; the largest upload accepted is {_mb(config.max_upload_bytes)}: "
+            "shorten the video or export it at a lower bit rate (H.264 MP4), then upload again",
+            code="upload_too_large",
+            details={"size": _mb(length), "limit": _mb(config.max_upload_bytes)},
         )
     raw_meta = request.headers.get("Upload-Metadata")
     content_meta(_parse_metadata(raw_meta))  # reject bad metadata now, not after the upload
@@ -202,6 +201,24 @@ async def create(request: web.Request) -> web.Response:
         status=201,
         headers={"Location": f"{UPLOADS_PATH}/{upload_id}", "Upload-Offset": "0",
                  "Upload-Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT")},
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1 << 20):,.1f} MB"
+
+
+async def method_override(request: web.Request) -> web.StreamResponse:
+    """POST + `X-HTTP-Method-Override: PATCH|DELETE`, for clients behind proxies that pass
+    only GET and POST (tus core requires servers to honour it)."""
+    wanted = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    if wanted == "PATCH":
+        return await patch(request)
+    if wanted == "DELETE":
+        return await delete(request)
+    raise web.HTTPMethodNotAllowed(
+        "POST", ["HEAD", "PATCH", "DELETE", "OPTIONS"],
+        text="POST to an upload needs X-HTTP-Method-Override: PATCH or DELETE",
     )
 
 
@@ -391,9 +408,8 @@ async def _receive(
 
 def _disk_full(offset: int) -> InsufficientStorage:
     return InsufficientStorage(
-        f"服务器磁盘已满：上传已保留到第 {offset} 字节，清理空间后可继续上传。The server's disk is "
-        f"full; the upload is kept up to byte {offset}. Ask the county admin to free space, then "
-        "resume (HEAD, then PATCH from Upload-Offset).",
+        f"The server's disk is full; the upload is kept up to byte {offset}. Ask the county admin "
+        "to free space, then resume (HEAD, then PATCH from Upload-Offset).", code="upload_kept_disk_full",
         details={"offset": offset}, headers={"Upload-Offset": str(offset)},
     )
 
@@ -434,7 +450,7 @@ async def _complete(
         result = await ingestor.ingest(manager.part(upload_id), sha256, int(row["length"]), meta)
     except NotAVideo as e:
         await manager.remove(upload_id)
-        raise Unprocessable(f"not accepted: {e}", code="not_a_video") from None
+        raise Unprocessable(f"not accepted: {e}", code=e.code, details=e.details) from None
     await request.app[DB].write(lambda c: q.set_content(c, upload_id, result.content_id))
     manager.forget(upload_id)
     return {CONTENT_ID_HEADER: result.content_id, SHA256_HEADER: sha256}

@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 
 from server.roster import MemberRow
 from shared.protocol import Member
-from shared.timeutil import to_db, utcnow
 
 
 def village_codes(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT code FROM villages")}
 
 
-def upsert_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> tuple[int, int]:
-    """Insert or update members by number; returns (added, updated)."""
-    existing = {r[0] for r in conn.execute("SELECT member_no FROM members")}
-    now = to_db(utcnow())
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM members").fetchone()[0])
+
+
+def upsert_stream(conn: sqlite3.Connection, rows: Iterable[MemberRow], now: str) -> int:
+    """Insert or update members by number (the caller's transaction); returns how many."""
+    count = 0
+
+    def values() -> Iterator[tuple[object, ...]]:
+        nonlocal count
+        for m in rows:
+            count += 1
+            yield (m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
+                   m.branch, m.category, m.phone, now)
+
     conn.executemany(
         "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
         "category, phone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -25,11 +35,9 @@ def upsert_members(conn: sqlite3.Connection, rows: Sequence[MemberRow]) -> tuple
         "name = excluded.name, sex = excluded.sex, ethnicity = excluded.ethnicity, "
         "born = excluded.born, joined = excluded.joined, branch = excluded.branch, "
         "category = excluded.category, phone = excluded.phone, updated_at = excluded.updated_at",
-        [(m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined, m.branch,
-          m.category, m.phone, now) for m in rows],
+        values(),
     )
-    added = sum(1 for m in rows if m.member_no not in existing)
-    return added, len(rows) - added
+    return count
 
 
 def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
