@@ -84,7 +84,7 @@ class DiskWatch:
     def refusal(self) -> InsufficientStorage:
         return InsufficientStorage(
             "The server's disk is full; nothing from this request was stored. Retry later (the "
-            "county admin has to free space).", code="server_disk_full",
+            "county admin has to free space).",
             details={"retry_after_seconds": self._retry_after},
             headers={"Retry-After": str(self._retry_after)},
         )

@@ -108,7 +108,7 @@ async def test_backwards_record_is_flagged_then_confirmed(server: Server, people
     status, body = await confirm(server, rec["record_id"], "yesterday")
     assert status == 422 and body["error"]["message"]
     status, body = await confirm(server, rec["record_id"], (now + timedelta(days=1)).isoformat())
-    assert status == 422 and "received" in body["error"]["message"]
+    assert status == 422 and "received" in body["error"]["message_en"]
 
     real = datetime(2026, 9, 15, 1, 0, tzinfo=UTC)
     assert (await confirm(server, rec["record_id"], real.isoformat()))[0] == 204
@@ -187,11 +187,11 @@ async def test_batch_and_attendee_limits(server: Server, people: list[str]) -> N
     now = datetime.now(UTC) - timedelta(hours=1)
     many = [record(people[:1], now, seq=i) for i in range(1001)]
     status, body = await send_at(server, many, datetime.now(UTC))
-    assert status == 422 and "1000" in body["error"]["message"]
+    assert status == 422 and "1000" in body["error"]["message"] and "1000" in body["error"]["message_en"]
     crowd = record([str(n) for n in range(1, 1002)], now)
     ok = record(people[:1], now)
     status, body = await send_at(server, [ok, crowd], datetime.now(UTC))
-    assert status == 422 and "1000" in body["error"]["message"]
+    assert status == 422 and "1000" in body["error"]["message"] and "1000" in body["error"]["message_en"]
     assert await sessions_of(server, people[0]) == 0  # nothing of that batch was stored
 
 

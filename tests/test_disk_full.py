@@ -122,7 +122,7 @@ async def assert_refused(terminal: aiohttp.ClientSession, path: str, body: dict[
         payload = await r.json()
         assert r.status == 507, payload
         assert set(payload) == {"error"} and payload["error"]["code"] == "insufficient_storage"
-        assert "磁盘已满" in payload["error"]["message"] and "disk is full" in payload["error"]["message"]
+        assert "磁盘已满" in payload["error"]["message"] and "disk is full" in payload["error"]["message_en"]
         assert int(r.headers["Retry-After"]) > 0
 
 

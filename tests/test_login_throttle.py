@@ -71,7 +71,7 @@ async def test_attack_from_many_addresses_locks_account_but_not_the_office(
             assert status == 429, body
             error = body["error"]
             assert isinstance(error, dict) and error["code"] == "account_locked"
-            assert "锁定" in error["message"] and "locked" in error["message"]
+            assert "锁定" in error["message"] and "locked" in error["message_en"]
             assert retry is not None and 50 <= int(retry) <= 60
         # The known browser at the office logs in.
         status, body, _ = await login(office, OFFICE)

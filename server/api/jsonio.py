@@ -28,9 +28,17 @@ async def read_json(request: web.Request, model: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as e:
-        raise InvalidBody(f"the JSON body does not fit: {e}", details={"path": _where(str(e))}) from None
+        raise InvalidBody(f"the JSON body does not fit: {e}", details=_problem(str(e))) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def _problem(problem: str) -> dict[str, object]:
+    """Details for the Chinese message: where, and the limit when one was passed."""
+    details: dict[str, object] = {"path": _where(problem)}
+    if found := re.search(r"length (<=|>=) (\d+)", problem):
+        details["most" if found[1] == "<=" else "least"] = int(found[2])
+    return details
 
 
 def _where(problem: str) -> str:

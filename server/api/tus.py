@@ -409,7 +409,7 @@ async def _receive(
 def _disk_full(offset: int) -> InsufficientStorage:
     return InsufficientStorage(
         f"The server's disk is full; the upload is kept up to byte {offset}. Ask the county admin "
-        "to free space, then resume (HEAD, then PATCH from Upload-Offset).", code="upload_kept_disk_full",
+        "to free space, then resume (HEAD, then PATCH from Upload-Offset).",
         details={"offset": offset}, headers={"Upload-Offset": str(offset)},
     )
 
