@@ -90,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     common(wi)
     wi.add_argument("--hours", type=float, default=6.0)
 
+    tv = sub.add_parser("tv", help="the TV interface: full screen on this box's display, driven by a remote")
+    common(tv)
+    tv.add_argument("--status-url", help="the daemon's local endpoint (default http://127.0.0.1:<status_port>)")
+    tv.add_argument("--size", default="1920x1080", help="window size, WIDTHxHEIGHT")
+    tv.add_argument("--windowed", action="store_true", help="an ordinary window (development), not the kiosk")
+    tv.add_argument("--input-device", action="append", default=[],
+                    help="a /dev/input/event* device to read keys from (repeat); 'auto': every keyboard; "
+                         "default: none (keys come through X)")
+
     sub.add_parser("settings", help="list every setting")
     return p
 
@@ -329,6 +338,26 @@ async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None)
     return 0
 
 
+def _tv(config: TerminalConfig, args: argparse.Namespace) -> int:
+    from terminal.tv import app
+    from terminal.tv.api import DaemonApi
+    from terminal.tv.keys import KeyMap, keyboard_devices
+
+    try:
+        width, height = (int(n) for n in args.size.lower().split("x"))
+    except ValueError:
+        print(f"yuanjiao-terminal: 尺寸写法是 宽x高，例如 1920x1080 (bad --size {args.size!r})",
+              file=sys.stderr)
+        return 2
+    devices: list[Path] = []
+    for name in args.input_device:
+        devices += keyboard_devices() if name == "auto" else [Path(name)]
+    url = args.status_url or f"http://127.0.0.1:{config.status_port}"
+    app.run(DaemonApi(url), KeyMap(config.data_dir / "remote-keys.json"), size=(width, height),
+            kiosk=not args.windowed, devices=devices)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "settings":
@@ -345,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "enroll":
         return asyncio.run(_enroll(config, args.code, args.tls_fingerprint))
+    if args.command == "tv":
+        return _tv(config, args)
     if not config.terminal_id:
         config = asyncio.run(_with_enrolled_id(config))
     if not config.terminal_id and args.command != "run":

@@ -11,9 +11,12 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
+
+from terminal.control import ControlError, ControlRefused, RosterAnswer, decode_request
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,36 @@ class ItemStatus(msgspec.Struct, frozen=True, kw_only=True):
     needed_by: str | None = None
     resumed_from: int | None = None
     error: str = ""
+    kind: str = ""  # shared.protocol.ContentKind, for the menu by kind
+    duration_seconds: float = 0.0
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True):
+    """Something keeping the terminal from being fully well, for the TV's home screen."""
+
+    code: str  # not_enrolled | disk_full | catalog_stale | clock_unconfirmed | no_link | no_catalog
+    message: str  # Chinese, plain words
+    action: str  # Chinese: what the site manager can do
+
+
+class NextSession(msgspec.Struct, frozen=True, kw_only=True):
+    session_id: str
+    title: str
+    starts_at: str  # RFC 3339, UTC
+    items: list[str]
+    ready: bool  # every item is in the cache
+    missing: int = 0  # items not ready yet
+
+
+class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """The last session that ended on this box (already in the outbox)."""
+
+    record_id: str
+    title: str
+    attendees: list[str]  # member numbers
+    watched_seconds: float  # summed over the items
+    ended_at: str
+    delivered: bool = False
 
 
 class SessionStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +70,11 @@ class SessionStatus(msgspec.Struct, frozen=True, kw_only=True):
     playing: str | None
     position_seconds: float
     state: str
+    duration_seconds: float = 0.0
+    item_index: int = 0
+    item_count: int = 0
+    item_title: str = ""
+    volume: int = 100
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,10 +104,18 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     clock_boot_id: str = ""
     clock_confirmed_at: str | None = None  # the server's time at its last answer (this run)
     clock_error_seconds: float | None = None  # wall clock minus the server's (+: ahead)
+    enrolled: bool = True
+    village_name: str = ""
+    link: str = ""  # "connected", "searching" or why the county server is out of reach
+    problems: list[Problem] = []
+    next_session: NextSession | None = None
+    last_session: SessionSummary | None = None
 
 
 SnapshotSource = Callable[[], Awaitable[Snapshot]]
-Control = Callable[[str, dict[str, object]], Awaitable[dict[str, object]]]
+# the action and its decoded request (a struct from terminal.control.ROUTES) -> its answer
+Control = Callable[[str, Any], Awaitable[Any]]
+RosterSource = Callable[[], Awaitable[RosterAnswer]]
 
 
 def _local(request: web.Request) -> bool:
@@ -82,13 +128,16 @@ def _local(request: web.Request) -> bool:
 class StatusServer:
     """The status endpoint; `async_start()` gives the port, `async_close()` stops it."""
 
-    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int) -> None:
+    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int,
+                 roster: RosterSource | None = None) -> None:
         self._snapshot = snapshot
         self._control = control
+        self._roster = roster
         self._host = host
         self._port = port
         app = web.Application()
         app.router.add_get("/status", self._status)
+        app.router.add_get("/control/roster", self._get_roster)
         app.router.add_post("/control/{action}", self._act)
         self._runner = web.AppRunner(app, access_log=None)
         self.port = 0
@@ -106,17 +155,26 @@ class StatusServer:
     async def _status(self, request: web.Request) -> web.Response:
         return web.Response(body=msgspec.json.encode(await self._snapshot()), content_type="application/json")
 
+    async def _get_roster(self, request: web.Request) -> web.Response:
+        if not _local(request):
+            return _error(ControlRefused(403, "local_only", "只能在本机查看名册",
+                                         "the roster answers only on this machine"))
+        if self._roster is None:
+            return _error(ControlRefused(404, "no_roster", "没有名册", "no roster here"))
+        return web.Response(body=msgspec.json.encode(await self._roster()), content_type="application/json")
+
     async def _act(self, request: web.Request) -> web.Response:
         if not _local(request):
-            raise web.HTTPForbidden(text="session controls answer only on this machine")
+            return _error(ControlRefused(403, "local_only", "只能在本机操作放映",
+                                         "session controls answer only on this machine"))
         try:
-            body = msgspec.json.decode(await request.read() or b"{}", type=dict[str, object])
-        except msgspec.DecodeError:
-            raise web.HTTPBadRequest(text="the body must be a JSON object") from None
-        try:
-            answer = await self._control(request.match_info["action"], body)
-        except LookupError as e:
-            raise web.HTTPNotFound(text=str(e)) from None
-        except ValueError as e:
-            raise web.HTTPUnprocessableEntity(text=str(e)) from None
+            command = decode_request(request.match_info["action"], await request.read())
+            answer = await self._control(request.match_info["action"], command)
+        except ControlRefused as e:
+            return _error(e)
         return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+
+
+def _error(e: ControlRefused) -> web.Response:
+    body: ControlError = e.error
+    return web.Response(status=e.status, body=msgspec.json.encode(body), content_type="application/json")
