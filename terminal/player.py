@@ -242,13 +242,18 @@ class Player:
         if text is None:
             m.video_set_marquee_int(opt.Enable, 0)
             return
+        # the marquee is drawn in the video's own pixels: size it to the picture, not the TV
+        try:
+            height = int(m.video_get_size(0)[1]) or 1080
+        except Exception:  # no video track (yet): a 1080p picture
+            height = 1080
         m.video_set_marquee_int(opt.Enable, 1)
-        m.video_set_marquee_int(opt.Size, 44)
+        m.video_set_marquee_int(opt.Size, max(10, height // 26))
         m.video_set_marquee_int(opt.Color, 0xFFFFFF)
         m.video_set_marquee_int(opt.Opacity, 255)
         m.video_set_marquee_int(opt.Position, 8 | 1)  # bottom left
-        m.video_set_marquee_int(opt.X, 60)
-        m.video_set_marquee_int(opt.Y, 60)
+        m.video_set_marquee_int(opt.X, height // 30)
+        m.video_set_marquee_int(opt.Y, height // 30)
         m.video_set_marquee_int(opt.Timeout, 0)
         m.video_set_marquee_string(opt.Text, text)
 

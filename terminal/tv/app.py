@@ -89,6 +89,7 @@ class TvApp:
         self.devices = DeviceReader(devices or [], self._device_key)
         self._shown_video = False
         self._last_watchdog = 0.0
+        self._name = ""
 
     # --- running ----------------------------------------------------------------------
 
@@ -207,6 +208,12 @@ class TvApp:
 
     def _draw(self) -> None:
         view = self.ui.view()
+        # the window's name says where the interface is (screen, focus, entries), so a
+        # technician (`xdotool getwindowname`) and the tests can see it without a picture
+        name = f"yuanjiao-tv|{view.screen}|{view.focus or '-'}|{','.join(e.key for e in view.entries[:24])}"
+        if name != self._name:
+            self.root.title(name)
+            self._name = name
         if view.video:
             if not self._shown_video:
                 self.video.lift()

@@ -482,7 +482,7 @@ class Ui:
             out: list[Entry] = []
             if s is not None and s.next_session is not None:
                 n = s.next_session
-                out.append(Entry(f"session:{n.session_id}", f"开始放映：{n.title}", group="今天的场次"))
+                out.append(Entry(f"session:{n.session_id}", f"开始放映：{n.title}", group="安排的场次"))
             for kind, name in KIND_NAMES.items():
                 for i in sorted((i for i in (s.items if s else []) if i.state == "ready" and i.kind == kind),
                                 key=lambda i: i.title):
