@@ -68,6 +68,7 @@ async def run(*args: str, display: str) -> str:
 class WindowState:
     screen: str
     focus: str
+    typed: str
     entries: list[str]
 
 
@@ -93,8 +94,8 @@ class Tv:
             return None
         for line in out.splitlines():
             if line.startswith("yuanjiao-tv|"):
-                _, screen, focus, entries = line.split("|", 3)
-                return WindowState(screen, focus, [e for e in entries.split(",") if e])
+                _, screen, focus, typed, entries = line.split("|", 4)
+                return WindowState(screen, focus, typed.strip("-"), [e for e in entries.split(",") if e])
         return None
 
     async def wait_for(self, screen: str, *, focus: str | None = None, timeout: float = 30,
@@ -111,6 +112,12 @@ class Tv:
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"waited for {screen} (focus {focus}, has {has}); window says {last}")
             await asyncio.sleep(0.1)
+
+    async def hold(self, name: str, seconds: float) -> None:
+        """Hold a key down (the X server auto-repeats it), then let it go."""
+        await run("xdotool", "keydown", name, display=self.display)
+        await asyncio.sleep(seconds)
+        await run("xdotool", "keyup", name, display=self.display)
 
     async def screenshot(self, name: str) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,7 @@ class TvApp:
             "big": tkfont.Font(family=FONT, size=-46, weight="bold"),
             "info": tkfont.Font(family=FONT, size=-38),
             "dim": tkfont.Font(family=FONT, size=-34),
-            "code": tkfont.Font(family=FONT, size=-84, weight="bold"),
+            "code": tkfont.Font(family=FONT, size=-64, weight="bold"),
             "hint": tkfont.Font(family=FONT, size=-34),
             "message": tkfont.Font(family=FONT, size=-42, weight="bold"),
         }
@@ -208,9 +208,10 @@ class TvApp:
 
     def _draw(self) -> None:
         view = self.ui.view()
-        # the window's name says where the interface is (screen, focus, entries), so a
+        # the window's name says where the interface is (screen, focus, digits typed, entries), so a
         # technician (`xdotool getwindowname`) and the tests can see it without a picture
-        name = f"yuanjiao-tv|{view.screen}|{view.focus or '-'}|{','.join(e.key for e in view.entries[:24])}"
+        keys = ",".join(e.key for e in view.entries[:24])
+        name = f"yuanjiao-tv|{view.screen}|{view.focus or '-'}|{view.typed or '-'}|{keys}"
         if name != self._name:
             self.root.title(name)
             self._name = name

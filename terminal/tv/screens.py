@@ -549,7 +549,7 @@ class Ui:
             title = "终端注册"
             shown = self.typed + "_" * (CODE_DIGITS - len(self.typed))
             info.append(("请输入县里给的 16 位注册码：", "big"))
-            info.append(("  ".join(shown[i:i + 4] for i in range(0, CODE_DIGITS, 4)), "code"))
+            info.append((" ".join(shown[i:i + 4] for i in range(0, CODE_DIGITS, 4)), "code"))
             info.append((f"已输入 {len(self.typed)} / {CODE_DIGITS} 位", ""))
             hint = "数字 输入　返回 删除一位　确定 注册"
         elif self.screen == "settings":
