@@ -688,16 +688,16 @@ class Terminal:
         if self.link is not None:
             link = "connected" if self.link.client is not None else (self.link.problem or "searching")
         ready = {r.sha256 for r in rows if r.state == "ready"}
-        next_session = None
+        scheduled: list[NextSession] = []
         for plan in sorted(catalog.sessions if catalog else [], key=lambda p: p.starts_at):
-            if utcnow() - plan.starts_at <= SESSION_LATE and not await self.db.read(
-                partial(q.session_ran, session_id=plan.session_id)
-            ):
-                missing = sum(1 for sha in plan.items if sha not in ready)
-                next_session = NextSession(session_id=plan.session_id, title=plan.title,
-                                           starts_at=to_db(plan.starts_at), items=list(plan.items),
-                                           ready=missing == 0, missing=missing)
-                break
+            if await self.db.read(partial(q.session_ran, session_id=plan.session_id)):
+                continue
+            missing = sum(1 for sha in plan.items if sha not in ready)
+            scheduled.append(NextSession(session_id=plan.session_id, title=plan.title,
+                                         starts_at=to_db(plan.starts_at), items=list(plan.items),
+                                         ready=missing == 0, missing=missing))
+        late = to_db(utcnow() - SESSION_LATE)
+        next_session = next((n for n in scheduled if n.starts_at >= late), None)
         last_session = None
         if self._runner is not None and (done := self._runner.last) is not None:
             waiting = await self.db.read(partial(q.record, record_id=done.record_id))
@@ -706,7 +706,7 @@ class Terminal:
                 watched_seconds=round(sum(done.watched.values()), 1), ended_at=to_db(done.ended_at),
                 delivered=waiting is None,
             )
-        village_name = await self.db.read(partial(q.get_kv, key=VILLAGE_NAME)) or ""
+        village_name, members = await self.db.read(lambda c: (q.get_kv(c, VILLAGE_NAME), len(q.roster(c))))
         kinds = {i.sha256: (str(i.kind), i.duration_seconds) for i in catalog.items} if catalog else {}
         return Snapshot(
             terminal_id=self.config.terminal_id, village_code=self.config.village_code,
@@ -731,9 +731,10 @@ class Terminal:
             clock_confirmed=self.clock.confirmed(), clock_boot_id=self.clock.boot_id,
             clock_confirmed_at=to_db(self.clock.confirmed_at) if self.clock.confirmed_at else None,
             clock_error_seconds=None if (err := self.clock.error_seconds()) is None else round(err, 1),
-            session=session, enrolled=bool(self.config.terminal_id), village_name=village_name,
+            session=session, enrolled=bool(self.config.terminal_id), village_name=village_name or "",
             link=link,
             problems=self._problems(stale, link), next_session=next_session, last_session=last_session,
+            scheduled=scheduled, roster_members=members,
         )
 
     def _problems(self, stale: bool, link: str) -> list[Problem]:

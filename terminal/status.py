@@ -109,6 +109,8 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     link: str = ""  # "connected", "searching" or why the county server is out of reach
     problems: list[Problem] = []
     next_session: NextSession | None = None
+    scheduled: list[NextSession] = []  # every catalog session not yet run (what `session` can start)
+    roster_members: int = 0
     last_session: SessionSummary | None = None
 
 
