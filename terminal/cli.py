@@ -32,7 +32,7 @@ from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
 from terminal import db as q
-from terminal import progress
+from terminal import progress, sdnotify
 from terminal.config import TerminalConfig, describe, load_config
 from terminal.control import ControlError, Started
 from terminal.migrations import MIGRATIONS
@@ -137,6 +137,14 @@ async def _wait_for_enrollment(database: Database, stop: asyncio.Event) -> None:
         await asyncio.sleep(k.ENROLLMENT_POLL_SECONDS)
 
 
+async def _watchdog() -> None:
+    # the event loop turns: tell systemd (WatchdogSec restarts a daemon that hangs)
+    every = sdnotify.watchdog_interval() or 10.0
+    while True:
+        sdnotify.notify("WATCHDOG=1")
+        await asyncio.sleep(every)
+
+
 async def _run(config: TerminalConfig, bars: bool) -> int:
     from terminal.daemon import Terminal
 
@@ -145,6 +153,8 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Terminal(config) as terminal:
+        sdnotify.notify("READY=1")
+        pinger = asyncio.create_task(_watchdog()) if sdnotify.watchdog_interval() else None
         drawer = asyncio.create_task(progress.show(terminal.snapshot)) if bars else None
         watcher = None
         if not config.terminal_id:
@@ -157,6 +167,8 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
         log.info("stopping")
         if watcher is not None:
             watcher.cancel()
+        if pinger is not None:
+            pinger.cancel()
         if drawer is not None:
             drawer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

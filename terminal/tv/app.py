@@ -26,7 +26,7 @@ from tkinter import font as tkfont
 from typing import Any
 
 from terminal import control as ctl
-from terminal.tv import systemd
+from terminal import sdnotify as systemd
 from terminal.tv.api import DaemonApi, DaemonDown
 from terminal.tv.keys import DeviceReader, KeyMap, RepeatFilter, x_key
 from terminal.tv.screens import COUNTY_TIME, Call, Entry, Ui, View
@@ -151,7 +151,7 @@ class TvApp:
             self._send_calls()
             self._draw()
         now = time.monotonic()
-        if now - self._last_watchdog >= 2.0:  # the Tk loop is alive: tell systemd
+        if now - self._last_watchdog >= (systemd.watchdog_interval() or 5.0):  # the Tk loop turns
             systemd.notify("WATCHDOG=1")
             self._last_watchdog = now
         self.root.after(PUMP_MS, self._pump)
