@@ -25,7 +25,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from shared.sqlite import Database
@@ -36,7 +35,7 @@ from terminal import progress, sdnotify
 from terminal.config import TerminalConfig, describe, load_config
 from terminal.control import ControlError, Started
 from terminal.migrations import MIGRATIONS
-from terminal.status import ItemStatus, NextSession, Snapshot
+from terminal.snapshot import ItemStatus, NextSession, Snapshot
 
 log = logging.getLogger("terminal")
 
@@ -183,6 +182,8 @@ async def _daemon(
     config: TerminalConfig, method: str, path: str, body: Any = None, *, timeout: float = 5.0,
 ) -> Any:
     """Ask the local daemon; None when it is not running."""
+    import aiohttp  # here, not at the top: the TV interface runs through this module without it
+
     url = f"http://127.0.0.1:{config.status_port}{path}"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
@@ -385,6 +386,8 @@ async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
 
 
 async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None) -> int:
+    import aiohttp
+
     from terminal.discovery import Discovery
     from terminal.enroll import enroll
     from terminal.errors import TerminalError

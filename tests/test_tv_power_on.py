@@ -56,7 +56,7 @@ async def test_interface_is_up_at_once_and_home_follows(tmp_path: Path) -> None:
             url = f"http://127.0.0.1:{port}"
             async with tv(display, url, config.data_dir, tmp_path / "tv.log") as screen:
                 await notes.wait_for("READY=1", timeout=20)
-                await screen.wait_for("home")
+                await screen.wait_for("home", up=False)
                 await screen.screenshot("00-power-on-no-daemon-yet")
                 await notes.wait_for("WATCHDOG=1", timeout=5)
                 async with Terminal(config.replace(status_port=port)):

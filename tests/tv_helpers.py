@@ -67,6 +67,7 @@ async def run(*args: str, display: str) -> str:
 @dataclass
 class WindowState:
     screen: str
+    up: bool  # the daemon answers
     focus: str
     typed: str
     entries: list[str]
@@ -94,18 +95,19 @@ class Tv:
             return None
         for line in out.splitlines():
             if line.startswith("yuanjiao-tv|"):
-                _, screen, focus, typed, entries = line.split("|", 4)
-                return WindowState(screen, focus, typed.strip("-"), [e for e in entries.split(",") if e])
+                _, screen, up, focus, typed, entries = line.split("|", 5)
+                return WindowState(screen, up == "up", focus, typed.strip("-"),
+                                   [e for e in entries.split(",") if e])
         return None
 
     async def wait_for(self, screen: str, *, focus: str | None = None, timeout: float = 30,
-                       has: str | None = None) -> WindowState:
+                       has: str | None = None, up: bool = True) -> WindowState:
         deadline = asyncio.get_running_loop().time() + timeout
         last = None
         while True:
             last = await self.state()
             if last is not None and last.screen == screen and (focus is None or last.focus == focus) \
-                    and (has is None or has in last.entries):
+                    and (has is None or has in last.entries) and last.up == up:
                 return last
             if self.proc.returncode is not None:
                 raise AssertionError(f"the interface exited: {self.log.read_text()[-2000:]}")

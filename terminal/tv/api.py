@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from terminal import control as ctl
-from terminal.status import Snapshot
+from terminal.snapshot import Snapshot
 
 TIMEOUT = 5.0
 SLOW = {"enroll": 40.0, "link-test": 20.0}  # seconds: these wait on the county server

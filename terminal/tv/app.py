@@ -208,10 +208,12 @@ class TvApp:
 
     def _draw(self) -> None:
         view = self.ui.view()
-        # the window's name says where the interface is (screen, focus, digits typed, entries), so a
-        # technician (`xdotool getwindowname`) and the tests can see it without a picture
+        # the window's name says where the interface is (screen, daemon up, focus, digits
+        # typed, entries), so a technician (`xdotool getwindowname`) and the tests can see
+        # it without a picture
         keys = ",".join(e.key for e in view.entries[:24])
-        name = f"yuanjiao-tv|{view.screen}|{view.focus or '-'}|{view.typed or '-'}|{keys}"
+        up = "up" if self.ui.daemon_up else "down"
+        name = f"yuanjiao-tv|{view.screen}|{up}|{view.focus or '-'}|{view.typed or '-'}|{keys}"
         if name != self._name:
             self.root.title(name)
             self._name = name

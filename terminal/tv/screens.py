@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from shared.protocol import Member
 from terminal import control as ctl
-from terminal.status import Snapshot
+from terminal.snapshot import Snapshot
 from terminal.tv.keys import LEARN_ORDER, Command
 
 try:
@@ -522,8 +522,8 @@ class Ui:
         hint = "↑↓ 选择　确定 进入　返回 上一步　数字键 直接选第几项"
         title = "远教终端"
         if s is not None:
-            name = self.village_name or s.village_name or s.village_code
-            title = f"{name} 远教终端" if name else "远教终端"
+            name = self.village_name or s.village_name
+            title = f"{name} 远教终端" if name else f"远教终端 {s.terminal_id}"
         if not self.daemon_up and self.screen != "playing":
             info.append(("正在连接终端程序…", "bad"))
         if self.screen == "home":
