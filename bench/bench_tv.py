@@ -11,7 +11,8 @@ daemon with libvlc drawing into the interface's window (audio to libvlc's dummy
 output: the bench machine has no sound card). Measured, each for `--seconds`:
 
 * home: the interface on its home screen, the clip cached, nothing playing;
-* playing: the session started by key presses (xdotool: 1, OK, OK), at normal speed.
+* playing: the session started by key presses (xdotool: 1, OK, OK), at normal speed;
+* home after: the session stopped by key presses (stop, OK), back on the home screen.
 
 RSS is sampled every 50 ms (peak) and read at the end of each window; CPU is the
 process's user+system time over the window, as a percentage of one core. Exits 1 when
@@ -87,6 +88,8 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="3 s windows")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--limit-mib", type=float, default=150.0)
+    p.add_argument("--video-output", default="xcb_x11",
+                   help="libvlc video output (xcb_x11: plain X11; gl: OpenGL, llvmpipe on Xvfb)")
     args = p.parse_args()
     seconds = 3.0 if args.quick else args.seconds
     for tool in ("Xvfb", "xdotool", "ffmpeg"):
@@ -120,7 +123,8 @@ def main() -> int:
                                 "--data-dir", str(data)], cwd=REPO, check=True, capture_output=True)
                 port = 20000 + os.getpid() % 20000
                 env = {**os.environ, "DISPLAY": display, "PYTHONUNBUFFERED": "1",
-                       "YUANJIAO_TERMINAL_AUDIO_OUTPUT": "dummy", "YUANJIAO_TERMINAL_SYNC_INTERVAL": "2"}
+                       "YUANJIAO_TERMINAL_AUDIO_OUTPUT": "dummy", "YUANJIAO_TERMINAL_SYNC_INTERVAL": "2",
+                       "YUANJIAO_TERMINAL_VIDEO_OUTPUT": args.video_output}
                 log = tmp / "daemon.log"
                 with open(log, "wb") as out:
                     daemon = subprocess.Popen(
@@ -146,15 +150,21 @@ def main() -> int:
                 wait_for(lambda: "|playing|" in window_name(display), 20, "playing")
                 time.sleep(1.0)
                 playing = measure(pids, seconds)
+                for key, then in (("XF86AudioStop", "|summary|"), ("Return", "|home|")):  # stop; OK
+                    subprocess.run(["xdotool", "key", key], env=env, check=True)
+                    wait_for(lambda then=then: then in window_name(display), 20, then)
+                time.sleep(1.0)
+                after = measure(pids, seconds)
         finally:
             for proc in reversed(procs):
                 stop_process(proc)
             xvfb.terminate()
             xvfb.wait()
 
-    print(f"TV interface and daemon, 1920x1080 on Xvfb, {seconds:.0f} s windows")
+    print(f"TV interface and daemon, 1920x1080 on Xvfb, {seconds:.0f} s windows, "
+          f"video output {args.video_output or 'libvlc default'}")
     print(f"{'':24}{'RSS MiB':>9}{'peak':>8}{'CPU %':>8}")
-    for label, figures in (("home", home), ("playing 720p", playing)):
+    for label, figures in (("home", home), ("playing 720p", playing), ("home after", after)):
         for name, (rss, peak, cpu) in figures.items():
             print(f"{label + ' / ' + name:24}{rss:9.1f}{peak:8.1f}{cpu:8.1f}")
         total = sum(f[0] for f in figures.values())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -60,6 +61,12 @@ log = logging.getLogger(__name__)
 
 SESSION_LATE = timedelta(hours=2)  # a scheduled session missed by more than this is not started
 SCHEDULE_POLL = 30.0
+
+
+def _trim_heap() -> None:
+    """Hand freed memory back to the system (glibc keeps it in its arenas otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _clock(seconds: float) -> str:
@@ -115,6 +122,8 @@ class Terminal:
         self._overlay_note = ""
         self._overlay_task: asyncio.Task[None] | None = None
         self._last_title = ""
+        self._last_result: SessionResult | None = None
+        self._release: asyncio.Task[None] | None = None
 
     # --- lifetime ---------------------------------------------------------------------
 
@@ -199,6 +208,9 @@ class Terminal:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._release is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._release
         if self._player is not None and self._own_player:
             await self._player.async_close()
         if self.status_server is not None:
@@ -364,9 +376,11 @@ class Terminal:
     async def _session_runner(self) -> SessionRunner:
         if self._runner is None:
             if self._player is None:
-                audio = (f"--aout={self.config.audio_output}",) if self.config.audio_output else ()
-                self._player = Player(headless=self.config.headless, rate=self.config.playback_rate,
-                                      extra_args=audio)
+                c = self.config
+                outputs: tuple[str, ...] = (f"--aout={c.audio_output}",) if c.audio_output else ()
+                if c.video_output and not c.headless:
+                    outputs += (f"--vout={c.video_output}",)
+                self._player = Player(headless=c.headless, rate=c.playback_rate, extra_args=outputs)
                 await self._player.async_open()
             self._player.listeners.append(self.notify)
             self._runner = SessionRunner(
@@ -377,8 +391,23 @@ class Terminal:
         return self._runner
 
     def _session_closed(self) -> None:
+        if self._runner is not None:
+            self._last_result = self._runner.last
+        if self._own_player and self._player is not None:
+            # libvlc holds ~200 MB (plugins, decoders, picture pools) while it exists: let it
+            # go between sessions, so the box idles at the daemon's own size
+            player, self._player, self._runner = self._player, None, None
+            self._release = asyncio.create_task(self._release_player(player), name="terminal-release-player")
         self.wake_outbox()
         self.notify()
+
+    async def _release_player(self, player: Player) -> None:
+        task = self._session_task
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait({task})  # the session's last save first
+        await player.async_close()
+        await asyncio.to_thread(_trim_heap)
 
     async def start_session(
         self, spec: SessionSpec, attendee_refs: Sequence[str]
@@ -699,7 +728,7 @@ class Terminal:
         late = to_db(utcnow() - SESSION_LATE)
         next_session = next((n for n in scheduled if n.starts_at >= late), None)
         last_session = None
-        if self._runner is not None and (done := self._runner.last) is not None:
+        if (done := self._last_result) is not None:
             waiting = await self.db.read(partial(q.record, record_id=done.record_id))
             last_session = SessionSummary(
                 record_id=done.record_id, title=self._last_title, attendees=list(done.attendees),

@@ -62,7 +62,7 @@ async def test_enroll_sign_in_play_summary_report(tmp_path: Path, clip2: Path) -
 
         # a box fresh from the shop: not enrolled, the county's address configured
         base = terminal_config(tmp_path, server_url=running.url, terminal_id="", headless=False,
-                               audio_output="dummy")
+                               audio_output="dummy", video_output="xcb_x11")
         import os
         os.environ["DISPLAY"] = display  # libvlc in the daemon draws on the test's display
         first = Terminal(base)
