@@ -83,6 +83,19 @@ def measure(pids: dict[str, int], seconds: float) -> dict[str, tuple[float, floa
     return out
 
 
+def largest_mappings(pid: int, n: int = 6) -> list[tuple[str, float]]:
+    """The daemon's resident memory by mapping (file name or [anon]/[heap]), largest first, MiB."""
+    sizes: dict[str, int] = {}
+    name = "[anon]"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        parts = line.split()
+        if parts and "-" in parts[0] and not parts[0].endswith(":"):
+            name = parts[5].rsplit("/", 1)[-1] if len(parts) > 5 else "[anon]"
+        elif parts and parts[0] == "Rss:":
+            sizes[name] = sizes.get(name, 0) + int(parts[1])
+    return [(k, v / 1024) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:n]]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 s windows")
@@ -155,6 +168,7 @@ def main() -> int:
                     wait_for(lambda then=then: then in window_name(display), 20, then)
                 time.sleep(1.0)
                 after = measure(pids, seconds)
+                kept = largest_mappings(daemon.pid)
         finally:
             for proc in reversed(procs):
                 stop_process(proc)
@@ -169,6 +183,8 @@ def main() -> int:
             print(f"{label + ' / ' + name:24}{rss:9.1f}{peak:8.1f}{cpu:8.1f}")
         total = sum(f[0] for f in figures.values())
         print(f"{label + ' / together':24}{total:9.1f}")
+    print("daemon after the session, largest resident mappings: "
+          + ", ".join(f"{name} {mib:.1f}" for name, mib in kept))
     together = sum(f[0] for f in home.values())
     over = together > args.limit_mib
     print(f"target: daemon + interface on home < {args.limit_mib:.0f} MiB: {'FAIL' if over else 'ok'}")
