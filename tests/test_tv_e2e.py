@@ -2,9 +2,10 @@
 terminal daemon (libvlc drawing into the interface's window on an Xvfb display the test
 starts) and the interface as its own process. The site manager enrolls the box with the
 county's 16-digit code, waits for content, starts the scheduled session, signs in two
-members by number and one by name, pauses, seeks, signs a late arrival in during
-playback, plays to the end, sees the summary, and the county's member reports show the
-attendance. A screenshot of every screen is saved under test-artifacts/tv/."""
+members by number and one by name, pauses, seeks, signs late arrivals in during
+playback (one by number over the video, one by name from the sign-in list, which pauses
+the video), plays to the end, sees the summary, and the county's member reports show
+the attendance. The overlay shows on a key and hides by itself. A screenshot of every screen is saved under test-artifacts/tv/."""
 
 from __future__ import annotations
 
@@ -84,12 +85,12 @@ async def test_enroll_sign_in_play_summary_report(tmp_path: Path, clip2: Path) -
                 await terminal.wait_until(backlog_empty(terminal), timeout=30)
                 await _settings(screen)
 
-        for member_no in ("1", "2", "3", "4"):
+        for member_no in ("1", "2", "3", "4", "5"):
             record = await member_record(http, member_no)
             assert record["sessions"] == 1, (member_no, record)
             assert record["entries"][0]["terminal_id"] == TERMINAL_ID
             assert record["watched_seconds"] == pytest.approx(LONG_SECONDS - SEEK + SHORT_SECONDS, abs=4)
-        assert (await member_record(http, "5"))["sessions"] == 0
+        assert (await member_record(http, "6"))["sessions"] == 0
 
 
 async def _enroll(screen: Tv, terminal: Terminal, printed: str) -> None:
@@ -161,12 +162,28 @@ async def _session(screen: Tv, terminal: Terminal, session_id: str, sha1: str, s
         return s is not None and "4" in s.attendees
     await terminal.wait_until(late, timeout=10)
     await screen.screenshot("07-playing-late-arrival")
+    assert terminal.overlay_shown
+    await terminal.wait_until(lambda: not terminal.overlay_shown, timeout=10)  # it hides by itself
+
+    await screen.keys("Menu")  # the late sign-in list: the video pauses under it
+    await screen.wait_for("late", focus="resume", has="member:5")
+    await terminal.wait_until(paused, timeout=10)
+    await screen.keys("Down", "Down", "Down", "Down", "Down", "Return")  # 5 秦洋刚, by name
+
+    async def fifth() -> bool:
+        s = await _snapshot_session(terminal)
+        return s is not None and "5" in s.attendees
+    await terminal.wait_until(fifth, timeout=10)
+    await screen.screenshot("07b-late-sign-in-list")
+    await screen.keys("Escape")  # Back: to the video, playing again
+    await screen.wait_for("playing")
+    await terminal.wait_until(playing, timeout=10)
 
     await screen.wait_for("summary", timeout=60)  # both items played to their end
     await screen.screenshot("08-summary")
     snap = await terminal.snapshot()
     assert snap.last_session is not None
-    assert snap.last_session.attendees == ["1", "3", "2", "4"]
+    assert snap.last_session.attendees == ["1", "3", "2", "4", "5"]
     assert snap.last_session.watched_seconds == pytest.approx(LONG_SECONDS - SEEK + SHORT_SECONDS, abs=4)
     await screen.keys("Return")
     await screen.wait_for("home")

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from shared.protocol import Member
 from terminal import control as ctl
 from terminal.snapshot import Snapshot
@@ -463,6 +465,11 @@ class Ui:
             self.calls.append(Call("overlay", ctl.Overlay()))
         elif call.action == "attend" and isinstance(result, ctl.Attendees):
             self.message = f"已签到，现在共 {len(result.attendees)} 人"
+            snap = self.snapshot
+            if snap is not None and snap.session is not None:  # shown now, not at the next poll
+                session = msgspec.structs.replace(snap.session, attendees=list(result.attendees))
+                self.snapshot = msgspec.structs.replace(snap, session=session)
+                self.menu.update(self._entries())
             if self.screen == "playing":
                 self.calls.append(Call("overlay", ctl.Overlay(note=self.message)))
         elif call.action == "enroll" and isinstance(result, ctl.Enrolled):
