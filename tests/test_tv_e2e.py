@@ -5,7 +5,8 @@ county's 16-digit code, waits for content, starts the scheduled session, signs i
 members by number and one by name, pauses, seeks, signs late arrivals in during
 playback (one by number over the video, one by name from the sign-in list, which pauses
 the video), plays to the end, sees the summary, and the county's member reports show
-the attendance. The overlay shows on a key and hides by itself. A screenshot of every screen is saved under test-artifacts/tv/."""
+the attendance. The overlay shows on a key and hides by itself. A screenshot of every
+screen is saved under test-artifacts/tv/."""
 
 from __future__ import annotations
 
