@@ -5,7 +5,9 @@
 
 Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
 of catalog sessions, and the saving of download progress. Each loop that talks to the
-server backs off with jitter when the link fails and looks for the server again.
+server backs off with jitter when the link fails and looks for the server again; a
+loop's unexpected failure goes to the `Supervisor`. The control API's handlers live in
+`terminal.controls`, the terminal's condition in `terminal.condition`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ import contextlib
 import ctypes
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import aiohttp
-import msgspec
 
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
@@ -34,12 +35,14 @@ from terminal.bandwidth import RateLimiter
 from terminal.cache import Cache
 from terminal.catalog import CatalogKeeper
 from terminal.clock import Clock, MonotonicClock, WallClock
+from terminal.condition import Facts, assess
 from terminal.config import TerminalConfig
+from terminal.controls import Controls
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
 from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
 from terminal.errors import ItemError, ServerRefused, ServerUnreachable, TerminalError
-from terminal.link import LAST_GOOD, Link
+from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
 from terminal.player import Player
@@ -47,13 +50,13 @@ from terminal.sessions import SessionResult, SessionRunner, SessionSpec
 from terminal.status import (
     ItemStatus,
     NextSession,
-    Problem,
     SessionStatus,
     SessionSummary,
     Snapshot,
     StatusServer,
 )
-from terminal.sync import VILLAGE_NAME, WINDOW_OVERRIDE, Syncer
+from terminal.supervisor import Supervisor
+from terminal.sync import VILLAGE_NAME, Syncer
 from terminal.trust import Trust
 from terminal.window import DownloadWindow
 
@@ -67,11 +70,6 @@ def _trim_heap() -> None:
     """Hand freed memory back to the system (glibc keeps it in its arenas otherwise)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -111,16 +109,14 @@ class Terminal:
         self._own_player = player is None
         self._runner: SessionRunner | None = None
         self._session_task: asyncio.Task[SessionResult] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(pause=config.backoff_max)
         self._sync_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self.last_delivery: Delivery | None = None
         self.heartbeats = 0
-        self._overlay_until = 0.0
-        self._overlay_note = ""
-        self._overlay_task: asyncio.Task[None] | None = None
+        self.controls = Controls(self)
         self._last_title = ""
         self._last_result: SessionResult | None = None
         self._release: asyncio.Task[None] | None = None
@@ -177,21 +173,7 @@ class Terminal:
             await self.discovery.async_advertise(port)
         for loop in (self._sync_loop, self._heartbeat_loop, self._outbox_loop, self._schedule_loop,
                      self._progress_loop):
-            self._spawn(loop)
-
-    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        name = fn.__name__.strip("_")
-
-        async def keep_running() -> None:
-            # a bug in one loop must not silently stop it for good: log, pause, go on
-            while True:
-                try:
-                    await fn()
-                except Exception:
-                    log.exception("the %s failed; restarting it", name.replace("_", " "))
-                    await asyncio.sleep(self.config.backoff_max)
-
-        self._tasks.append(asyncio.create_task(keep_running(), name=f"terminal-{name}"))
+            self.supervisor.spawn(loop)
 
     async def async_close(self) -> None:
         if self._closed.is_set():
@@ -201,13 +183,8 @@ class Terminal:
             self._session_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TerminalError):
                 await self._session_task
-        if self._overlay_task is not None:
-            self._overlay_task.cancel()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.controls.async_close()
+        await self.supervisor.async_close()
         if self._release is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._release
@@ -373,7 +350,7 @@ class Terminal:
     def session_running(self) -> bool:
         return self._session_task is not None and not self._session_task.done()
 
-    async def _session_runner(self) -> SessionRunner:
+    async def session_runner(self) -> SessionRunner:
         if self._runner is None:
             if self._player is None:
                 c = self.config
@@ -415,7 +392,7 @@ class Terminal:
         """Sign the attendees in and start playing; the task's result is the closed record."""
         if self.session_running:
             raise TerminalError("a session is already running")
-        runner = await self._session_runner()
+        runner = await self.session_runner()
         attendees = await runner.sign_in(attendee_refs)
         if spec.session_id:
             now = to_db(utcnow())
@@ -455,24 +432,28 @@ class Terminal:
                             "downloaded and verified yet: nothing would play")
         return found
 
-    async def _started(self, spec: SessionSpec, task: asyncio.Task[SessionResult],
-                       attendees: list[str]) -> ctl.Started:
-        """Answer a start only once something plays (or it is clear that nothing will)."""
-        def playing_or_over() -> bool:
-            return task.done() or (self._player is not None and self._player.state == "playing")
-        with contextlib.suppress(TimeoutError):
-            await self.wait_until(playing_or_over, timeout=k.START_TIMEOUT)
-        if task.done():
-            result = task.result()
-            if not any(w > 0 for w in result.watched.values()):
-                raise ItemError(f"{spec.title!r} 没有播放任何内容 / nothing of {spec.title!r} played "
-                                f"(record {result.record_id} counts nowhere)")
-            return ctl.Started(title=spec.title, attendees=attendees, state="played",
-                               record_id=result.record_id)
-        if self._player is not None and self._player.state == "playing":
-            return ctl.Started(title=spec.title, attendees=attendees, state="playing")
-        # not playing yet: the CLI must not say "started"
-        return ctl.Started(title=spec.title, attendees=attendees, state="starting")
+    async def control(self, action: str, body: object) -> Any:
+        """The local control API (`terminal.controls.Controls.handle`)."""
+        return await self.controls.handle(action, body)
+
+    async def roster(self) -> ctl.RosterAnswer:
+        return await self.controls.roster()
+
+    @property
+    def overlay_shown(self) -> bool:
+        return self.controls.overlay_shown
+
+    @property
+    def runner(self) -> SessionRunner | None:
+        return self._runner
+
+    @property
+    def player(self) -> Player | None:
+        return self._player
+
+    @property
+    def session_task(self) -> asyncio.Task[SessionResult] | None:
+        return self._session_task
 
     def session_for(self, session_id: str) -> SessionSpec:
         catalog = self.keeper.catalog
@@ -480,206 +461,6 @@ class Terminal:
             if plan.session_id == session_id:
                 return SessionSpec(plan.title, list(plan.items), plan.session_id)
         raise LookupError(f"no session {session_id} in the catalog")
-
-    async def control(self, action: str, body: object) -> Any:
-        """The local control API (`terminal.control`): `body` is the action's request struct
-        (a plain dict is decoded into it); the answer is the action's answer struct, or a
-        dict of it when a dict came in. Refusals raise `ControlRefused`."""
-        as_dict = isinstance(body, dict)
-        if as_dict:
-            body = ctl.decode_request(action, msgspec.json.encode(body))
-        handler = getattr(self, "_ctl_" + action.replace("-", "_"), None)
-        if handler is None or action not in ctl.ROUTES:
-            raise ctl.ControlRefused(404, "no_such_action", f"没有这个操作：{action}",
-                                     f"no control {action!r}")
-        answer = await handler(body)
-        return msgspec.to_builtins(answer) if as_dict else answer
-
-    async def _ctl_start(self, r: ctl.StartSession) -> ctl.Started:
-        try:
-            if r.session_id:
-                try:
-                    spec = self.session_for(r.session_id)
-                except LookupError:
-                    raise ctl.ControlRefused(422, "no_such_session", "课程表里没有这场放映",
-                                             f"no session {r.session_id} in the catalog") from None
-                await self.resolve_items(spec.items)
-            elif r.items:
-                spec = SessionSpec(r.title or "站点点播", await self.resolve_items(r.items))
-            else:
-                raise ctl.ControlRefused(422, "nothing_to_play", "请选择要放映的场次或课程",
-                                         "name a session_id or the items to play")
-        except ItemError as e:
-            raise ctl.ControlRefused(422, "items", f"课程不能放映：{e}", str(e)) from e
-        if self.session_running:
-            raise ctl.refused("session_running", "已经在放映，请先结束当前放映",
-                              "a session is already running")
-        runner = await self._session_runner()
-        assert self._player is not None
-        self._player.xwindow = r.xwindow
-        try:
-            member_nos = await runner.sign_in(r.attendees)
-            task = await self.start_session(spec, member_nos)
-        except TerminalError as e:
-            raise ctl.ControlRefused(422, "sign_in", f"签到失败：{e}", str(e)) from e
-        try:
-            return await self._started(spec, task, member_nos)
-        except ItemError as e:
-            raise ctl.ControlRefused(422, "nothing_played", "没有播放任何内容，这次不计入记录", str(e)) from e
-
-    async def _ctl_attend(self, r: ctl.Attend) -> ctl.Attendees:
-        runner = self._runner
-        if runner is None or not self.session_running:
-            raise ctl.refused("not_running", "现在没有放映", "no session is running")
-        try:
-            runner.add_attendees(await runner.sign_in(r.attendees))
-        except TerminalError as e:
-            raise ctl.ControlRefused(422, "sign_in", f"签到失败：{e}", str(e)) from e
-        self.notify()
-        return ctl.Attendees(attendees=list(runner.attendees))
-
-    async def _ctl_window(self, r: ctl.OpenWindow) -> ctl.WindowOpen:
-        until = utcnow() + timedelta(hours=r.hours)
-        await self.db.write(lambda c: q.set_kv(c, WINDOW_OVERRIDE, to_db(until)))
-        self.wake_sync()
-        return ctl.WindowOpen(window_open_until=to_db(until))
-
-    def _playing(self) -> Player:
-        if self._player is None or not self.session_running:
-            raise ctl.refused("not_playing", "现在没有放映", "nothing is playing")
-        return self._player
-
-    async def _ctl_pause(self, _r: ctl.Nothing) -> ctl.Done:
-        await self._playing().pause()
-        return ctl.Done(action="pause")
-
-    async def _ctl_resume(self, _r: ctl.Nothing) -> ctl.Done:
-        await self._playing().resume()
-        return ctl.Done(action="resume")
-
-    async def _ctl_toggle(self, _r: ctl.Nothing) -> ctl.Done:
-        player = self._playing()
-        await (player.resume() if player.state == "paused" else player.pause())
-        return ctl.Done(action="toggle")
-
-    async def _ctl_seek(self, r: ctl.Seek) -> ctl.Done:
-        player = self._playing()
-        stats = player.stats
-        here = stats.position_seconds if stats else 0.0
-        to = r.seconds if r.seconds is not None else here + (r.delta or 0.0)
-        if player.duration > 0:
-            to = min(to, max(0.0, player.duration - 0.5))
-        await player.seek(max(0.0, to))
-        return ctl.Done(action="seek")
-
-    async def _ctl_next(self, _r: ctl.Nothing) -> ctl.Done:
-        await self._playing().stop()  # the session goes on with its next item
-        return ctl.Done(action="next")
-
-    async def _ctl_stop(self, _r: ctl.Nothing) -> ctl.Done:
-        self._playing()
-        assert self._session_task is not None
-        self._session_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, TerminalError):
-            await self._session_task
-        return ctl.Done(action="stop")
-
-    async def _ctl_volume(self, r: ctl.Volume) -> ctl.Done:
-        player = self._playing()
-        await player.set_volume(r.level if r.level is not None else player.volume + (r.delta or 0))
-        await self._ctl_overlay(ctl.Overlay(note=f"音量 {player.volume}"))
-        return ctl.Done(action="volume")
-
-    async def _ctl_overlay(self, r: ctl.Overlay) -> ctl.Done:
-        self._playing()
-        self._overlay_until = time.monotonic() + r.seconds
-        self._overlay_note = r.note
-        if self._overlay_task is None or self._overlay_task.done():
-            self._overlay_task = asyncio.create_task(self._keep_overlay(), name="terminal-overlay")
-        await self._draw_overlay()
-        return ctl.Done(action="overlay")
-
-    def overlay_text(self) -> str | None:
-        """The overlay's words (title, elapsed / total and remaining, signed in), or None."""
-        runner, player = self._runner, self._player
-        if runner is None or runner.current is None or player is None or player.stats is None:
-            return None
-        pos, total = player.stats.position_seconds, player.duration
-        spec = runner.current
-        where = spec.items.index(player.stats.sha256) + 1 if player.stats.sha256 in spec.items else 1
-        paused = "  已暂停" if player.state == "paused" else ""
-        text = (f"{spec.title}（第 {where}/{len(spec.items)} 部）{paused}\n"
-                f"{_clock(pos)} / {_clock(total)}  剩余 {_clock(max(0.0, total - pos))}  "
-                f"已签到 {len(runner.attendees)} 人")
-        return text + (f"\n{self._overlay_note}" if self._overlay_note else "")
-
-    @property
-    def overlay_shown(self) -> bool:
-        return self.session_running and time.monotonic() < self._overlay_until
-
-    async def _draw_overlay(self) -> None:
-        if self._player is not None:
-            await self._player.overlay(self.overlay_text() if self.overlay_shown else None)
-
-    async def _keep_overlay(self) -> None:
-        # refreshed twice a second while shown, so the times move; hidden by itself after
-        while self.overlay_shown:
-            await asyncio.sleep(0.5)
-            with contextlib.suppress(RuntimeError, AttributeError):
-                await self._draw_overlay()
-        self._overlay_note = ""
-        with contextlib.suppress(RuntimeError, AttributeError):
-            await self._draw_overlay()
-        self.notify()
-
-    async def _ctl_enroll(self, r: ctl.EnrollCode) -> ctl.Enrolled:
-        from terminal.enroll import enroll
-
-        code = "".join(ch for ch in r.code if ch.isalnum())
-        stored: str | None = await self.db.read(lambda c: q.get_kv(c, LAST_GOOD))
-        url = r.server_url or self.config.server_url or stored or ""
-        if not url and self.discovery is not None:
-            await self.discovery.async_wait(self.config.discovery_timeout)
-            url = next((c.url for c in self.discovery.servers.values()), "")
-        if not url:
-            raise ctl.ControlRefused(502, "no_server",
-                                     "找不到县里的服务器：请检查网线，或在设置里填写服务器地址",
-                                     "no server found by mDNS and none configured")
-        assert self.http is not None
-        try:
-            answer = await enroll(self.http, self.db, url, code)
-        except ServerUnreachable as e:
-            raise ctl.ControlRefused(502, "unreachable", "连不上县里的服务器，请检查网络后再试",
-                                     str(e)) from e
-        except TerminalError as e:
-            raise ctl.ControlRefused(422, "code_refused", "注册码不对或已经用过，请向县里要一个新的注册码",
-                                     str(e)) from e
-        await self.db.write(lambda c: q.set_kv(c, VILLAGE_NAME, answer.village_name))
-        self.notify()
-        return ctl.Enrolled(terminal_id=answer.terminal_id, village_name=answer.village_name,
-                            server_name=answer.server_name)
-
-    async def _ctl_link_test(self, _r: ctl.Nothing) -> ctl.LinkTest:
-        if self.link is None:
-            return ctl.LinkTest(ok=False, server_url=None, milliseconds=0, message="连接未启动")
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(15):
-                client = await self.link.get()
-                await client.heartbeat(heartbeat.build(await self.snapshot(), self.clock.now()))
-        except (TerminalError, TimeoutError) as e:
-            if isinstance(e, ServerUnreachable):
-                self.link.lost(e)
-            ms = (time.monotonic() - started) * 1000
-            return ctl.LinkTest(ok=False, server_url=None, milliseconds=round(ms, 1),
-                                message=f"连不上县里的服务器（{e}）")
-        ms = (time.monotonic() - started) * 1000
-        return ctl.LinkTest(ok=True, server_url=client.base_url, milliseconds=round(ms, 1),
-                            message=f"连接正常，往返 {ms:.0f} 毫秒")
-
-    async def roster(self) -> ctl.RosterAnswer:
-        members, name = await self.db.read(lambda c: (q.roster(c), q.get_kv(c, VILLAGE_NAME)))
-        return ctl.RosterAnswer(village_name=name or "", members=members)
 
     # --- status -----------------------------------------------------------------------
 
@@ -690,14 +471,6 @@ class Terminal:
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
         stale = self.keeper.expired()
-        condition = "ok"
-        if self.syncer is not None and self.syncer.condition != "ok":
-            condition = self.syncer.condition
-        if stale:
-            condition = "stale: the catalog has expired; playing the cache, adding nothing new"
-        if condition == "ok" and counts["quarantined"]:  # the county sees it in the fleet view
-            condition = (f"{counts['quarantined']} record(s) refused by the server, held and "
-                         f"offered again later: {refusal}")
         window_open = await self.syncer.window_open() if self.syncer is not None else True
         session = None
         if self._runner is not None and self._runner.current is not None and self._player is not None:
@@ -737,6 +510,12 @@ class Terminal:
             )
         village_name, members = await self.db.read(lambda c: (q.get_kv(c, VILLAGE_NAME), len(q.roster(c))))
         kinds = {i.sha256: (str(i.kind), i.duration_seconds) for i in catalog.items} if catalog else {}
+        condition, problems = assess(Facts(
+            enrolled=bool(self.config.terminal_id),
+            syncer=self.syncer.condition if self.syncer is not None else "ok", stale=stale,
+            has_catalog=catalog is not None, link=link, clock_confirmed=self.clock.confirmed(),
+            held=counts["quarantined"], refusal=refusal or "",
+        ))
         return Snapshot(
             terminal_id=self.config.terminal_id, village_code=self.config.village_code,
             software_version=k.SOFTWARE_VERSION, condition=condition,
@@ -762,30 +541,6 @@ class Terminal:
             clock_error_seconds=None if (err := self.clock.error_seconds()) is None else round(err, 1),
             session=session, enrolled=bool(self.config.terminal_id), village_name=village_name or "",
             link=link,
-            problems=self._problems(stale, link), next_session=next_session, last_session=last_session,
+            problems=problems, next_session=next_session, last_session=last_session,
             scheduled=scheduled, roster_members=members,
         )
-
-    def _problems(self, stale: bool, link: str) -> list[Problem]:
-        """The terminal's condition in the site manager's words, each with what to do."""
-        out: list[Problem] = []
-        if not self.config.terminal_id:
-            return [Problem(code="not_enrolled", message="这台终端还没有注册",
-                            action="在「设置」里选「终端注册」，输入县里给的 16 位注册码")]
-        condition = self.syncer.condition if self.syncer is not None else "ok"
-        if condition.startswith("disk full"):
-            out.append(Problem(code="disk_full", message="存储空间已满，新课程暂停下载",
-                               action="已下载的课程照常放映；请联系县里撤下旧课程腾出空间"))
-        if stale:
-            out.append(Problem(code="catalog_stale", message="课程表已过期，只能放映已下载的课程",
-                               action="请检查网络；连上县里的服务器后会自动更新"))
-        elif self.keeper.catalog is None:
-            out.append(Problem(code="no_catalog", message="还没有收到课程表",
-                               action="请检查网络；连上县里的服务器后会自动下载"))
-        if link not in ("connected", "searching"):
-            out.append(Problem(code="no_link", message="连不上县里的服务器",
-                               action="检查网线和路由器；课程照常放映，签到记录联网后自动上传"))
-        if not self.clock.confirmed():
-            out.append(Problem(code="clock_unconfirmed", message="时钟还没有和县里的服务器核对",
-                               action="放映照常进行；联网后自动核对"))
-        return out
