@@ -25,23 +25,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
 from terminal import db as q
-from terminal import progress
+from terminal import progress, sdnotify
 from terminal.config import TerminalConfig, describe, load_config
+from terminal.control import ControlError, Started
 from terminal.migrations import MIGRATIONS
-from terminal.status import ItemStatus, Snapshot
+from terminal.snapshot import ItemStatus, NextSession, Snapshot
 
 log = logging.getLogger("terminal")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="yuanjiao-terminal", description="Yuanjiao village terminal")
+    p = argparse.ArgumentParser(prog="yuanjiao-terminal",
+                                description="远教村级终端 Yuanjiao village terminal")
     p.add_argument("--version", action="version", version=k.SOFTWARE_VERSION)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -52,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--status-port", type=int, help="port of the status endpoint")
         sp.add_argument("-v", "--verbose", action="store_true")
 
-    run = sub.add_parser("run", help="run the terminal daemon")
+    run = sub.add_parser("run", help="运行终端程序 run the terminal daemon")
     common(run)
     run.add_argument("--server-url", help="fallback server URL when mDNS finds nothing")
     run.add_argument("--status-host", help="address of the status endpoint")
@@ -65,32 +66,43 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no video or audio output")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
 
-    st = sub.add_parser("status", help="server, cache, downloads, backlog")
+    st = sub.add_parser("status", help="终端状态：服务器、缓存、下载、场次、名册 status")
     common(st)
-    st.add_argument("--json", action="store_true", help="print the snapshot as JSON")
+    st.add_argument("--json", action="store_true", help="以 JSON 输出 print the snapshot as JSON")
 
-    se = sub.add_parser("session", help="sign members in and play a session")
+    se = sub.add_parser("session", help="签到并放映 sign members in and play a session")
     common(se)
-    se.add_argument("--member", action="append", default=[], help="member number or name (repeat)")
-    se.add_argument("--session-id", help="a session scheduled in the catalog")
-    se.add_argument("--item", action="append", default=[], help="sha256 of a cached item (repeat)")
+    se.add_argument("--member", action="append", default=[],
+                    help="党员编号或姓名，可重复 member number or name (repeat)")
+    se.add_argument("--session-id", help="课程表里的场次 a session scheduled in the catalog")
+    se.add_argument("--item", action="append", default=[],
+                    help="已缓存课程的 sha256，可重复 a cached item (repeat)")
     se.add_argument("--title", default="站点点播", help="title of an unscheduled session")
     se.add_argument("--headless", action="store_true", help="no video or audio output")
     se.add_argument("--rate", type=float, help="playback rate")
 
-    en = sub.add_parser("enroll", help="trade the county's one-time code for this box's identity")
+    en = sub.add_parser("enroll", help="用县里给的注册码注册终端 enroll with the county's code")
     common(en)
-    en.add_argument("code", help="the code the county admin made for this terminal point")
+    en.add_argument("code", help="县里给的 16 位注册码 the county's code")
     en.add_argument("--server-url", help="the county server (found by mDNS when not given)")
     en.add_argument("--zeroconf-interfaces", help="comma-separated addresses for mDNS, or 'all'")
     en.add_argument("--tls-fingerprint",
                     help="sha256 of the server's certificate, when it is self-signed (https only)")
 
-    wi = sub.add_parser("window", help="open the download window now (site manager override)")
+    wi = sub.add_parser("window", help="现在开放下载 open the download window now")
     common(wi)
     wi.add_argument("--hours", type=float, default=6.0)
 
-    sub.add_parser("settings", help="list every setting")
+    tv = sub.add_parser("tv", help="电视界面（遥控器操作） the TV interface")
+    common(tv)
+    tv.add_argument("--status-url", help="the daemon's local endpoint (default http://127.0.0.1:<status_port>)")
+    tv.add_argument("--size", default="1920x1080", help="window size, WIDTHxHEIGHT")
+    tv.add_argument("--windowed", action="store_true", help="an ordinary window (development), not the kiosk")
+    tv.add_argument("--input-device", action="append", default=[],
+                    help="a /dev/input/event* device to read keys from (repeat); 'auto': every keyboard; "
+                         "default: none (keys come through X)")
+
+    sub.add_parser("settings", help="列出全部设置 list every setting")
     return p
 
 
@@ -124,6 +136,14 @@ async def _wait_for_enrollment(database: Database, stop: asyncio.Event) -> None:
         await asyncio.sleep(k.ENROLLMENT_POLL_SECONDS)
 
 
+async def _watchdog() -> None:
+    # the event loop turns: tell systemd (WatchdogSec restarts a daemon that hangs)
+    every = sdnotify.watchdog_interval() or 10.0
+    while True:
+        sdnotify.notify("WATCHDOG=1")
+        await asyncio.sleep(every)
+
+
 async def _run(config: TerminalConfig, bars: bool) -> int:
     from terminal.daemon import Terminal
 
@@ -132,6 +152,8 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Terminal(config) as terminal:
+        sdnotify.notify("READY=1")
+        pinger = asyncio.create_task(_watchdog()) if sdnotify.watchdog_interval() else None
         drawer = asyncio.create_task(progress.show(terminal.snapshot)) if bars else None
         watcher = None
         if not config.terminal_id:
@@ -144,6 +166,8 @@ async def _run(config: TerminalConfig, bars: bool) -> int:
         log.info("stopping")
         if watcher is not None:
             watcher.cancel()
+        if pinger is not None:
+            pinger.cancel()
         if drawer is not None:
             drawer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,19 +182,27 @@ async def _daemon(
     config: TerminalConfig, method: str, path: str, body: Any = None, *, timeout: float = 5.0,
 ) -> Any:
     """Ask the local daemon; None when it is not running."""
+    import aiohttp  # here, not at the top: the TV interface runs through this module without it
+
     url = f"http://127.0.0.1:{config.status_port}{path}"
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http, \
                 http.request(method, url, json=body) as resp:
-            text = await resp.text()
+            body = await resp.read()
             if resp.status >= 400:
-                raise SystemExit(f"the terminal refused: {text}")
-            return msgspec.json.decode(text)
+                try:
+                    e = msgspec.json.decode(body, type=ControlError)
+                    raise SystemExit(f"终端拒绝了：{e.message}\nthe terminal refused: {e.message_en}")
+                except msgspec.DecodeError:
+                    raise SystemExit(f"终端拒绝了 / the terminal refused: {body.decode(errors='replace')}") \
+                        from None
+            return msgspec.json.decode(body)
     except aiohttp.ClientConnectionError:
         return None
     except TimeoutError:
         # it is running but slow: doing the work here as well could do it twice
-        raise SystemExit("the running terminal did not answer in time; "
+        raise SystemExit("终端程序在运行，但没有及时回答；请看 `yuanjiao-terminal status`\n"
+                         "the running terminal did not answer in time; "
                          "see `yuanjiao-terminal status`") from None
 
 
@@ -180,10 +212,21 @@ async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
             q.items(c), q.record_counts(c), q.get_kv(c, "pinned_fingerprint"), q.get_kv(c, "catalog_raw"),
             q.held_refusal(c),
         ))
-        last_good = await database.read(lambda c: q.get_kv(c, "last_good_url"))
+        last_good, members = await database.read(lambda c: (q.get_kv(c, "last_good_url"), len(q.roster(c))))
     catalog_version = None
+    scheduled: list[NextSession] = []
     if version:
-        catalog_version = msgspec.json.decode(version).get("version")
+        from shared.protocol import Catalog
+        from shared.timeutil import to_db as when
+
+        catalog = msgspec.json.decode(version, type=Catalog)
+        catalog_version = catalog.version
+        ready = {r.sha256 for r in rows if r.state == "ready"}
+        for plan in sorted(catalog.sessions, key=lambda p: p.starts_at):
+            missing = sum(1 for sha in plan.items if sha not in ready)
+            scheduled.append(NextSession(session_id=plan.session_id, title=plan.title,
+                                         starts_at=when(plan.starts_at), items=list(plan.items),
+                                         ready=missing == 0, missing=missing))
     used = sum(r.bytes_present for r in rows)
     return Snapshot(
         terminal_id=config.terminal_id, village_code=config.village_code,
@@ -197,32 +240,62 @@ async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
                           resumed_from=r.resumed_from, error=r.error) for r in rows],
         outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
         outbox_problem=refusal,
+        scheduled=scheduled, roster_members=members, enrolled=bool(config.terminal_id),
     )
 
 
+def _local(rfc3339: str | None) -> str:
+    from terminal.tv.screens import local_time
+
+    return local_time(rfc3339) if rfc3339 else "-"
+
+
+STATES = {"ready": "可以放映 ready", "downloading": "下载中 downloading", "queued": "排队 queued",
+          "verifying": "校验中 verifying", "corrupt": "已损坏 corrupt", "failed": "失败 failed"}
+
+
 def _print_status(s: Snapshot) -> None:
-    print(f"终端 terminal   {s.terminal_id}  village {s.village_code}  v{s.software_version}")
-    print(f"状态 condition  {s.condition}")
-    print(f"服务器 server   {s.server_url or '-'}  key {s.server_fingerprint or 'not pinned'}")
-    print(f"节目单 catalog  version {s.catalog_version if s.catalog_version is not None else '-'}"
-          f"{'  (stale)' if s.catalog_stale else ''}")
-    print(f"下载 downloads  window {s.download_window} ({'open' if s.window_open else 'closed'}), "
-          f"cap {progress.human(s.bandwidth_limit) + '/s' if s.bandwidth_limit else 'none'}")
-    print(f"缓存 cache      {progress.human(s.cache_bytes)} of {progress.human(s.cache_quota)}")
+    """Chinese first, English second; everything `session` needs is printed in full."""
+    print(f"终端 terminal    {s.terminal_id or '未注册 not enrolled'}  村 village {s.village_name or ''} "
+          f"{s.village_code}  版本 v{s.software_version}")
+    print(f"状态 condition   {'正常 ok' if s.condition == 'ok' else s.condition}")
+    for p in s.problems:
+        print(f"  ⚠ {p.message}：{p.action}  ({p.code})")
+    print(f"服务器 server    {s.server_url or '-'}  密钥 key {s.server_fingerprint or '未固定 not pinned'}")
+    print(f"课程表 catalog   版本 version {s.catalog_version if s.catalog_version is not None else '-'}"
+          f"{'  已过期 (stale)' if s.catalog_stale else ''}")
+    window = "全天 always" if s.download_window in ("", "always") else s.download_window
+    print(f"下载 downloads   时段 window {window}（{'开放 open' if s.window_open else '关闭 closed'}），"
+          f"限速 cap {progress.human(s.bandwidth_limit) + '/s' if s.bandwidth_limit else '不限 none'}")
+    print(f"缓存 cache       {progress.human(s.cache_bytes)} / {progress.human(s.cache_quota)}")
     for i in s.items:
-        line = progress.item_line(i) if i.state == "downloading" else \
-            f"{(i.title or i.sha256[:12])[:24]:<24} {i.state}{'' if i.assigned else ' (unassigned)'}"
-        print("  " + line + (f"  resumed from byte {i.resumed_from}" if i.resumed_from else ""))
-    print(f"待发 outbox     {s.outbox_backlog} record(s) waiting, {s.outbox_quarantined} held "
-          "(refused, offered again later)")
+        if i.state == "downloading":
+            line = progress.item_line(i)
+        else:
+            line = f"{(i.title or '-')[:20]:<20} {STATES.get(i.state, i.state)}" \
+                   f"{'' if i.assigned else '（已撤下 unassigned）'}  --item {i.sha256}"
+        print("  " + line + (f"  续传自 resumed from byte {i.resumed_from}" if i.resumed_from else ""))
+    print(f"场次 sessions    {len(s.scheduled)} 场待放映 scheduled")
+    for n in s.scheduled:
+        ready = "已准备好 ready" if n.ready else f"缺 {n.missing} 部 {n.missing} item(s) missing"
+        print(f"  {_local(n.starts_at)}  {n.title}  {ready}  --session-id {n.session_id}")
+    print(f"名册 roster      {s.roster_members} 名党员 members（签到用 --member 编号或姓名 number or name）")
+    print(f"待发 outbox      {s.outbox_backlog} 条等待上传 waiting, "
+          f"{s.outbox_quarantined} 条被拒、稍后重发 held (refused, offered again later)")
     if s.outbox_problem:
-        print(f"  last refusal: {s.outbox_problem}")
-    clock = "confirmed by the server" if s.clock_confirmed else "not confirmed by the server"
+        print(f"  最近一次拒收 last refusal: {s.outbox_problem}")
+    clock = "已由服务器核对 confirmed by the server" if s.clock_confirmed else \
+        "未经服务器核对 not confirmed by the server"
     if s.clock_error_seconds is not None and not s.clock_confirmed:
-        clock += f" (off by {s.clock_error_seconds:+.0f} s)"
-    print(f"时钟 clock      {clock}")
+        clock += f"（相差 off by {s.clock_error_seconds:+.0f} s）"
+    print(f"时钟 clock       {clock}")
     if s.session is not None:
-        print(f"放映 session    {s.session.title}: {s.session.state}, {len(s.session.attendees)} attendee(s)")
+        print(f"放映 session     {s.session.title}：{s.session.state}，已签到 {len(s.session.attendees)} 人 "
+              f"attendee(s)")
+    elif s.scheduled or any(i.state == "ready" for i in s.items):
+        example = f"--session-id {s.scheduled[0].session_id}" if s.scheduled else \
+            f"--item {next(i.sha256 for i in s.items if i.state == 'ready')}"
+        print(f"开始放映 start   yuanjiao-terminal session {example} --member 1 --member 李娜")
 
 
 async def _status(config: TerminalConfig, as_json: bool) -> int:
@@ -244,7 +317,8 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
     from terminal.sessions import SessionSpec
 
     if not args.session_id and not args.item:
-        raise SystemExit("name a --session-id from the catalog or the --item(s) to play")
+        raise SystemExit("请用 --session-id 指定场次，或用 --item 指定课程（`status` 会列出）\n"
+                         "name a --session-id from the catalog or the --item(s) to play")
     body: dict[str, object] = {"attendees": args.member, "title": args.title}
     if args.session_id:
         body["session_id"] = args.session_id
@@ -252,12 +326,17 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
         body["items"] = args.item
     answer = await _daemon(config, "POST", "/control/start", body, timeout=k.START_TIMEOUT + 10)
     if answer is not None:
-        if "started" in answer:
-            print(f"the running terminal started {answer['started']!r}: it is playing")
-        elif "played" in answer:
-            print(f"the running terminal played {answer['played']!r} (record {answer['record_id']})")
+        started = msgspec.convert(answer, Started)
+        people = f"已签到 {len(started.attendees)} 人"
+        if started.state == "playing":
+            print(f"终端已开始放映「{started.title}」，{people}\n"
+                  f"the running terminal started {started.title!r}: it is playing")
+        elif started.state == "played":
+            print(f"终端已放完「{started.title}」，{people}\n"
+                  f"the running terminal played {started.title!r} (record {started.record_id})")
         else:
-            print(f"asked the running terminal to start {answer['starting']!r}; "
+            print(f"已请终端开始「{started.title}」，还没有开始播放（看 `yuanjiao-terminal status`）\n"
+                  f"asked the running terminal to start {started.title!r}; "
                   "it is not playing yet (see `yuanjiao-terminal status`)")
         return 0
     terminal = Terminal(config)
@@ -269,16 +348,17 @@ async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
             await terminal.resolve_items(spec.items)
         result = await terminal.run_session(spec, args.member)
     except (TerminalError, LookupError) as e:
-        raise SystemExit(f"error: {e}") from None
+        raise SystemExit(f"出错了 / error: {e}") from None
     finally:
         await terminal.async_close()
-    print(f"record {result.record_id} (seq {result.seq}), {len(result.attendees)} attendee(s)")
+    print(f"放映结束，记录已保存：{len(result.attendees)} 人签到\n"
+          f"record {result.record_id} (seq {result.seq}), {len(result.attendees)} attendee(s)")
     for sha, watched in result.watched.items():
-        print(f"  {sha[:12]}  watched {watched:.1f} s")
+        print(f"  {sha[:12]}  观看 watched {watched:.1f} s")
     for sha in result.skipped:
-        print(f"  {sha[:12]}  skipped: not verified in the cache")
+        print(f"  {sha[:12]}  跳过：缓存里没有校验通过的文件 (skipped: not verified in the cache)")
     if not any(w > 0 for w in result.watched.values()):
-        print("nothing played: this session counts nowhere", file=sys.stderr)
+        print("什么也没有播放，这次不计入记录 / nothing played: this session counts nowhere", file=sys.stderr)
         return 1
     return 0
 
@@ -290,7 +370,8 @@ async def _window(config: TerminalConfig, hours: float) -> int:
         async with Database(config.db_path, MIGRATIONS) as database:
             await database.write(lambda c: q.set_kv(c, "window_override_until", until))
         answer = {"window_open_until": until}
-    print(f"downloads may run until {answer['window_open_until']}")
+    print(f"下载窗口开放到 {_local(answer['window_open_until'])}（北京时间）\n"
+          f"downloads may run until {answer['window_open_until']}")
     return 0
 
 
@@ -305,6 +386,8 @@ async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
 
 
 async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None) -> int:
+    import aiohttp
+
     from terminal.discovery import Discovery
     from terminal.enroll import enroll
     from terminal.errors import TerminalError
@@ -316,16 +399,40 @@ async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None)
             await discovery.async_wait(max(config.discovery_timeout, 5.0))
             url = next((c.url for c in discovery.servers.values()), "")
     if not url:
-        print("yuanjiao-terminal: no server found by mDNS; give --server-url", file=sys.stderr)
+        print("yuanjiao-terminal: 找不到县里的服务器，请用 --server-url 指定\n"
+              "no server found by mDNS; give --server-url", file=sys.stderr)
         return 1
     async with Database(config.db_path, MIGRATIONS) as database, aiohttp.ClientSession() as http:
         try:
             answer = await enroll(http, database, url, code, tls_pin)
         except TerminalError as e:
-            print(f"yuanjiao-terminal: enrollment failed: {e}", file=sys.stderr)
+            print(f"yuanjiao-terminal: 注册失败：注册码不对、已用过或连不上服务器\nenrollment failed: {e}",
+                  file=sys.stderr)
             return 1
-    print(f"enrolled: terminal {answer.terminal_id}, {answer.village_name} ({answer.village_code}); "
+    print(f"注册成功：终端 {answer.terminal_id}，{answer.village_name}（{answer.village_code}）；"
+          f"服务器 {answer.server_name}\n"
+          f"enrolled: terminal {answer.terminal_id}, {answer.village_name} ({answer.village_code}); "
           f"server {answer.server_name}, key {answer.key_fingerprint}")
+    return 0
+
+
+def _tv(config: TerminalConfig, args: argparse.Namespace) -> int:
+    from terminal.tv import app
+    from terminal.tv.api import DaemonApi
+    from terminal.tv.keys import KeyMap, keyboard_devices
+
+    try:
+        width, height = (int(n) for n in args.size.lower().split("x"))
+    except ValueError:
+        print(f"yuanjiao-terminal: 尺寸写法是 宽x高，例如 1920x1080 (bad --size {args.size!r})",
+              file=sys.stderr)
+        return 2
+    devices: list[Path] = []
+    for name in args.input_device:
+        devices += keyboard_devices() if name == "auto" else [Path(name)]
+    url = args.status_url or f"http://127.0.0.1:{config.status_port}"
+    app.run(DaemonApi(url), KeyMap(config.data_dir / "remote-keys.json"), size=(width, height),
+            kiosk=not args.windowed, devices=devices)
     return 0
 
 
@@ -341,14 +448,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config(args)
     except (OSError, ValueError) as e:
-        print(f"yuanjiao-terminal: {e}", file=sys.stderr)
+        print(f"yuanjiao-terminal: 设置有误 / bad settings: {e}", file=sys.stderr)
         return 2
     if args.command == "enroll":
         return asyncio.run(_enroll(config, args.code, args.tls_fingerprint))
+    if args.command == "tv":
+        return _tv(config, args)
     if not config.terminal_id:
         config = asyncio.run(_with_enrolled_id(config))
     if not config.terminal_id and args.command != "run":
-        print("yuanjiao-terminal: this box is not enrolled: run `yuanjiao-terminal enroll CODE` "
+        print("yuanjiao-terminal: 这台终端还没有注册：请运行 `yuanjiao-terminal enroll 注册码`\n"
+              "this box is not enrolled: run `yuanjiao-terminal enroll CODE` "
               "(or set terminal_id)", file=sys.stderr)
         return 2
     if args.command == "run":

@@ -57,6 +57,8 @@ class TerminalConfig:
         k.HELD_RETRY_INITIAL, "a record the server refused is offered again after this long (doubling)")
     progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
+    video_output: str = _setting("", "libvlc video output: xcb_x11 (no GPU), gl (empty: libvlc picks)")
+    audio_output: str = _setting("", "libvlc audio output: alsa, pulse, dummy (empty: libvlc picks)")
     playback_rate: float = _setting(1.0, "playback rate (tests play faster)")
     auto_start_sessions: bool = _setting(True, "start scheduled sessions at their time by themselves")
 

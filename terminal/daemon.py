@@ -5,16 +5,19 @@
 
 Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
 of catalog sessions, and the saving of download progress. Each loop that talks to the
-server backs off with jitter when the link fails and looks for the server again.
+server backs off with jitter when the link fails and looks for the server again; a
+loop's unexpected failure goes to the `Supervisor`. The control API's handlers live in
+`terminal.controls`, the terminal's condition in `terminal.condition`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -24,6 +27,7 @@ import aiohttp
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
+from terminal import control as ctl
 from terminal import db as q
 from terminal import heartbeat
 from terminal.backoff import Backoff
@@ -31,7 +35,9 @@ from terminal.bandwidth import RateLimiter
 from terminal.cache import Cache
 from terminal.catalog import CatalogKeeper
 from terminal.clock import Clock, MonotonicClock, WallClock
+from terminal.condition import Facts, assess
 from terminal.config import TerminalConfig
+from terminal.controls import Controls
 from terminal.discovery import Discovery
 from terminal.downloader import Downloader
 from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
@@ -41,8 +47,16 @@ from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
 from terminal.player import Player
 from terminal.sessions import SessionResult, SessionRunner, SessionSpec
-from terminal.status import ItemStatus, SessionStatus, Snapshot, StatusServer
-from terminal.sync import WINDOW_OVERRIDE, Syncer
+from terminal.status import (
+    ItemStatus,
+    NextSession,
+    SessionStatus,
+    SessionSummary,
+    Snapshot,
+    StatusServer,
+)
+from terminal.supervisor import Supervisor
+from terminal.sync import VILLAGE_NAME, Syncer
 from terminal.trust import Trust
 from terminal.window import DownloadWindow
 
@@ -52,12 +66,10 @@ SESSION_LATE = timedelta(hours=2)  # a scheduled session missed by more than thi
 SCHEDULE_POLL = 30.0
 
 
-def _strings(value: object) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ValueError("expected a list of strings")
-    return [str(v) for v in value]
+def _trim_heap() -> None:
+    """Hand freed memory back to the system (glibc keeps it in its arenas otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
@@ -97,13 +109,17 @@ class Terminal:
         self._own_player = player is None
         self._runner: SessionRunner | None = None
         self._session_task: asyncio.Task[SessionResult] | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(pause=config.backoff_max)
         self._sync_wake = asyncio.Event()
         self._outbox_wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self.last_delivery: Delivery | None = None
         self.heartbeats = 0
+        self.controls = Controls(self)
+        self._last_title = ""
+        self._last_result: SessionResult | None = None
+        self._release: asyncio.Task[None] | None = None
 
     # --- lifetime ---------------------------------------------------------------------
 
@@ -149,28 +165,15 @@ class Terminal:
         ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self.notify)
         if not background:
             return
-        self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port)
+        self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port,
+                                          roster=self.roster)
         port = await self.status_server.async_start()
         log.info("status endpoint on %s:%d", c.status_host, port)
         if self.discovery is not None:
             await self.discovery.async_advertise(port)
         for loop in (self._sync_loop, self._heartbeat_loop, self._outbox_loop, self._schedule_loop,
                      self._progress_loop):
-            self._spawn(loop)
-
-    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        name = fn.__name__.strip("_")
-
-        async def keep_running() -> None:
-            # a bug in one loop must not silently stop it for good: log, pause, go on
-            while True:
-                try:
-                    await fn()
-                except Exception:
-                    log.exception("the %s failed; restarting it", name.replace("_", " "))
-                    await asyncio.sleep(self.config.backoff_max)
-
-        self._tasks.append(asyncio.create_task(keep_running(), name=f"terminal-{name}"))
+            self.supervisor.spawn(loop)
 
     async def async_close(self) -> None:
         if self._closed.is_set():
@@ -180,11 +183,11 @@ class Terminal:
             self._session_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TerminalError):
                 await self._session_task
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.controls.async_close()
+        await self.supervisor.async_close()
+        if self._release is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._release
         if self._player is not None and self._own_player:
             await self._player.async_close()
         if self.status_server is not None:
@@ -347,10 +350,14 @@ class Terminal:
     def session_running(self) -> bool:
         return self._session_task is not None and not self._session_task.done()
 
-    async def _session_runner(self) -> SessionRunner:
+    async def session_runner(self) -> SessionRunner:
         if self._runner is None:
             if self._player is None:
-                self._player = Player(headless=self.config.headless, rate=self.config.playback_rate)
+                c = self.config
+                outputs: tuple[str, ...] = (f"--aout={c.audio_output}",) if c.audio_output else ()
+                if c.video_output and not c.headless:
+                    outputs += (f"--vout={c.video_output}",)
+                self._player = Player(headless=c.headless, rate=c.playback_rate, extra_args=outputs)
                 await self._player.async_open()
             self._player.listeners.append(self.notify)
             self._runner = SessionRunner(
@@ -361,8 +368,23 @@ class Terminal:
         return self._runner
 
     def _session_closed(self) -> None:
+        if self._runner is not None:
+            self._last_result = self._runner.last
+        if self._own_player and self._player is not None:
+            # libvlc holds ~200 MB (plugins, decoders, picture pools) while it exists: let it
+            # go between sessions, so the box idles at the daemon's own size
+            player, self._player, self._runner = self._player, None, None
+            self._release = asyncio.create_task(self._release_player(player), name="terminal-release-player")
         self.wake_outbox()
         self.notify()
+
+    async def _release_player(self, player: Player) -> None:
+        task = self._session_task
+        if task is not None and task is not asyncio.current_task():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait({task})  # the session's last save first
+        await player.async_close()
+        await asyncio.to_thread(_trim_heap)
 
     async def start_session(
         self, spec: SessionSpec, attendee_refs: Sequence[str]
@@ -370,11 +392,12 @@ class Terminal:
         """Sign the attendees in and start playing; the task's result is the closed record."""
         if self.session_running:
             raise TerminalError("a session is already running")
-        runner = await self._session_runner()
+        runner = await self.session_runner()
         attendees = await runner.sign_in(attendee_refs)
         if spec.session_id:
             now = to_db(utcnow())
             await self.db.write(lambda c: q.mark_session_ran(c, spec.session_id or "", now))
+        self._last_title = spec.title
         self._session_task = asyncio.create_task(runner.run(spec, attendees), name="terminal-session")
         self.notify()
         return self._session_task
@@ -409,21 +432,28 @@ class Terminal:
                             "downloaded and verified yet: nothing would play")
         return found
 
-    async def _started(self, spec: SessionSpec, task: asyncio.Task[SessionResult]) -> dict[str, object]:
-        """Answer a start only once something plays (or it is clear that nothing will)."""
-        def playing_or_over() -> bool:
-            return task.done() or (self._player is not None and self._player.state == "playing")
-        with contextlib.suppress(TimeoutError):
-            await self.wait_until(playing_or_over, timeout=k.START_TIMEOUT)
-        if task.done():
-            result = task.result()
-            if not any(w > 0 for w in result.watched.values()):
-                raise ItemError(f"{spec.title!r} 没有播放任何内容 / nothing of {spec.title!r} played "
-                                f"(record {result.record_id} counts nowhere)")
-            return {"played": spec.title, "record_id": result.record_id}
-        if self._player is not None and self._player.state == "playing":
-            return {"started": spec.title}
-        return {"starting": spec.title}  # not playing yet: the CLI must not say "started"
+    async def control(self, action: str, body: object) -> Any:
+        """The local control API (`terminal.controls.Controls.handle`)."""
+        return await self.controls.handle(action, body)
+
+    async def roster(self) -> ctl.RosterAnswer:
+        return await self.controls.roster()
+
+    @property
+    def overlay_shown(self) -> bool:
+        return self.controls.overlay_shown
+
+    @property
+    def runner(self) -> SessionRunner | None:
+        return self._runner
+
+    @property
+    def player(self) -> Player | None:
+        return self._player
+
+    @property
+    def session_task(self) -> asyncio.Task[SessionResult] | None:
+        return self._session_task
 
     def session_for(self, session_id: str) -> SessionSpec:
         catalog = self.keeper.catalog
@@ -431,53 +461,6 @@ class Terminal:
             if plan.session_id == session_id:
                 return SessionSpec(plan.title, list(plan.items), plan.session_id)
         raise LookupError(f"no session {session_id} in the catalog")
-
-    async def control(self, action: str, body: dict[str, object]) -> dict[str, object]:
-        """The local controls (status endpoint `/control/<action>`)."""
-        refs = _strings(body.get("attendees"))
-        if action == "start":
-            try:
-                if body.get("session_id"):
-                    spec = self.session_for(str(body["session_id"]))
-                    await self.resolve_items(spec.items)
-                else:
-                    items = _strings(body.get("items"))
-                    if not items:
-                        raise ValueError("name a session_id or the items to play")
-                    spec = SessionSpec(str(body.get("title") or "站点点播"), await self.resolve_items(items))
-                task = await self.start_session(spec, refs)
-                return await self._started(spec, task)
-            except TerminalError as e:
-                raise ValueError(str(e)) from e
-        runner, player = self._runner, self._player
-        if action == "attend":
-            if runner is None or not self.session_running:
-                raise ValueError("no session is running")
-            try:
-                runner.add_attendees(await runner.sign_in(refs))
-            except TerminalError as e:
-                raise ValueError(str(e)) from e
-            return {"attendees": list(runner.attendees)}
-        if action == "window":
-            hours = float(str(body.get("hours", 6)))
-            until = utcnow() + timedelta(hours=hours)
-            await self.db.write(lambda c: q.set_kv(c, WINDOW_OVERRIDE, to_db(until)))
-            self.wake_sync()
-            return {"window_open_until": to_db(until)}
-        if player is None or not self.session_running:
-            raise ValueError("nothing is playing")
-        if action == "pause":
-            await player.pause()
-        elif action == "resume":
-            await player.resume()
-        elif action == "seek":
-            await player.seek(float(str(body.get("seconds", 0))))
-        elif action == "stop":
-            assert self._session_task is not None
-            self._session_task.cancel()
-        else:
-            raise LookupError(f"no control {action!r}")
-        return {"done": action}
 
     # --- status -----------------------------------------------------------------------
 
@@ -488,23 +471,51 @@ class Terminal:
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
         stale = self.keeper.expired()
-        condition = "ok"
-        if self.syncer is not None and self.syncer.condition != "ok":
-            condition = self.syncer.condition
-        if stale:
-            condition = "stale: the catalog has expired; playing the cache, adding nothing new"
-        if condition == "ok" and counts["quarantined"]:  # the county sees it in the fleet view
-            condition = (f"{counts['quarantined']} record(s) refused by the server, held and "
-                         f"offered again later: {refusal}")
         window_open = await self.syncer.window_open() if self.syncer is not None else True
         session = None
         if self._runner is not None and self._runner.current is not None and self._player is not None:
-            stats = self._player.stats
+            stats, spec = self._player.stats, self._runner.current
+            playing = stats.sha256 if stats else None
+            titles = {r.sha256: r.title for r in rows}
             session = SessionStatus(
-                title=self._runner.current.title, session_id=self._runner.current.session_id,
-                attendees=list(self._runner.attendees), playing=stats.sha256 if stats else None,
+                title=spec.title, session_id=spec.session_id,
+                attendees=list(self._runner.attendees), playing=playing,
                 position_seconds=stats.position_seconds if stats else 0.0, state=self._player.state,
+                duration_seconds=self._player.duration,
+                item_index=spec.items.index(playing) if playing in spec.items else 0,
+                item_count=len(spec.items), item_title=titles.get(playing or "", ""),
+                volume=self._player.volume,
             )
+        link = "searching"
+        if self.link is not None:
+            link = "connected" if self.link.client is not None else (self.link.problem or "searching")
+        ready = {r.sha256 for r in rows if r.state == "ready"}
+        scheduled: list[NextSession] = []
+        for plan in sorted(catalog.sessions if catalog else [], key=lambda p: p.starts_at):
+            if await self.db.read(partial(q.session_ran, session_id=plan.session_id)):
+                continue
+            missing = sum(1 for sha in plan.items if sha not in ready)
+            scheduled.append(NextSession(session_id=plan.session_id, title=plan.title,
+                                         starts_at=to_db(plan.starts_at), items=list(plan.items),
+                                         ready=missing == 0, missing=missing))
+        late = to_db(utcnow() - SESSION_LATE)
+        next_session = next((n for n in scheduled if n.starts_at >= late), None)
+        last_session = None
+        if (done := self._last_result) is not None:
+            waiting = await self.db.read(partial(q.record, record_id=done.record_id))
+            last_session = SessionSummary(
+                record_id=done.record_id, title=self._last_title, attendees=list(done.attendees),
+                watched_seconds=round(sum(done.watched.values()), 1), ended_at=to_db(done.ended_at),
+                delivered=waiting is None,
+            )
+        village_name, members = await self.db.read(lambda c: (q.get_kv(c, VILLAGE_NAME), len(q.roster(c))))
+        kinds = {i.sha256: (str(i.kind), i.duration_seconds) for i in catalog.items} if catalog else {}
+        condition, problems = assess(Facts(
+            enrolled=bool(self.config.terminal_id),
+            syncer=self.syncer.condition if self.syncer is not None else "ok", stale=stale,
+            has_catalog=catalog is not None, link=link, clock_confirmed=self.clock.confirmed(),
+            held=counts["quarantined"], refusal=refusal or "",
+        ))
         return Snapshot(
             terminal_id=self.config.terminal_id, village_code=self.config.village_code,
             software_version=k.SOFTWARE_VERSION, condition=condition,
@@ -520,6 +531,7 @@ class Terminal:
                 bytes_present=progress.get(r.sha256, (r.bytes_present, 0))[0] if r.state == "downloading"
                 else r.bytes_present,
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,
+                kind=kinds.get(r.sha256, ("", 0.0))[0], duration_seconds=kinds.get(r.sha256, ("", 0.0))[1],
             ) for r in rows],
             outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
             outbox_problem=refusal, outbox_retry_seconds=round(self.outbox.retry_in(), 1)
@@ -527,5 +539,8 @@ class Terminal:
             clock_confirmed=self.clock.confirmed(), clock_boot_id=self.clock.boot_id,
             clock_confirmed_at=to_db(self.clock.confirmed_at) if self.clock.confirmed_at else None,
             clock_error_seconds=None if (err := self.clock.error_seconds()) is None else round(err, 1),
-            session=session,
+            session=session, enrolled=bool(self.config.terminal_id), village_name=village_name or "",
+            link=link,
+            problems=problems, next_session=next_session, last_session=last_session,
+            scheduled=scheduled, roster_members=members,
         )

@@ -74,7 +74,8 @@ class Player:
         if headless:
             self._args += ["--vout=dummy", "--aout=dummy"]
         else:
-            self._args += ["--fullscreen"]
+            # CJK glyphs for the overlay; fonts-wqy-zenhei is installed on every box
+            self._args += ["--fullscreen", "--freetype-font=WenQuanYi Zen Hei"]
         self._rate = rate
         self._max_step = max_step
         self._stall_seconds = stall_seconds
@@ -93,6 +94,8 @@ class Player:
         self._generation = 0
         self._thread_generation = 0
         self.listeners: list[Callable[[], None]] = []
+        self.volume = 100
+        self.xwindow = 0  # an X window libvlc draws into (the TV interface's video frame)
 
     async def __aenter__(self) -> Player:
         await self.async_open()
@@ -113,6 +116,9 @@ class Player:
         if self._instance is None:
             raise RuntimeError("libvlc could not start (is VLC installed?)")
         self._mp = self._instance.media_player_new()
+        # keys and the mouse belong to the TV interface's window, not to the video inside it
+        self._mp.video_set_key_input(False)
+        self._mp.video_set_mouse_input(False)
         events = self._mp.event_manager()
         for kind, name in (
             (vlc.EventType.MediaPlayerTimeChanged, "time"),
@@ -193,6 +199,8 @@ class Player:
 
     def _start(self, path: str, rate: float, generation: int) -> None:
         self._thread_generation = generation
+        if self.xwindow:
+            self._mp.set_xwindow(self.xwindow)
         self._mp.set_media(self._instance.media_new_path(path))
         self._mp.play()
         if rate != 1.0:
@@ -217,6 +225,37 @@ class Player:
     async def seek(self, seconds: float) -> None:
         self._track.last = None  # the jump must not count; counting resumes from the new place
         await self._call(self._mp.set_time, int(seconds * 1000))
+
+    async def toggle_pause(self) -> None:
+        await self._call(self._mp.pause)
+
+    async def set_volume(self, level: int) -> None:
+        self.volume = max(0, min(200, level))
+        await self._call(self._mp.audio_set_volume, self.volume)
+
+    async def overlay(self, text: str | None) -> None:
+        """Draw `text` over the video with libvlc's marquee (its own overlay); None hides it."""
+        await self._call(self._marquee, text)
+
+    def _marquee(self, text: str | None) -> None:
+        m, opt = self._mp, vlc.VideoMarqueeOption
+        if text is None:
+            m.video_set_marquee_int(opt.Enable, 0)
+            return
+        # the marquee is drawn in the video's own pixels: size it to the picture, not the TV
+        try:
+            height = int(m.video_get_size(0)[1]) or 1080
+        except Exception:  # no video track (yet): a 1080p picture
+            height = 1080
+        m.video_set_marquee_int(opt.Enable, 1)
+        m.video_set_marquee_int(opt.Size, max(10, height // 26))
+        m.video_set_marquee_int(opt.Color, 0xFFFFFF)
+        m.video_set_marquee_int(opt.Opacity, 255)
+        m.video_set_marquee_int(opt.Position, 8 | 1)  # bottom left
+        m.video_set_marquee_int(opt.X, height // 30)
+        m.video_set_marquee_int(opt.Y, height // 30)
+        m.video_set_marquee_int(opt.Timeout, 0)
+        m.video_set_marquee_string(opt.Text, text)
 
     async def set_rate(self, rate: float) -> None:
         self._rate = rate

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from terminal.status import ItemStatus, Snapshot, SnapshotSource
+from terminal.snapshot import ItemStatus, Snapshot
+
+SnapshotSource = Callable[[], Awaitable[Snapshot]]
 
 
 def human(n: float) -> str:

@@ -153,6 +153,7 @@ class SessionRunner:
         self._on_not_ready = on_not_ready
         self.current: SessionSpec | None = None
         self.attendees: list[str] = []
+        self.last: SessionResult | None = None  # the last session closed, for the summary screen
 
     @staticmethod
     async def recover(database: Database) -> int:
@@ -214,6 +215,7 @@ class SessionRunner:
                 self._recorder.save(record_id, result.watched, self.attendees, close=True)
             )
             self.current = None
+            self.last = result
             log.info("session %r closed: %s", spec.title,
                      ", ".join(f"{s[:12]} {w:.1f} s" for s, w in result.watched.items()) or "nothing played")
             if self._on_closed is not None:

@@ -11,65 +11,31 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
+from terminal.control import ControlError, ControlRefused, RosterAnswer, decode_request
+from terminal.snapshot import (  # the snapshot's shapes live there; re-exported for callers
+    ItemStatus,
+    NextSession,
+    Problem,
+    SessionStatus,
+    SessionSummary,
+    Snapshot,
+)
+
+__all__ = ["ItemStatus", "NextSession", "Problem", "SessionStatus", "SessionSummary", "Snapshot",
+           "StatusServer"]
+
 log = logging.getLogger(__name__)
 
 
-class ItemStatus(msgspec.Struct, frozen=True, kw_only=True):
-    sha256: str
-    title: str
-    size: int
-    state: str
-    bytes_present: int
-    assigned: bool
-    needed_by: str | None = None
-    resumed_from: int | None = None
-    error: str = ""
-
-
-class SessionStatus(msgspec.Struct, frozen=True, kw_only=True):
-    title: str
-    session_id: str | None
-    attendees: list[str]
-    playing: str | None
-    position_seconds: float
-    state: str
-
-
-class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
-    terminal_id: str
-    village_code: str
-    software_version: str
-    condition: str  # "ok", or what keeps the terminal from being ok, in words
-    server_url: str | None
-    server_fingerprint: str | None
-    catalog_version: int | None
-    catalog_expires_at: str | None
-    catalog_stale: bool
-    download_window: str
-    window_open: bool
-    bandwidth_limit: int
-    cache_bytes: int
-    cache_quota: int
-    disk_free: int
-    disk_total: int
-    items: list[ItemStatus]
-    outbox_backlog: int
-    outbox_quarantined: int  # refused by the server: held, offered again later
-    session: SessionStatus | None = None
-    outbox_problem: str = ""  # the server's words on the last held record
-    outbox_retry_seconds: float | None = None  # until held records are offered again
-    clock_confirmed: bool = False  # the wall clock agrees with the server's last answer
-    clock_boot_id: str = ""
-    clock_confirmed_at: str | None = None  # the server's time at its last answer (this run)
-    clock_error_seconds: float | None = None  # wall clock minus the server's (+: ahead)
-
-
 SnapshotSource = Callable[[], Awaitable[Snapshot]]
-Control = Callable[[str, dict[str, object]], Awaitable[dict[str, object]]]
+# the action and its decoded request (a struct from terminal.control.ROUTES) -> its answer
+Control = Callable[[str, Any], Awaitable[Any]]
+RosterSource = Callable[[], Awaitable[RosterAnswer]]
 
 
 def _local(request: web.Request) -> bool:
@@ -82,13 +48,16 @@ def _local(request: web.Request) -> bool:
 class StatusServer:
     """The status endpoint; `async_start()` gives the port, `async_close()` stops it."""
 
-    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int) -> None:
+    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int,
+                 roster: RosterSource | None = None) -> None:
         self._snapshot = snapshot
         self._control = control
+        self._roster = roster
         self._host = host
         self._port = port
         app = web.Application()
         app.router.add_get("/status", self._status)
+        app.router.add_get("/control/roster", self._get_roster)
         app.router.add_post("/control/{action}", self._act)
         self._runner = web.AppRunner(app, access_log=None)
         self.port = 0
@@ -106,17 +75,26 @@ class StatusServer:
     async def _status(self, request: web.Request) -> web.Response:
         return web.Response(body=msgspec.json.encode(await self._snapshot()), content_type="application/json")
 
+    async def _get_roster(self, request: web.Request) -> web.Response:
+        if not _local(request):
+            return _error(ControlRefused(403, "local_only", "只能在本机查看名册",
+                                         "the roster answers only on this machine"))
+        if self._roster is None:
+            return _error(ControlRefused(404, "no_roster", "没有名册", "no roster here"))
+        return web.Response(body=msgspec.json.encode(await self._roster()), content_type="application/json")
+
     async def _act(self, request: web.Request) -> web.Response:
         if not _local(request):
-            raise web.HTTPForbidden(text="session controls answer only on this machine")
+            return _error(ControlRefused(403, "local_only", "只能在本机操作放映",
+                                         "session controls answer only on this machine"))
         try:
-            body = msgspec.json.decode(await request.read() or b"{}", type=dict[str, object])
-        except msgspec.DecodeError:
-            raise web.HTTPBadRequest(text="the body must be a JSON object") from None
-        try:
-            answer = await self._control(request.match_info["action"], body)
-        except LookupError as e:
-            raise web.HTTPNotFound(text=str(e)) from None
-        except ValueError as e:
-            raise web.HTTPUnprocessableEntity(text=str(e)) from None
+            command = decode_request(request.match_info["action"], await request.read())
+            answer = await self._control(request.match_info["action"], command)
+        except ControlRefused as e:
+            return _error(e)
         return web.Response(body=msgspec.json.encode(answer), content_type="application/json")
+
+
+def _error(e: ControlRefused) -> web.Response:
+    body: ControlError = e.error
+    return web.Response(status=e.status, body=msgspec.json.encode(body), content_type="application/json")

@@ -9,6 +9,7 @@ condition; an expired catalog adds nothing new ("stale") while the cache still p
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from terminal.errors import CatalogRejected, DiskFull, DownloadFailed, ServerRef
 from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
+VILLAGE_NAME = "village_name"  # from the roster, for the TV's home screen
 
 WINDOW_OVERRIDE = "window_override_until"
 SESSION_KEEP = timedelta(hours=12)  # a session that began this morning still needs its items
@@ -82,7 +84,11 @@ class Syncer:
         except ServerRefused as e:  # sign-in keeps the roster held; content still syncs
             log.warning("the roster could not be refreshed: %s", e)
         else:
-            await self._db.write(lambda c: q.replace_roster(c, roster.members))
+            def keep(c: sqlite3.Connection) -> None:
+                q.replace_roster(c, roster.members)
+                q.set_kv(c, VILLAGE_NAME, roster.village_name)
+
+            await self._db.write(keep)
         bad = await self._cache.recheck()
         if bad:
             self._on_change()
