@@ -54,6 +54,16 @@ class TerminalConfig:
     session_save_seconds: float = _setting(k.SESSION_SAVE_SECONDS, "an open session is saved this often")
     outbox_batch: int = _setting(k.OUTBOX_BATCH, "attendance records per request")
     progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
+    scrub_interval: float = _setting(
+        k.SCRUB_INTERVAL, "every cached file is hashed again at least this often, seconds (7 days)"
+    )
+    scrub_rate_limit: int = _setting(
+        k.SCRUB_RATE, "bytes per second the background hash may read (0: no cap)"
+    )
+    scrub_poll_seconds: float = _setting(k.SCRUB_POLL, "the scrub looks for due files this often")
+    session_verify_lead: float = _setting(
+        k.SESSION_VERIFY_LEAD, "a scheduled session's files are hashed again this long before it, seconds"
+    )
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
     playback_rate: float = _setting(1.0, "playback rate (tests play faster)")
     auto_start_sessions: bool = _setting(True, "start scheduled sessions at their time by themselves")

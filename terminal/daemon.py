@@ -4,7 +4,8 @@
         await t.wait_closed()      # or drive it: t.run_session(...), t.snapshot()
 
 Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
-of catalog sessions, and the saving of download progress. Each loop that talks to the
+of catalog sessions, the scrub (cached files hashed again while idle), and the saving
+of download progress. Each loop that talks to the
 server backs off with jitter when the link fails and looks for the server again.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.protocol import SessionPlan
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
@@ -39,6 +41,7 @@ from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
 from terminal.player import Player
+from terminal.scrub import Scrubber, shown_state
 from terminal.sessions import SessionResult, SessionRunner, SessionSpec
 from terminal.status import ItemStatus, SessionStatus, Snapshot, StatusServer
 from terminal.sync import WINDOW_OVERRIDE, Syncer
@@ -82,6 +85,11 @@ class Terminal:
         self.http: aiohttp.ClientSession | None = None
         self.link: Link | None = None
         self.syncer: Syncer | None = None
+        self.scrubber = Scrubber(
+            self.db, self.cache, sessions=self._planned_sessions, idle=lambda: not self.session_running,
+            interval=config.scrub_interval, rate=config.scrub_rate_limit, poll=config.scrub_poll_seconds,
+            lead=config.session_verify_lead, on_change=self.notify, on_bad=self.wake_sync,
+        )
         self._player = player
         self._own_player = player is None
         self._runner: SessionRunner | None = None
@@ -143,7 +151,7 @@ class Terminal:
         if self.discovery is not None:
             await self.discovery.async_advertise(port)
         for loop in (self._sync_loop, self._heartbeat_loop, self._outbox_loop, self._schedule_loop,
-                     self._progress_loop):
+                     self._scrub_loop, self._progress_loop):
             self._spawn(loop)
 
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -168,6 +176,7 @@ class Terminal:
             self._session_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TerminalError):
                 await self._session_task
+        self.scrubber.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -318,6 +327,12 @@ class Terminal:
                     await self.start_session(SessionSpec(plan.title, list(plan.items), plan.session_id), [])
             await asyncio.sleep(max(0.05, delay))
 
+    async def _scrub_loop(self) -> None:
+        await self.scrubber.run()
+
+    def _planned_sessions(self) -> list[SessionPlan]:
+        return list(self.keeper.catalog.sessions) if self.keeper.catalog is not None else []
+
     async def _progress_loop(self) -> None:
         assert self.syncer is not None
         while True:
@@ -344,6 +359,7 @@ class Terminal:
 
     def _session_closed(self) -> None:
         self.wake_outbox()
+        self.scrubber.wake()  # it gave way to the session
         self.notify()
 
     async def start_session(
@@ -421,6 +437,7 @@ class Terminal:
 
     async def snapshot(self) -> Snapshot:
         rows, counts = await self.db.read(lambda c: (q.items(c), q.record_counts(c)))
+        now = utcnow()
         usage = await self.cache.usage()
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
@@ -450,7 +467,8 @@ class Terminal:
             bandwidth_limit=self.config.bandwidth_limit, cache_bytes=usage.cache_bytes,
             cache_quota=usage.quota, disk_free=usage.disk_free, disk_total=usage.disk_total,
             items=[ItemStatus(
-                sha256=r.sha256, title=r.title, size=r.size, state=r.state,
+                sha256=r.sha256, title=r.title, size=r.size,
+                state=shown_state(r, now, self.config.scrub_interval),
                 bytes_present=progress.get(r.sha256, (r.bytes_present, 0))[0] if r.state == "downloading"
                 else r.bytes_present,
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,

@@ -9,7 +9,8 @@
     │   ├── RangeMismatch        a resume answer did not continue exactly where we were
     │   └── HashMismatch         the bytes do not hash to the catalog's sha256
     ├── DiskFull                 the quota or the free-space floor is reached
-    └── NotReady                 an item is not verified in the cache: it is never played
+    ├── NotReady                 an item is not verified in the cache: it is never played
+    └── VerifyInterrupted        a background check gave way (a session began, shutdown)
 """
 
 from __future__ import annotations
@@ -59,3 +60,7 @@ class DiskFull(TerminalError):
 
 class NotReady(TerminalError):
     """The item is not verified in the cache."""
+
+
+class VerifyInterrupted(TerminalError):
+    """A background hash stopped between two reads; the item's state is left as it was."""
