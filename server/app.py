@@ -17,6 +17,7 @@ from aiohttp import web
 from server import openapi
 from server.api.tus import tus_middleware
 from server.appkeys import (
+    ATTENDANCE_SLOTS,
     CONFIG,
     DB,
     INGESTOR,
@@ -112,6 +113,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app[TOKENS] = TokenCache()
+    app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))
     return app

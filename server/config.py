@@ -35,6 +35,9 @@ class ServerConfig:
     online_missed_heartbeats: int = _setting(3, "a terminal is online if seen within this many intervals")
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
+    attendance_concurrency: int = _setting(
+        32, "attendance batches decoded and stored at once; more wait their turn (keeps memory flat)"
+    )
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
     session_hours: float = _setting(12.0, "a console login lasts this long")
     login_max_failures: int = _setting(5, "wrong passwords (per user and address) before 429")
@@ -72,6 +75,10 @@ class ServerConfig:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "signing-key.pem"
+
+    def __post_init__(self) -> None:
+        if self.attendance_concurrency < 1:
+            raise ValueError("attendance_concurrency must be at least 1")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

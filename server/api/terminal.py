@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import catalog
 from server.api.jsonio import json_response, read_json
-from server.appkeys import CONFIG, DB, SIGNER
+from server.appkeys import ATTENDANCE_SLOTS, CONFIG, DB, SIGNER
 from server.errors import NotFound, Unprocessable
 from server.queries import attendance, county, fleet, members
 from shared.protocol import (
@@ -73,6 +73,13 @@ async def get_roster(request: web.Request) -> web.Response:
 
 async def post_attendance(request: web.Request) -> web.Response:
     t = await _terminal(request)
+    # A decoded batch of 100 records takes about 150 KB; with every terminal of the county
+    # sending at once that was 60 MB held at a time. Batches past the limit wait unread.
+    async with request.app[ATTENDANCE_SLOTS]:
+        return await _ingest(request, t)
+
+
+async def _ingest(request: web.Request, t: sqlite3.Row) -> web.Response:
     batch = await read_json(request, AttendanceBatch)
     backwards = [r.record_id for r in batch.records if r.ended_at < r.started_at]
     if backwards:
