@@ -87,10 +87,11 @@ async def _ingest(request: web.Request, t: sqlite3.Row) -> web.Response:
             f"{len(backwards)} record(s) end before they start; nothing was stored",
             code="invalid_record", details={"record_ids": backwards},
         )
-    now = utcnow()
+    now, clock = utcnow(), batch.terminal_clock
     prepared = attendance.prepare(batch.records)
+    del batch  # the decoded records weigh more than their rows: not held while the writer works
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t["id"], prepared, batch.terminal_clock, now)
+        lambda c: attendance.ingest(c, t["id"], prepared, clock, now)
     )
     if result.conflicts:
         raise Unprocessable(
