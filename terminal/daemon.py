@@ -5,8 +5,8 @@
 
 Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
 of catalog sessions, the scrub (cached files hashed again while idle), and the saving
-of download progress. Each loop that talks to the
-server backs off with jitter when the link fails and looks for the server again.
+of download progress. Each loop that talks to the server backs off with jitter when
+the link fails and looks for the server again.
 """
 
 from __future__ import annotations

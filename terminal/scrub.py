@@ -91,7 +91,8 @@ class Scrubber:
         return self._closing or not self._idle()
 
     async def run(self) -> None:
-        while not self._closing:
+        """Forever, until cancelled; after `close()` it hashes nothing more."""
+        while True:
             delay = await self.step()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):

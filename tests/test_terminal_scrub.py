@@ -9,6 +9,8 @@
   scrub does not read while a session plays, and verifies the file once the session ends.
 * A scheduled session's items are hashed again `session_verify_lead` before it starts, so
   a damaged one is fetched again before the session, which then plays it.
+* `yuanjiao-terminal status` with the daemon stopped reads the database and still calls a
+  file not hashed within the interval "verifying".
 * The scrub's reading is paced to its rate cap, and a background hash stops between two
   reads when asked, leaving the item's state as it was.
 """
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -41,7 +46,7 @@ from terminal.migrations import MIGRATIONS
 from terminal.player import Player
 from terminal.sessions import SessionSpec
 from tests.conftest import Server, add_account, admin_session, seed_county, server_config
-from tests.terminal_helpers import VILLAGE, assign, enroll, item_state, terminal_config, upload
+from tests.terminal_helpers import REPO, VILLAGE, assign, enroll, item_state, terminal_config, upload
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,6 +61,12 @@ async def server(tmp_path: Path) -> AsyncIterator[Server]:
         token = await add_account(running)
         async with admin_session(running, token) as http:
             yield Server(running, http)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _flip_keeping_mtime(path: Path, offset: int) -> None:
@@ -189,6 +200,33 @@ async def test_a_scheduled_sessions_items_are_verified_before_it(
 
         result = await terminal.run_session(terminal.session_for(session_id), ["1"])
         assert player.played == [sha] and not result.skipped
+
+
+async def test_status_without_the_daemon_shows_an_overdue_file_as_verifying(
+    tmp_path: Path, server: Server, clip: Path,
+) -> None:
+    content_id, sha = await upload(server.http, clip, "党课")
+    await assign(server.http, content_id)
+    config = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
+    async with Terminal(config) as terminal:
+        await terminal.wait_until(item_state(terminal, sha), timeout=30)
+
+    async def status(interval: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "terminal", "status", "--json", "--data-dir", str(config.data_dir),
+            "--terminal-id", config.terminal_id, "--status-port", str(free_port()),
+            env={**os.environ, "YUANJIAO_TERMINAL_SCRUB_INTERVAL": interval}, cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        snap = json.loads(out)
+        assert snap["condition"] == "daemon not running"
+        return str(next(i["state"] for i in snap["items"] if i["sha256"] == sha))
+
+    assert await status("3600") == "ready"
+    await asyncio.sleep(0.1)  # the file's check is now older than the interval below
+    assert await status("0.05") == "verifying"
 
 
 async def test_the_scrub_is_paced_and_stops_between_reads(tmp_path: Path) -> None:
