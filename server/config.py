@@ -36,7 +36,7 @@ class ServerConfig:
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
     attendance_concurrency: int = _setting(
-        64, "attendance batches decoded and stored at once; more wait their turn (keeps memory flat)"
+        48, "attendance batches decoded and stored at once; more wait their turn (keeps memory flat)"
     )
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
     session_hours: float = _setting(12.0, "a console login lasts this long")

@@ -74,7 +74,8 @@ async def get_roster(request: web.Request) -> web.Response:
 async def post_attendance(request: web.Request) -> web.Response:
     t = await _terminal(request)
     # A decoded batch of 100 records takes about 150 KB; with every terminal of the county
-    # sending at once that was 60 MB held at a time. Batches past the limit wait unread.
+    # sending at once that was 30 MB held at a time, and the RSS kept it. Batches past the
+    # limit wait unread.
     async with request.app[ATTENDANCE_SLOTS]:
         return await _ingest(request, t)
 
