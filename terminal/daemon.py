@@ -142,7 +142,7 @@ class Terminal:
         self.syncer = Syncer(self.db, self.keeper, self.cache, Downloader(
             self.http, limiter=limiter, progress=self._on_progress,
             progress_log_seconds=c.progress_log_seconds,
-        ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self.notify)
+        ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self._cache_changed)
         if not background:
             return
         self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port)
@@ -200,6 +200,10 @@ class Terminal:
 
     def notify(self) -> None:
         self._changed.set()
+
+    def _cache_changed(self) -> None:
+        self.scrubber.wake()  # a file just became ready: its next check is timed from now
+        self.notify()
 
     def _on_progress(self, sha256: str, present: int, size: int) -> None:
         if self.syncer is not None:

@@ -4,8 +4,11 @@ A byte can change on the box's disk with nothing else changing (a failing card, 
 sector, a hand): the size and the modification time stay, only the hash can tell. So:
 
 * every ready file is hashed again at least every `interval` (7 days) after its last
-  check. Once that time has passed the file is no longer "ready" but "verifying" — in
-  the status, the heartbeat and so the county's fleet view — until the scrub hashed it;
+  check. From `early` (3/4) of the interval on, idle time hashes it ahead of time, least
+  recently checked first, so the checks are done in idle hours before their deadline
+  rather than all at it, and a file rarely shows as unchecked. Once the interval has
+  passed unchecked, the file is no longer "ready" but "verifying" — in the status, the
+  heartbeat and so the county's fleet view — until the scrub hashed it;
 * a scheduled session's items are hashed again `lead` (2 h) before it starts, so a bad
   file is fetched again in time, and once more right before each plays (`Cache.verify`
   in the session);
@@ -15,10 +18,10 @@ sector, a hand): the size and the modification time stay, only the hash can tell
 The cost is bounded: one file at a time, read at most `rate` bytes per second, and only
 while no session runs; a session that begins stops the file being hashed between two
 reads (it is hashed again from the start later). Files are taken in order: uncertain
-ones needed by a coming session, other uncertain ones, then the coming sessions' items,
-each group least recently checked first. A file found bad is removed and fetched again
-(`on_bad` wakes the downloads). Timings are constructor parameters, with their defaults
-in `terminal.constants`.
+ones needed by a coming session, other uncertain ones, the coming sessions' items, then
+files past the early mark, each group least recently checked first. A file found bad
+is removed and fetched again (`on_bad` wakes the downloads). Timings are constructor
+parameters, with their defaults in `terminal.constants`.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class Scrubber:
         self, database: Database, cache: Cache, *,
         sessions: Callable[[], Sequence[SessionPlan]], idle: Callable[[], bool],
         interval: float = k.SCRUB_INTERVAL, rate: int = k.SCRUB_RATE, poll: float = k.SCRUB_POLL,
-        lead: float = k.SESSION_VERIFY_LEAD,
+        lead: float = k.SESSION_VERIFY_LEAD, early: float = k.SCRUB_EARLY,
         on_change: Callable[[], None] | None = None, on_bad: Callable[[], None] | None = None,
     ) -> None:
         self._db = database
@@ -71,6 +74,7 @@ class Scrubber:
         self.rate = rate
         self.poll = poll
         self.lead = timedelta(seconds=lead)
+        self.early = timedelta(seconds=interval * early)
         self._on_change = on_change or (lambda: None)
         self._on_bad = on_bad or (lambda: None)
         self._wake = asyncio.Event()
@@ -161,17 +165,24 @@ class Scrubber:
             since = to_db(s.starts_at - self.lead)
             stale += [sha for sha in s.items if sha in rows and rows[sha].state == "ready"
                       and (rows[sha].verified_at or "") < since]
-        return oldest(stale)
+        if (found := oldest(stale)) is not None:
+            return found
+        # ahead of time: a file past the early mark, before it falls due
+        mark = to_db(now - self.early)
+        return oldest([sha for sha, r in rows.items()
+                       if r.state == "ready" and (r.verified_at or "") < mark])
 
     async def _until_due(self) -> float:
-        """Seconds until a file falls due or a session comes within `lead`, at most `poll`."""
+        """Seconds until a file passes the early mark or a session comes within `lead`, at
+        most `poll`. (When not idle, files past the mark wait for the next wake or poll.)"""
         now = utcnow()
         rows = await self._db.read(q.items)
         delay = self.poll
         for r in rows:
             if r.state == "ready" and r.verified_at is not None:
-                due = from_db(r.verified_at) + timedelta(seconds=self.interval)
-                delay = min(delay, (due - now).total_seconds())
+                checked = from_db(r.verified_at)
+                mark, due = checked + self.early, checked + timedelta(seconds=self.interval)
+                delay = min(delay, ((mark if mark > now else due) - now).total_seconds())
         for s in self._sessions():
             if s.starts_at - self.lead > now:
                 delay = min(delay, (s.starts_at - self.lead - now).total_seconds())

@@ -7,6 +7,8 @@
 * A file not hashed for longer than the scrub interval is "verifying" in the status and
   the fleet view (the server takes the state and does not count the item as ready); the
   scrub does not read while a session plays, and verifies the file once the session ends.
+* In idle time a file is hashed again ahead of its deadline (from 3/4 of the interval),
+  so it stays "ready" all along.
 * A scheduled session's items are hashed again `session_verify_lead` before it starts, so
   a damaged one is fetched again before the session, which then plays it.
 * `yuanjiao-terminal status` with the daemon stopped reads the database and still calls a
@@ -166,6 +168,28 @@ async def test_overdue_file_is_verifying_and_waits_for_the_session_to_end(
             await terminal.wait_until(item_state(terminal, sha), timeout=10)
         assert terminal.scrubber.checked > checked
         await _wait_server(lambda: _fleet_ready(server, 2), 10)
+
+
+async def test_idle_time_hashes_a_file_before_it_falls_due(
+    tmp_path: Path, server: Server, clip: Path,
+) -> None:
+    content_id, sha = await upload(server.http, clip, "党课")
+    await assign(server.http, content_id)
+    config = await enroll(server.http, terminal_config(
+        tmp_path, server.url, scrub_interval=2.0, scrub_poll_seconds=5.0, scrub_rate_limit=50_000_000,
+    ), server.url)  # the poll is longer than the interval: only the scrub's own timing acts
+    seen: set[str] = set()
+    async with Terminal(config) as terminal:
+        await terminal.wait_until(item_state(terminal, sha), timeout=30)
+
+        async def checked_twice() -> bool:
+            seen.update(i.state for i in (await terminal.snapshot()).items)
+            return terminal.scrubber.checked >= 2
+
+        await terminal.wait_until(checked_twice, timeout=15)
+        row = await terminal.db.read(lambda c: q.item(c, sha))
+    assert row is not None and row.state == "ready"
+    assert "verifying" not in seen, "the file fell due before idle time hashed it"
 
 
 async def test_a_scheduled_sessions_items_are_verified_before_it(
