@@ -125,6 +125,19 @@ async def enroll_terminals(url: str, admin: str | None, terminals: list[str]) ->
     return tokens
 
 
+async def enrollment_code(url: str, admin: str, terminal_id: str) -> str:
+    """The one-time code an admin makes for a terminal point (`POST .../enrollment`)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(url) as http, http.post(
+        f"/api/v1/admin/terminals/{terminal_id}/enrollment", json={},
+        headers={"Authorization": f"Bearer {admin}"},
+    ) as r:
+        if r.status != 201:
+            raise RuntimeError(f"enrollment code for {terminal_id}: HTTP {r.status} {await r.text()}")
+        return str((await r.json())["code"])
+
+
 class ServerProcess:
     """`yuanjiao-server serve` on 127.0.0.1 and a free port, without mDNS."""
 

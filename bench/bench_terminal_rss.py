@@ -1,12 +1,15 @@
 """The terminal daemon's footprint: resident memory idle and while downloading 1 GiB.
 
-    python3 bench/bench_terminal_rss.py [--size-mib N] [--limit-mib 80]
+    python3 bench/bench_terminal_rss.py [--quick] [--size-mib N] [--limit-mib 80]
 
 A county server runs as its own process on 127.0.0.1 (no mDNS) with the sample county.
 A file of N MiB (default 1024: sparse, with random blocks spread through it so it is not
 all zeros) is written straight into the server's media store and recorded as content.
-The terminal runs as its own process (`python -m terminal run`, loopback only, no mDNS),
-enrolled with a real token when the server has enrollment. Its RSS is sampled:
+The terminal is enrolled as a site manager enrolls it: the admin makes a one-time code,
+`python -m terminal enroll CODE --server-url ...` trades it for the token and pins the
+server's key (a terminal never enrolled trusts no server and syncs nothing). The daemon
+then runs as its own process (`python -m terminal run`, loopback only, no mDNS). Its RSS
+is sampled:
 
 * idle: synced with an empty catalog, heartbeats and outbox running;
 * downloading: the file assigned to its village, from the first byte until it is
@@ -34,7 +37,7 @@ from _common import (
     RssSampler,
     ServerProcess,
     admin_token,
-    enroll_terminals,
+    enrollment_code,
     memory_kib,
     run_cli,
     stop_process,
@@ -106,10 +109,13 @@ def wait_log(log: Path, pattern: str, timeout: float, proc: subprocess.Popen[byt
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--quick", action="store_true", help="a 256 MiB file, 2 s idle (about 20 s)")
+    p.add_argument("--size-mib", type=int, help="the file downloaded (default 1024, quick 256)")
     p.add_argument("--limit-mib", type=float, default=80.0)
-    p.add_argument("--idle-seconds", type=float, default=5.0)
+    p.add_argument("--idle-seconds", type=float, help="idle sampling (default 5, quick 2)")
     args = p.parse_args()
+    args.size_mib = args.size_mib or (256 if args.quick else 1024)
+    args.idle_seconds = args.idle_seconds or (2.0 if args.quick else 5.0)
     size = args.size_mib * MiB
 
     with temp_dir("yj-bench-terminal-") as tmp:
@@ -121,11 +127,18 @@ def main() -> int:
         print(f"made and ingested {args.size_mib} MiB in {time.monotonic() - t0:.1f} s")
         admin = admin_token(server_dir)
         with ServerProcess(server_dir, tmp / "server.log") as server:
-            tokens = asyncio.run(enroll_terminals(server.url, admin, [TERMINAL_ID]))
+            if admin is None:
+                raise SystemExit("this server has no admin accounts, so no enrollment codes")
+            code = asyncio.run(enrollment_code(server.url, admin, TERMINAL_ID))
             env = {**os.environ, "PYTHONUNBUFFERED": "1",
                    "YUANJIAO_TERMINAL_SYNC_INTERVAL": "1", "YUANJIAO_TERMINAL_HEARTBEAT_INTERVAL": "5"}
-            if TERMINAL_ID in tokens:
-                env["YUANJIAO_TERMINAL_TERMINAL_TOKEN"] = tokens[TERMINAL_ID]
+            enrolled = subprocess.run(
+                [sys.executable, "-m", "terminal", "enroll", code, "--server-url", server.url,
+                 "--data-dir", str(terminal_dir)],
+                cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+            )
+            if enrolled.returncode != 0:
+                raise SystemExit(f"enrolling the terminal failed: {enrolled.stderr[-1000:]}")
             log = tmp / "terminal.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen(

@@ -17,6 +17,7 @@ from aiohttp import web
 from server import openapi
 from server.api.tus import tus_middleware
 from server.appkeys import (
+    ATTENDANCE_SLOTS,
     CONFIG,
     DB,
     DISK,
@@ -121,6 +122,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[DISK] = disk
     app[TOKENS] = TokenCache()
+    app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
     app.cleanup_ctx.extend([_database, _media, _expiry])
     add_routes(app, openapi.handler(openapi.build()))
     return app

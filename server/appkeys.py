@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from server.auth.throttle import LoginThrottle
@@ -27,3 +29,4 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
 TOKENS = web.AppKey("tokens", TokenCache)
 DISK = web.AppKey("disk", DiskWatch)
+ATTENDANCE_SLOTS = web.AppKey("attendance_slots", asyncio.Semaphore)  # batches in memory at once

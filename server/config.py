@@ -98,6 +98,10 @@ class ServerConfig:
     session_horizon_days: int = _setting(
         60, "scheduled sessions this far ahead go into catalogs", check=positive
     )
+    attendance_concurrency: int = _setting(
+        48, "attendance batches decoded and stored at once; more wait their turn (keeps memory flat)",
+        check=positive,
+    )
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
     member_target_sessions: int = _setting(
         12, "sessions a member is expected to attend in a year (the learning record's target)",
@@ -171,6 +175,10 @@ class ServerConfig:
     @property
     def key_path(self) -> Path:
         return self.data_dir / "signing-key.pem"
+
+    def __post_init__(self) -> None:
+        if self.attendance_concurrency < 1:
+            raise ValueError("attendance_concurrency must be at least 1")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

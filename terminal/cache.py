@@ -3,9 +3,10 @@
 Only this module decides that bytes are playable. An item is handed out as a
 `VerifiedMedia` right after its file hashed to the catalog's sha256; the player takes
 nothing else. After an unclean shutdown (no clean-shutdown marker) every file marked
-ready is uncertain and is hashed again before use. A file changed since its last check
-(size or modification time) is hashed again too, and one that no longer matches is
-removed and fetched anew.
+ready is uncertain ("verifying") and is hashed again before use. A file changed since its
+last check (size or modification time) is "verifying" too, and one that no longer matches
+is removed and fetched anew. The scrub (`terminal.scrub`) hashes every ready file again
+on a schedule, which also catches bytes changed behind an unchanged modification time.
 
 Room is made by evicting items no longer assigned, least recently played first, never
 one an upcoming session needs. When the quota or the disk's free-space floor still
@@ -16,19 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.hashing import sha256_file
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
+from terminal import constants as k
 from terminal import db as q
-from terminal.errors import NotReady
+from terminal.errors import NotReady, VerifyInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +95,22 @@ class Cache:
 
     # --- verification -----------------------------------------------------------------
 
-    async def verify(self, sha256: str) -> VerifiedMedia:
-        """Hash the cached file now; NotReady (and the file removed) unless it matches."""
+    async def verify(
+        self, sha256: str, *, rate: int = 0, stop: Callable[[], bool] | None = None,
+    ) -> VerifiedMedia:
+        """Hash the cached file now; NotReady (and the file removed) unless it matches.
+
+        `rate` caps the reading in bytes per second (0: as fast as the disk goes). With
+        `stop`, a background check: `stop()` is asked between two reads, and when it is
+        true the hash ends with VerifyInterrupted and the item's state is left as it was.
+        """
         row = await self._db.read(lambda c: q.item(c, sha256))
         if row is None or row.state not in ("ready", "verifying"):
             raise NotReady(f"{sha256[:12]} is not in the cache ({row.state if row else 'unknown'})")
         path = self.path(sha256)
         async with self._verify_lock:  # one full hash at a time keeps the disk and CPU calm
             try:
-                digest, mtime_ns = await asyncio.to_thread(_hash_with_mtime, path)
+                digest, mtime_ns = await _in_thread(_hash_with_mtime, path, rate, stop)
             except FileNotFoundError:
                 await self._db.write(lambda c: q.set_state(c, sha256, "queued", bytes_present=0,
                                                            error="the cached file disappeared"))
@@ -113,9 +123,8 @@ class Cache:
                                                        error=f"cached bytes hashed to {digest[:12]}"))
             raise NotReady(f"{sha256[:12]}: the cached file is corrupt; fetching again")
         now = to_db(utcnow())
-        if row.state != "ready" or row.verified_mtime_ns != mtime_ns:
-            await self._db.write(lambda c: q.set_state(c, sha256, "ready", bytes_present=row.size,
-                                                       verified_mtime_ns=mtime_ns, verified_at=now))
+        await self._db.write(lambda c: q.set_state(c, sha256, "ready", bytes_present=row.size,
+                                                   verified_mtime_ns=mtime_ns, verified_at=now))
         return VerifiedMedia(sha256=sha256, path=path, title=row.title, duration=row.duration)
 
     async def mark_ready(self, sha256: str, size: int) -> None:
@@ -125,24 +134,40 @@ class Cache:
         await self._db.write(lambda c: q.set_state(c, sha256, "ready", bytes_present=size,
                                                    verified_mtime_ns=mtime_ns, verified_at=now))
 
-    async def recheck(self) -> list[str]:
-        """Hash again every uncertain or changed file; returns the shas found bad."""
-        rows = await self._db.read(q.items)
-        bad = []
-        for row in rows:
-            if row.state == "verifying" or (row.state == "ready" and await self._changed(row)):
-                try:
-                    await self.verify(row.sha256)
-                except NotReady:
-                    bad.append(row.sha256)
-        return bad
+    async def mark_changed(self) -> tuple[int, int]:
+        """A stat of every ready file: one whose size or modification time moved since its
+        check becomes "verifying", one that is gone is queued to be fetched again.
 
-    async def _changed(self, row: q.ItemRow) -> bool:
-        try:
-            st = await asyncio.to_thread(os.stat, self.path(row.sha256))
-        except FileNotFoundError:
-            return True
-        return st.st_size != row.size or st.st_mtime_ns != row.verified_mtime_ns
+        Returns (changed, missing). Cheap: no byte is read.
+        """
+        rows = [r for r in await self._db.read(q.items) if r.state == "ready"]
+
+        def look() -> tuple[list[str], list[str]]:
+            changed, missing = [], []
+            for row in rows:
+                try:
+                    st = os.stat(self.path(row.sha256))
+                except FileNotFoundError:
+                    missing.append(row.sha256)
+                    continue
+                if st.st_size != row.size or st.st_mtime_ns != row.verified_mtime_ns:
+                    changed.append(row.sha256)
+            return changed, missing
+
+        changed, missing = await asyncio.to_thread(look)
+        if changed:
+            log.warning("%d cached file(s) changed since their check: verifying them again", len(changed))
+        for sha in missing:
+            log.error("cached %s disappeared: to be fetched again", sha[:12])
+
+        def record(c: sqlite3.Connection) -> None:
+            q.mark_unverified(c, changed)
+            for sha in missing:
+                q.set_state(c, sha, "queued", bytes_present=0, error="the cached file disappeared")
+
+        if changed or missing:
+            await self._db.write(record)
+        return len(changed), len(missing)
 
     # --- space ------------------------------------------------------------------------
 
@@ -194,6 +219,44 @@ def _mark_uncertain(conn: sqlite3.Connection) -> int:
     return int(conn.execute("UPDATE items SET state = 'verifying' WHERE state = 'ready'").rowcount)
 
 
-def _hash_with_mtime(path: Path) -> tuple[str, int]:
+async def _in_thread(
+    fn: Callable[[Path, int, Callable[[], bool] | None], tuple[str, int]],
+    path: Path, rate: int, stop: Callable[[], bool] | None,
+) -> tuple[str, int]:
+    """Run a hash on a thread. A background hash (with `stop`) that is cancelled waits for
+    its thread, which ends at its next read once `stop()` is true, so nothing outlives
+    the terminal; a foreground one is simply left to finish."""
+    if stop is None:
+        return await asyncio.to_thread(fn, path, rate, stop)
+    running = asyncio.ensure_future(asyncio.to_thread(fn, path, rate, stop))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await running
+        raise
+
+
+def _hash_with_mtime(path: Path, rate: int = 0, stop: Callable[[], bool] | None = None,
+                     chunk: int = k.SCRUB_CHUNK) -> tuple[str, int]:
+    """sha256 of the file and its modification time before the first read (blocking).
+
+    Paced to `rate` bytes per second when positive; VerifyInterrupted once `stop()` is true.
+    """
     before = os.stat(path).st_mtime_ns
-    return sha256_file(path), before
+    h = hashlib.sha256()
+    started = time.monotonic()
+    done = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            done += len(block)
+            if stop is not None and stop():
+                raise VerifyInterrupted(f"{path.name[:12]}: stopped after {done} bytes")
+            if rate > 0:
+                # short naps, so a session that begins is not kept waiting for a long one
+                while (ahead := done / rate - (time.monotonic() - started)) > 0:
+                    time.sleep(min(ahead, 0.05))
+                    if stop is not None and stop():
+                        raise VerifyInterrupted(f"{path.name[:12]}: stopped after {done} bytes")
+    return h.hexdigest(), before

@@ -35,6 +35,7 @@ from terminal import progress, sdnotify
 from terminal.config import TerminalConfig, describe, load_config
 from terminal.control import ControlError, Started
 from terminal.migrations import MIGRATIONS
+from terminal.scrub import shown_state
 from terminal.snapshot import ItemStatus, NextSession, Snapshot
 
 log = logging.getLogger("terminal")
@@ -235,7 +236,8 @@ async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
         catalog_expires_at=None, catalog_stale=False, download_window=config.download_window or "always",
         window_open=True, bandwidth_limit=config.bandwidth_limit, cache_bytes=used,
         cache_quota=config.cache_quota_bytes, disk_free=0, disk_total=0,
-        items=[ItemStatus(sha256=r.sha256, title=r.title, size=r.size, state=r.state,
+        items=[ItemStatus(sha256=r.sha256, title=r.title, size=r.size,
+                          state=shown_state(r, utcnow(), config.scrub_interval),
                           bytes_present=r.bytes_present, assigned=r.assigned, needed_by=r.needed_by,
                           resumed_from=r.resumed_from, error=r.error) for r in rows],
         outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],

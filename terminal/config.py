@@ -56,6 +56,16 @@ class TerminalConfig:
     held_retry_seconds: float = _setting(
         k.HELD_RETRY_INITIAL, "a record the server refused is offered again after this long (doubling)")
     progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
+    scrub_interval: float = _setting(
+        k.SCRUB_INTERVAL, "every cached file is hashed again at least this often, seconds (7 days)"
+    )
+    scrub_rate_limit: int = _setting(
+        k.SCRUB_RATE, "bytes per second the background hash may read (0: no cap)"
+    )
+    scrub_poll_seconds: float = _setting(k.SCRUB_POLL, "the scrub looks for due files this often")
+    session_verify_lead: float = _setting(
+        k.SESSION_VERIFY_LEAD, "a scheduled session's files are hashed again this long before it, seconds"
+    )
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
     video_output: str = _setting("", "libvlc video output: xcb_x11 (no GPU), gl (empty: libvlc picks)")
     audio_output: str = _setting("", "libvlc audio output: alsa, pulse, dummy (empty: libvlc picks)")

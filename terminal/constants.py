@@ -32,6 +32,14 @@ PROGRESS_LOG_SECONDS: Final = 10.0
 # cache
 MIN_FREE_BYTES: Final = 256 * 1024 * 1024  # below this, downloads pause ("disk full")
 
+# scrub: cached files hashed again in the background
+SCRUB_INTERVAL: Final = 7 * 86_400.0  # every ready file is hashed again at least this often
+SCRUB_EARLY: Final = 0.75  # from this share of the interval on, idle time hashes a file before it is due
+SCRUB_RATE: Final = 20_000_000  # bytes/s read by the scrub: leaves the disk to playback and downloads
+SCRUB_POLL: Final = 60.0  # the scrub looks for due work this often when nothing wakes it
+SESSION_VERIFY_LEAD: Final = 2 * 3600.0  # a scheduled session's items are hashed this long before it
+SCRUB_CHUNK: Final = 1 << 20  # bytes per read; the scrub stops between two reads when a session starts
+
 # sessions and outbox
 SESSION_SAVE_SECONDS: Final = 5.0  # a power cut loses at most this much of a session
 OUTBOX_BATCH: Final = 500  # records per request (the server takes at most 1000)

@@ -4,10 +4,11 @@
         await t.wait_closed()      # or drive it: t.run_session(...), t.snapshot()
 
 Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the schedule
-of catalog sessions, and the saving of download progress. Each loop that talks to the
-server backs off with jitter when the link fails and looks for the server again; a
-loop's unexpected failure goes to the `Supervisor`. The control API's handlers live in
-`terminal.controls`, the terminal's condition in `terminal.condition`.
+of catalog sessions, the scrub (cached files hashed again while idle), and the saving
+of download progress. Each loop that talks to the server backs off with jitter when
+the link fails and looks for the server again; a loop's unexpected failure goes to the
+`Supervisor`. The control API's handlers live in `terminal.controls`, the terminal's
+condition in `terminal.condition`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from shared.protocol import SessionPlan
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
@@ -46,6 +48,7 @@ from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
 from terminal.player import Player
+from terminal.scrub import Scrubber, shown_state
 from terminal.sessions import SessionResult, SessionRunner, SessionSpec
 from terminal.status import (
     ItemStatus,
@@ -105,6 +108,11 @@ class Terminal:
         self.http: aiohttp.ClientSession | None = None
         self.link: Link | None = None
         self.syncer: Syncer | None = None
+        self.scrubber = Scrubber(
+            self.db, self.cache, sessions=self._planned_sessions, idle=lambda: not self.session_running,
+            interval=config.scrub_interval, rate=config.scrub_rate_limit, poll=config.scrub_poll_seconds,
+            lead=config.session_verify_lead, on_change=self.notify, on_bad=self.wake_sync,
+        )
         self._player = player
         self._own_player = player is None
         self._runner: SessionRunner | None = None
@@ -162,7 +170,7 @@ class Terminal:
         self.syncer = Syncer(self.db, self.keeper, self.cache, Downloader(
             self.http, limiter=limiter, progress=self._on_progress,
             progress_log_seconds=c.progress_log_seconds,
-        ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self.notify)
+        ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self._cache_changed)
         if not background:
             return
         self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port,
@@ -172,7 +180,7 @@ class Terminal:
         if self.discovery is not None:
             await self.discovery.async_advertise(port)
         for loop in (self._sync_loop, self._heartbeat_loop, self._outbox_loop, self._schedule_loop,
-                     self._progress_loop):
+                     self._scrub_loop, self._progress_loop):
             self.supervisor.spawn(loop)
 
     async def async_close(self) -> None:
@@ -183,6 +191,7 @@ class Terminal:
             self._session_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TerminalError):
                 await self._session_task
+        self.scrubber.close()
         await self.controls.async_close()
         await self.supervisor.async_close()
         if self._release is not None:
@@ -206,6 +215,10 @@ class Terminal:
 
     def notify(self) -> None:
         self._changed.set()
+
+    def _cache_changed(self) -> None:
+        self.scrubber.wake()  # a file just became ready: its next check is timed from now
+        self.notify()
 
     def _on_progress(self, sha256: str, present: int, size: int) -> None:
         if self.syncer is not None:
@@ -338,6 +351,12 @@ class Terminal:
                     await self.start_session(SessionSpec(plan.title, list(plan.items), plan.session_id), [])
             await asyncio.sleep(max(0.05, delay))
 
+    async def _scrub_loop(self) -> None:
+        await self.scrubber.run()
+
+    def _planned_sessions(self) -> list[SessionPlan]:
+        return list(self.keeper.catalog.sessions) if self.keeper.catalog is not None else []
+
     async def _progress_loop(self) -> None:
         assert self.syncer is not None
         while True:
@@ -376,6 +395,7 @@ class Terminal:
             player, self._player, self._runner = self._player, None, None
             self._release = asyncio.create_task(self._release_player(player), name="terminal-release-player")
         self.wake_outbox()
+        self.scrubber.wake()  # it gave way to the session
         self.notify()
 
     async def _release_player(self, player: Player) -> None:
@@ -467,6 +487,7 @@ class Terminal:
     async def snapshot(self) -> Snapshot:
         rows, counts, refusal = await self.db.read(
             lambda c: (q.items(c), q.record_counts(c), q.held_refusal(c)))
+        now = utcnow()
         usage = await self.cache.usage()
         progress = self.syncer.progress if self.syncer is not None else {}
         catalog = self.keeper.catalog
@@ -527,7 +548,8 @@ class Terminal:
             bandwidth_limit=self.config.bandwidth_limit, cache_bytes=usage.cache_bytes,
             cache_quota=usage.quota, disk_free=usage.disk_free, disk_total=usage.disk_total,
             items=[ItemStatus(
-                sha256=r.sha256, title=r.title, size=r.size, state=r.state,
+                sha256=r.sha256, title=r.title, size=r.size,
+                state=shown_state(r, now, self.config.scrub_interval),
                 bytes_present=progress.get(r.sha256, (r.bytes_present, 0))[0] if r.state == "downloading"
                 else r.bytes_present,
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,

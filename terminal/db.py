@@ -48,6 +48,7 @@ class ItemRow:
     state: str
     bytes_present: int
     verified_mtime_ns: int | None
+    verified_at: str | None
     last_played: str | None
     resumed_from: int | None
     error: str
@@ -58,7 +59,8 @@ def _item(row: sqlite3.Row) -> ItemRow:
         sha256=row["sha256"], size=row["size"], content_id=row["content_id"], title=row["title"],
         kind=row["kind"], duration=row["duration"], needed_by=row["needed_by"],
         assigned=bool(row["assigned"]), state=row["state"], bytes_present=row["bytes_present"],
-        verified_mtime_ns=row["verified_mtime_ns"], last_played=row["last_played"],
+        verified_mtime_ns=row["verified_mtime_ns"], verified_at=row["verified_at"],
+        last_played=row["last_played"],
         resumed_from=row["resumed_from"], error=row["error"],
     )
 
@@ -86,9 +88,12 @@ def item(conn: sqlite3.Connection, sha256: str) -> ItemRow | None:
 
 
 def wanted(conn: sqlite3.Connection) -> list[ItemRow]:
-    """Assigned items not yet ready, needed-sooner first (no deadline last)."""
+    """Assigned items to download, needed-sooner first (no deadline last).
+
+    Not those being verified: their bytes are there, the scrub decides about them.
+    """
     return [_item(r) for r in conn.execute(
-        "SELECT * FROM items WHERE assigned = 1 AND state != 'ready' "
+        "SELECT * FROM items WHERE assigned = 1 AND state NOT IN ('ready', 'verifying') "
         "ORDER BY needed_by IS NULL, needed_by, rowid"
     )]
 
@@ -102,6 +107,22 @@ def set_state(
         "verified_mtime_ns = ?, verified_at = ? WHERE sha256 = ?",
         (state, error, bytes_present, verified_mtime_ns, verified_at, sha256),
     )
+
+
+def mark_unverified(conn: sqlite3.Connection, sha256s: Iterable[str]) -> int:
+    """Ready items whose bytes must be hashed again before they count as ready."""
+    return conn.executemany(
+        "UPDATE items SET state = 'verifying' WHERE sha256 = ? AND state = 'ready'",
+        [(s,) for s in sha256s],
+    ).rowcount
+
+
+def mark_due(conn: sqlite3.Connection, checked_before: str) -> int:
+    """Ready items last hashed before `checked_before` (stored time form) become unverified."""
+    return conn.execute(
+        "UPDATE items SET state = 'verifying' WHERE state = 'ready' "
+        "AND (verified_at IS NULL OR verified_at < ?)", (checked_before,),
+    ).rowcount
 
 
 def set_progress(conn: sqlite3.Connection, sha256: str, bytes_present: int) -> None:

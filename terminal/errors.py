@@ -10,7 +10,8 @@
     │   └── HashMismatch         the bytes do not hash to the catalog's sha256
     ├── DiskFull                 the quota or the free-space floor is reached
     ├── NotReady                 an item is not verified in the cache: it is never played
-    └── ItemError                an item named for a session matches none, or several
+    ├── ItemError                an item named for a session matches none, or several
+    └── VerifyInterrupted        a background check gave way (a session began, shutdown)
 """
 
 from __future__ import annotations
@@ -64,3 +65,7 @@ class NotReady(TerminalError):
 
 class ItemError(TerminalError):
     """An item named for a session is unknown, ambiguous, or nothing named can play."""
+
+
+class VerifyInterrupted(TerminalError):
+    """A background hash stopped between two reads; the item's state is left as it was."""

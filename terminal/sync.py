@@ -1,8 +1,8 @@
 """Keeping the cache in step with the catalog.
 
-One cycle: fetch the catalog (ETag, 304), refresh the roster, hash again anything
-uncertain or changed, then download what is missing, needed-sooner first, while the
-download window is open and there is room. A full disk pauses downloads with a clear
+One cycle: fetch the catalog (ETag, 304), refresh the roster, then download what is
+missing, needed-sooner first, while the download window is open and there is room
+(hashing cached files again is the scrub's work, `terminal.scrub`). A full disk pauses downloads with a clear
 condition; an expired catalog adds nothing new ("stale") while the cache still plays.
 """
 
@@ -89,9 +89,6 @@ class Syncer:
                 q.set_kv(c, VILLAGE_NAME, roster.village_name)
 
             await self._db.write(keep)
-        bad = await self._cache.recheck()
-        if bad:
-            self._on_change()
         if self._keeper.catalog is None:
             self.condition = "no catalog yet"
             return

@@ -3,8 +3,8 @@
 * A cached file with one byte flipped (its modification time put back, so nothing but
   the hash can tell) is caught when a session is about to play it: the item is skipped,
   never given to libvlc, fetched again, and plays once it verifies.
-* A flipped byte that changes the file's modification time is caught by the next sync
-  pass, before any session asks for it.
+* A flipped byte that changes the file's modification time is caught by the scrub's next
+  pass (a stat of every ready file), before any session asks for it.
 * After an unclean shutdown (no clean-shutdown marker) every ready file is uncertain and
   is hashed again; a corrupt one is fetched again.
 * The quota: an item no longer assigned is evicted to make room for a new one; when
@@ -65,7 +65,7 @@ async def test_flipped_byte_is_never_played_and_is_fetched_again(
         assert again.watched[sha] == pytest.approx(5.0, abs=0.5)
 
 
-async def test_changed_file_is_caught_by_the_sync_pass(
+async def test_changed_file_is_caught_by_the_next_scrub_pass(
     tmp_path: Path, server: Server, clip: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     content_id, sha = await upload(server.http, clip, "党课")
@@ -76,7 +76,7 @@ async def test_changed_file_is_caught_by_the_sync_pass(
         cached = config.cache_dir / sha
         with caplog.at_level(logging.ERROR, logger="terminal.cache"):
             await asyncio.to_thread(_flip, cached, 2000, False)
-            terminal.wake_sync()
+            terminal.scrubber.wake()
             await terminal.wait_until(lambda: any("is corrupt" in r.message for r in caplog.records), 30)
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         assert await asyncio.to_thread(sha256_file, cached) == sha

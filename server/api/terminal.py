@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import catalog
 from server.api.jsonio import json_response, read_json
-from server.appkeys import CONFIG, DB, SIGNER
+from server.appkeys import ATTENDANCE_SLOTS, CONFIG, DB, SIGNER
 from server.errors import NotFound, Unprocessable
 from server.queries import attendance, county, fleet, members
 from shared.protocol import (
@@ -73,12 +73,21 @@ async def get_roster(request: web.Request) -> web.Response:
 
 async def post_attendance(request: web.Request) -> web.Response:
     t = await _terminal(request)
+    # A decoded batch of 100 records takes about 150 KB; with every terminal of the county
+    # sending at once that was 30 MB held at a time, and the RSS kept it. Batches past the
+    # limit wait unread.
+    async with request.app[ATTENDANCE_SLOTS]:
+        return await _ingest(request, t)
+
+
+async def _ingest(request: web.Request, t: sqlite3.Row) -> web.Response:
     batch = await read_json(request, AttendanceBatch)
     # Nothing is refused for its times: a record that cannot be placed is stored flagged.
-    now = utcnow()
+    now, clock = utcnow(), batch.terminal_clock
     prepared = attendance.prepare(batch, now)
+    del batch  # the decoded records weigh more than their rows: not held while the writer works
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t["id"], prepared, batch.terminal_clock, now)
+        lambda c: attendance.ingest(c, t["id"], prepared, clock, now)
     )
     if result.conflicts:
         raise Unprocessable(
