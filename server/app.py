@@ -17,6 +17,7 @@ from aiohttp import web
 from server import openapi
 from server.api.tus import tus_middleware
 from server.appkeys import (
+    BACKFILL,
     CONFIG,
     DB,
     INGESTOR,
@@ -33,7 +34,7 @@ from server.auth.throttle import LoginThrottle
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.errors import error_middleware
-from server.ingest import Ingestor
+from server.ingest import Ingestor, backfill_pieces
 from server.media.store import MediaStore
 from server.migrations import MIGRATIONS
 from server.routes import add_routes
@@ -81,7 +82,8 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     app[SIGNER], app[STORE] = signer, store
     pin = await asyncio.to_thread(tls_pin, config)
     app[TLS_PIN] = pin or ""
-    app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout)
+    app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout,
+                             config.piece_size)
     app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
     yield
 
@@ -104,6 +106,22 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _backfill(app: web.Application) -> AsyncIterator[None]:
+    """Piece hashes for contents stored before they existed, in the background."""
+    async def run() -> None:
+        try:
+            await backfill_pieces(app[DB], app[STORE], app[CONFIG].piece_size)
+        except Exception:
+            log.exception("piece hash backfill failed; it runs again at the next start")
+
+    task = asyncio.create_task(run())
+    app[BACKFILL] = task
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(config: ServerConfig) -> web.Application:
     app = web.Application(
         middlewares=[tus_middleware, error_middleware, auth_middleware],
@@ -112,6 +130,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app[TOKENS] = TokenCache()
-    app.cleanup_ctx.extend([_database, _media, _expiry])
+    app.cleanup_ctx.extend([_database, _media, _expiry, _backfill])
     add_routes(app, openapi.handler(openapi.build()))
     return app

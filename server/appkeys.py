@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from server.auth.throttle import LoginThrottle
@@ -25,3 +27,4 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
 TOKENS = web.AppKey("tokens", TokenCache)
+BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

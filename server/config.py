@@ -33,6 +33,9 @@ class ServerConfig:
     ffprobe_timeout: float = _setting(60.0, "seconds ffprobe/ffmpeg may take on one upload")
     heartbeat_interval: float = _setting(60.0, "seconds between terminal heartbeats (told to terminals)")
     online_missed_heartbeats: int = _setting(3, "a terminal is online if seen within this many intervals")
+    piece_size: int = _setting(
+        4 * MiB, "bytes per piece whose sha256 goes into catalogs (set once; contents keep theirs)"
+    )
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")

@@ -241,4 +241,13 @@ ALTER TABLE attendance_members_new RENAME TO attendance_members;
 CREATE INDEX attendance_started ON attendance(started_at);
 CREATE INDEX attendance_members_member ON attendance_members(member_no);
 """),
+    # The sha256 of each fixed-size piece of a content's file, for catalogs; filled at
+    # upload completion, and for older contents by a backfill the server runs at start.
+    Migration("0005_content_pieces", """
+CREATE TABLE content_pieces (
+    sha256 TEXT PRIMARY KEY,
+    piece_size INTEGER NOT NULL CHECK (piece_size > 0),
+    hashes BLOB NOT NULL
+) WITHOUT ROWID;
+"""),
 ]

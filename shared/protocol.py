@@ -38,6 +38,10 @@ class CatalogItem(Struct, frozen=True, kw_only=True):
     needed_by: UtcTime | None = None
     poster_sha256: Sha256 | None = None
     poster_size: NonNegInt | None = None
+    # The sha256 of each `piece_size`-byte piece, in order (the last may be shorter);
+    # empty from a server that has not hashed the pieces yet: the whole-file check stays.
+    piece_size: NonNegInt = 0
+    pieces: list[Sha256] = []
 
 
 class SessionPlan(Struct, frozen=True, kw_only=True):

@@ -116,10 +116,12 @@ class Syncer:
         sha = row.sha256
         await self._db.write(lambda c: q.set_state(c, sha, "downloading"))
         self._on_change()
+        item = self._keeper.item(sha)
         try:
             fetched = await self._downloader.fetch(
                 client.base_url, sha, row.size, self._cache.part(sha), self._cache.path(sha),
-                client.auth,
+                client.auth, piece_size=item.piece_size if item else 0,
+                pieces=item.pieces if item else (),
             )
         except DiskFull as e:
             self.condition = f"disk full: downloads paused ({e}); the cache still plays"
@@ -134,6 +136,9 @@ class Syncer:
             return True
         finally:
             self.progress.pop(sha, None)
+        if fetched.pieces_refetched:
+            log.warning("%s: %d piece(s) failed their check and were fetched again",
+                        sha[:12], fetched.pieces_refetched)
         if fetched.resumed_from:
             await self._db.write(lambda c: q.set_resumed(c, sha, fetched.resumed_from))
         await self._cache.mark_ready(sha, row.size)
