@@ -36,6 +36,10 @@ class ServerConfig:
     piece_size: int = _setting(
         4 * MiB, "bytes per piece whose sha256 goes into catalogs (set once; contents keep theirs)"
     )
+    usb_mount_roots: tuple[str, ...] = _setting(
+        ("/media", "/mnt", "/run/media"),
+        "the console may write and read USB bundles only in folders under these",
+    )
     catalog_ttl_hours: float = _setting(24.0 * 14, "a signed catalog expires this long after it is made")
     session_horizon_days: int = _setting(60, "scheduled sessions this far ahead go into catalogs")
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")

@@ -250,4 +250,17 @@ CREATE TABLE content_pieces (
     hashes BLOB NOT NULL
 ) WITHOUT ROWID;
 """),
+    # USB round trips: the key each terminal enrolled with (it signs what the terminal
+    # writes on a stick), when each last answered by stick, and the return files taken in.
+    Migration("0006_usb_bundles", """
+ALTER TABLE terminals ADD COLUMN public_key TEXT;
+ALTER TABLE terminals ADD COLUMN last_usb_contact TEXT;
+CREATE TABLE usb_returns (
+    digest TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""),
 ]

@@ -10,7 +10,8 @@ from typing import Literal
 
 from aiohttp import web
 
-from server.api import admin, auth, blobs, enrollment, fleet, reports, terminal, tus
+from server import bundles as bundle_reports
+from server.api import admin, auth, blobs, bundles, enrollment, fleet, reports, terminal, tus
 from server.api import models as m
 from shared import protocol as p
 
@@ -126,6 +127,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(404, 415, 422)),
     Endpoint("POST", A + "/terminals/{terminal_id}/revoke", enrollment.revoke, "admin",
              "Revoke a terminal: its tokens stop working at once", status=204, errors=(404,)),
+    Endpoint("POST", A + "/bundles", bundles.write, "admin",
+             "Write a USB bundle (signed catalogs and the items they lack) for a township, "
+             "terminals or every offline one onto a stick mounted on the server; run again to "
+             "finish a cut copy", request=bundles.BundleIn, response=bundle_reports.BundleReport,
+             errors=(400, 415, 422)),
+    Endpoint("POST", A + "/bundles/returns", bundles.import_returns, "admin",
+             "Take in the attendance and state terminals wrote on a stick; each record once, "
+             "only what the terminal's enrolled key signed", request=bundles.ReturnsIn,
+             response=bundle_reports.ReturnsReport, errors=(400, 415, 422)),
     Endpoint("POST", "/api/v1/enroll", enrollment.enroll, "public",
              "Enroll a terminal with its one-time code: id, token, signing key",
              request=p.EnrollRequest, response=p.Enrollment, status=201,

@@ -186,6 +186,9 @@ class EnrollRequest(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     code: Annotated[str, Meta(min_length=1, max_length=64)]
     software_version: Annotated[str, Meta(max_length=64)] = ""
+    # base64 raw Ed25519 public key of the terminal's own key pair: it signs what the
+    # terminal writes on a USB stick. Absent from terminals older than USB bundles.
+    public_key: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class Enrollment(Struct, frozen=True, kw_only=True):

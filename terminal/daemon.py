@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from shared.protocol import Heartbeat
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
@@ -43,6 +46,7 @@ from terminal.sessions import SessionResult, SessionRunner, SessionSpec
 from terminal.status import ItemStatus, SessionStatus, Snapshot, StatusServer
 from terminal.sync import WINDOW_OVERRIDE, Syncer
 from terminal.trust import Trust
+from terminal.usb import UsbReport
 from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
@@ -396,6 +400,12 @@ class Terminal:
             except TerminalError as e:
                 raise ValueError(str(e)) from e
             return {"attendees": list(runner.attendees)}
+        if action == "usb":
+            directory = str(body.get("directory") or "")
+            if not directory:
+                raise ValueError("name the USB stick's directory")
+            report = await self.usb_exchange(Path(directory))
+            return {"usb": msgspec.to_builtins(report), "complete": report.complete}
         if action == "window":
             hours = float(str(body.get("hours", 6)))
             until = utcnow() + timedelta(hours=hours)
@@ -416,6 +426,24 @@ class Terminal:
         else:
             raise LookupError(f"no control {action!r}")
         return {"done": action}
+
+    async def usb_exchange(self, stick: Path) -> UsbReport:
+        """Take in what verifies from a USB stick and write this terminal's returns onto it
+        (terminal/usb.py); downloads of the same items wait meanwhile."""
+        from terminal.usb import UsbExchange
+
+        async def state() -> Heartbeat:
+            return heartbeat.build(await self.snapshot())
+
+        exchange = UsbExchange(
+            self.db, self.keeper, self.cache, self.config.terminal_id, state=state,
+            busy=self.syncer.busy if self.syncer is not None else None,
+            keep=self.syncer.upcoming_items if self.syncer is not None else None,
+            progress=self._on_progress)
+        report = await exchange.run(stick)
+        self.notify()
+        self.wake_sync()
+        return report
 
     # --- status -----------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Syncer:
         self.condition = "ok"  # or why downloads are not running, in words
         self.progress: dict[str, tuple[int, int]] = {}  # sha256 -> (bytes present, size)
         self._saved_at: dict[str, float] = {}
+        self.busy: set[str] = set()  # items being written right now (download or USB stick)
 
     def on_progress(self, sha256: str, present: int, size: int) -> None:
         """Called by the downloader per block: kept in memory, written now and then."""
@@ -98,6 +99,8 @@ class Syncer:
     async def download(self, client: ServerClient) -> None:
         self.condition = "ok"
         for row in await self._db.read(q.wanted):
+            if row.sha256 in self.busy:
+                continue  # a USB stick is filling it right now
             if not await self.window_open():
                 self.condition = f"waiting for the download window ({self.window})"
                 return
@@ -117,6 +120,7 @@ class Syncer:
         await self._db.write(lambda c: q.set_state(c, sha, "downloading"))
         self._on_change()
         item = self._keeper.item(sha)
+        self.busy.add(sha)
         try:
             fetched = await self._downloader.fetch(
                 client.base_url, sha, row.size, self._cache.part(sha), self._cache.path(sha),
@@ -136,6 +140,7 @@ class Syncer:
             return True
         finally:
             self.progress.pop(sha, None)
+            self.busy.discard(sha)
         if fetched.pieces_refetched:
             log.warning("%s: %d piece(s) failed their check and were fetched again",
                         sha[:12], fetched.pieces_refetched)

@@ -33,6 +33,7 @@ def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[s
         status=hb.status if hb else None,
         playing=hb.playback.sha256 if hb and hb.playback and hb.playback.state == "playing" else None,
         ready_items=row["ready_items"], discovered=row["id"] in discovered,
+        last_usb_contact=row["last_usb_contact"],
     )
 
 

@@ -138,6 +138,7 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     playing: str | None
     ready_items: int
     discovered: bool = False
+    last_usb_contact: str | None = None  # when it last wrote its returns on a USB stick
 
 
 class SeenBox(Struct, frozen=True, kw_only=True):
