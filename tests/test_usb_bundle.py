@@ -41,7 +41,7 @@ from terminal.daemon import Terminal
 from terminal.sessions import SessionSpec
 from tests.conftest import make_clip, serve, server_config
 from tests.terminal_helpers import REPO, enroll, import_roster, terminal_config, upload
-from tests.usb_helpers import fat_stick, fill_leaving
+from tests.usb_helpers import exfat_stick, fat_stick, fill_leaving
 
 pytestmark = pytest.mark.asyncio
 P = 16 * 1024
@@ -327,3 +327,70 @@ async def test_bundle_choices_and_refusals(tmp_path: Path, films: tuple[Path, Pa
             assert r.status == 422 and "not enrolled" in body["error"]["message"]
         async with http.post("/api/v1/enroll", json={"code": "1", "public_key": "bm90IGEga2V5"}) as r:
             assert r.status == 422 and (await r.json())["error"]["code"] == "bad_public_key"
+
+
+async def test_server_cli_writes_and_imports(tmp_path: Path, films: tuple[Path, Path]) -> None:
+    """`yuanjiao-server bundle write/import` do what the console does, on the data dir."""
+    one, _two = films
+    config = _config(tmp_path)
+    async with serve(config, seed=True) as (running, http):
+        content_id, sha = await upload(http, one, "专题片：山村新貌")
+        await _assign_township(http, content_id)
+        ta = await _offline_terminal(http, tmp_path / "a", TA, running.url)
+    stick = tmp_path / "cli-stick"
+    stick.mkdir()
+
+    async def server_cli(*args: str) -> tuple[int, dict[str, Any]]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server", "bundle", *args, str(stick),
+            "--data-dir", str(config.data_dir), cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode is not None, err
+        return proc.returncode, msgspec.json.decode(out) if out else {}
+
+    code, written = await server_cli("write", "--terminal", TA, "--part-size", str(PART))
+    assert code == 0 and written["terminals"] == [TA] and written["complete"] is True
+    assert written["parts_written"] == -(-one.stat().st_size // PART)
+    code, again = await server_cli("write", "--terminal", TA, "--part-size", str(PART))
+    assert code == 0 and again["parts_written"] == 0 and again["parts_kept"] == written["parts_written"]
+
+    report = await _exchange(ta, stick)
+    assert report.imported == [sha] and report.records_written == 0
+    code, taken = await server_cli("import")
+    assert code == 0 and taken["states"] == 1 and taken["refused"] == {}
+    code, taken = await server_cli("import")
+    assert code == 0 and taken["already_imported"] == taken["files"] == 1
+
+
+async def test_round_trip_on_an_exfat_stick(tmp_path: Path, films: tuple[Path, Path]) -> None:
+    """The same layout on exFAT (loop device + exfat-fuse): out, session, back, twice."""
+    one, two = films
+    with exfat_stick(tmp_path) as stick_dev:
+        stick = stick_dev.mountpoint
+        async with serve(_config(tmp_path), seed=True) as (running, http):
+            id1, sha1 = await upload(http, one, "专题片：山村新貌")
+            id2, sha2 = await upload(http, two, "农业实用技术：核桃")
+            await _assign_township(http, id1)
+            await _assign_township(http, id2)
+            await import_roster(http)
+            ta = await _offline_terminal(http, tmp_path / "a", TA, running.url)
+            written = await _write(http, stick, offline=True)
+            assert TA in written["terminals"] and written["complete"] is True
+            await asyncio.to_thread(stick_dev.unplug)
+            await asyncio.to_thread(stick_dev.plug)
+            report = await _exchange(ta, stick)
+            assert sorted(report.imported) == sorted([sha1, sha2])
+            terminal = Terminal(ta)
+            await terminal.async_start(background=False)
+            try:
+                held = await terminal.run_session(SessionSpec("冬训", [sha2]), [await _a_member(ta)])
+            finally:
+                await terminal.async_close()
+            assert (await _exchange(ta, stick)).records_written == 1
+            await asyncio.to_thread(stick_dev.unplug)
+            await asyncio.to_thread(stick_dev.plug)
+            for expected_new in (1, 0):
+                taken = await _returns(http, stick)
+                assert taken["records_new"] == expected_new and taken["refused"] == {}
+            assert await running.app[DB].read(lambda c: _stored(c, held.record_id)) == 1

@@ -87,3 +87,49 @@ def fill_leaving(directory: Path, free: int) -> Path:
     size = filler.stat().st_size
     os.truncate(filler, max(0, size - free))
     return filler
+
+
+class ExfatStick(FatStick):
+    """An exFAT image on a loop device, mounted with `exfat-fuse` (which needs a block
+    device, hence the loop device)."""
+
+    def __init__(self, image: Path, mountpoint: Path, device: str) -> None:
+        super().__init__(image, mountpoint)
+        self.device = device
+
+    def plug(self) -> Path:
+        subprocess.run(["mount.exfat-fuse", self.device, str(self.mountpoint)],
+                       check=True, capture_output=True, timeout=30)
+        self.mounted = True
+        return self.mountpoint
+
+
+@contextlib.contextmanager
+def exfat_stick(tmp_path: Path, mib: int = 64) -> Iterator[ExfatStick]:
+    reason = fuse_unavailable()
+    for tool in ("mkfs.exfat", "mount.exfat-fuse", "losetup"):
+        if reason is None and shutil.which(tool) is None:
+            reason = f"{tool} is not installed (scripts/setup installs exfat-fuse and exfatprogs)"
+    if reason:
+        pytest.skip(reason)
+    image, mountpoint = tmp_path / "stick.img", tmp_path / "stick"
+    mountpoint.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(mib << 20)
+    subprocess.run(["mkfs.exfat", "-L", "COURIER", str(image)], check=True, capture_output=True,
+                   timeout=30)
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True,
+                          timeout=30)
+    if loop.returncode != 0:
+        pytest.skip(f"no loop device for the exFAT image: {loop.stderr.strip()}")
+    stick = ExfatStick(image, mountpoint, loop.stdout.strip())
+    try:
+        try:
+            stick.plug()
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"exfat-fuse could not mount the image: {e.stderr!r}")
+        yield stick
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            stick.unplug()
+        subprocess.run(["losetup", "-d", stick.device], capture_output=True, timeout=30)
