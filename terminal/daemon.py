@@ -441,6 +441,9 @@ class Terminal:
             keep=self.syncer.upcoming_items if self.syncer is not None else None,
             progress=self._on_progress)
         report = await exchange.run(stick)
+        if self.syncer is not None:  # the stick's progress is over; the database holds the truth
+            for sha in [*report.imported, *report.missing, *report.damaged]:
+                self.syncer.progress.pop(sha, None)
         self.notify()
         self.wake_sync()
         return report
