@@ -11,8 +11,9 @@ from typing import Literal
 from aiohttp import web
 
 from server import bundles as bundle_reports
-from server.api import admin, auth, blobs, bundles, enrollment, fleet, reports, terminal, tus
+from server.api import admin, auth, blobs, bundles, enrollment, fleet, peers, reports, terminal, tus
 from server.api import models as m
+from shared import peers as shared_peers
 from shared import protocol as p
 
 Group = Literal["public", "uploads", "blobs", "admin", "terminal"]
@@ -152,6 +153,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              request=p.Heartbeat, response=p.HeartbeatAck, errors=(400, 404, 415, 422)),
     Endpoint("GET", T + "/roster", terminal.get_roster, "terminal",
              "The members of this terminal's village", response=p.Roster, errors=(404,)),
+    Endpoint("GET", T + "/peer-credential", peers.credential, "terminal",
+             "A credential, signed by the county, that this terminal shows its peers",
+             response=shared_peers.SignedCredential, errors=(404, 409)),
+    Endpoint("GET", T + "/sources/{sha256}", peers.sources, "terminal",
+             "Peers to try first for an item: same village, then township (then the server)",
+             response=list[shared_peers.PeerSource], errors=(404,)),
     Endpoint("POST", T + "/attendance", terminal.post_attendance, "terminal",
              "Deliver closed attendance records; idempotent per record id",
              request=p.AttendanceBatch, response=p.AttendanceAck, errors=(400, 404, 415, 422)),

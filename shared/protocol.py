@@ -101,6 +101,13 @@ class Heartbeat(Struct, frozen=True, kw_only=True):
     outbox_backlog: NonNegInt = 0
     catalog_version: NonNegInt | None = None
     status: Annotated[str, Meta(max_length=200)] = "ok"
+    # sharing between terminals (absent from older terminals): where this terminal serves
+    # its verified items to peers, bytes it took in from the server and from peers since
+    # it started, and peers it caught sending bytes that did not verify
+    peer_port: Annotated[int, Meta(ge=1, le=65535)] | None = None
+    bytes_from_server: NonNegInt = 0
+    bytes_from_peers: NonNegInt = 0
+    bad_peers: list[Annotated[str, Meta(max_length=64)]] = []
 
 
 class HeartbeatAck(Struct, frozen=True, kw_only=True):

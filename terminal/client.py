@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
+from shared.peers import PeerSource, SignedCredential
 from shared.protocol import (
     AttendanceAck,
     AttendanceBatch,
@@ -124,6 +125,12 @@ class ServerClient:
 
     async def roster(self) -> Roster:
         return await self._json("GET", self._t("roster"), Roster)
+
+    async def peer_credential(self) -> SignedCredential:
+        return await self._json("GET", self._t("peer-credential"), SignedCredential)
+
+    async def sources(self, sha256: str) -> list[PeerSource]:
+        return await self._json("GET", self._t(f"sources/{sha256}"), list[PeerSource])
 
     async def attendance(self, batch: AttendanceBatch) -> AttendanceAck:
         return await self._json("POST", self._t("attendance"), AttendanceAck, batch)

@@ -54,6 +54,10 @@ class TerminalConfig:
     session_save_seconds: float = _setting(k.SESSION_SAVE_SECONDS, "an open session is saved this often")
     outbox_batch: int = _setting(k.OUTBOX_BATCH, "attendance records per request")
     progress_log_seconds: float = _setting(k.PROGRESS_LOG_SECONDS, "download progress is logged this often")
+    peer_serving: bool = _setting(
+        True, "serve verified items to the county's other terminals (never while playing)")
+    peer_max_uploads: int = _setting(2, "most peers served at once")
+    peer_upload_limit: int = _setting(0, "bytes per second served to peers (0: no cap)")
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
     playback_rate: float = _setting(1.0, "playback rate (tests play faster)")
     auto_start_sessions: bool = _setting(True, "start scheduled sessions at their time by themselves")

@@ -41,6 +41,7 @@ from terminal.errors import ServerRefused, ServerUnreachable, TerminalError
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
+from terminal.peers import PeerFetcher, PeerService
 from terminal.player import Player
 from terminal.sessions import SessionResult, SessionRunner, SessionSpec
 from terminal.status import ItemStatus, SessionStatus, Snapshot, StatusServer
@@ -96,6 +97,7 @@ class Terminal:
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self.last_delivery: Delivery | None = None
+        self.peer_service: PeerService | None = None
         self.heartbeats = 0
 
     # --- lifetime ---------------------------------------------------------------------
@@ -141,7 +143,15 @@ class Terminal:
         ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self.notify)
         if not background:
             return
-        self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port)
+        peer_handler = None
+        if c.peer_serving and c.terminal_id:
+            self.peer_service = PeerService(
+                self.db, self.cache, self.trust, lambda: self.session_running,
+                max_uploads=c.peer_max_uploads, rate=c.peer_upload_limit)
+            peer_handler = self.peer_service.handle
+            self.syncer.peers = PeerFetcher(self.db)
+        self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port,
+                                          peer_handler=peer_handler)
         port = await self.status_server.async_start()
         log.info("status endpoint on %s:%d", c.status_host, port)
         if self.discovery is not None:
@@ -261,7 +271,7 @@ class Terminal:
             delay = interval
             try:
                 client = await self.link.get()
-                ack = await client.heartbeat(heartbeat.build(await self.snapshot()))
+                ack = await client.heartbeat(self._with_sharing(heartbeat.build(await self.snapshot())))
                 self.heartbeats += 1
                 every = timedelta(days=self.config.token_rotation_days)
                 if self.config.terminal_id and not self.config.terminal_token and (
@@ -280,6 +290,16 @@ class Terminal:
                 delay = min(interval, backoff.next_delay())
             self.notify()
             await asyncio.sleep(delay)
+
+    def _with_sharing(self, hb: Heartbeat) -> Heartbeat:
+        """The heartbeat with what sharing between terminals adds to it."""
+        syncer, port = self.syncer, self.status_server.port if self.status_server else 0
+        if syncer is None:
+            return hb
+        return msgspec.structs.replace(
+            hb, peer_port=port if self.peer_service is not None and port else None,
+            bytes_from_server=syncer.bytes_from_server, bytes_from_peers=syncer.bytes_from_peers,
+            bad_peers=sorted(syncer.peers.bad_peers) if syncer.peers else [])
 
     async def _outbox_loop(self) -> None:
         assert self.link is not None

@@ -30,7 +30,14 @@ from shared.pieces import BadPiece, PieceCheck, check_prefix
 from terminal import constants as k
 from terminal.bandwidth import RateLimiter
 from terminal.client import TRANSPORT_ERRORS
-from terminal.errors import DiskFull, DownloadFailed, HashMismatch, RangeMismatch, ServerUnreachable
+from terminal.errors import (
+    BadSource,
+    DiskFull,
+    DownloadFailed,
+    HashMismatch,
+    RangeMismatch,
+    ServerUnreachable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +85,12 @@ class Downloader:
         self._chunk = chunk if limiter is None else max(4096, min(chunk, limiter.rate // 8))
         self._progress = progress
         self._log_every = progress_log_seconds
+        self.received_total = 0  # body bytes taken in by every call, for the heartbeat
 
     async def fetch(
         self, base_url: str, sha256: str, size: int, part: Path, dest: Path,
         headers: dict[str, str] | None = None, *, piece_size: int = 0,
-        pieces: Sequence[str] = (),
+        pieces: Sequence[str] = (), strict: bool = False,
     ) -> Fetched:
         """Bring `dest` into being with exactly the bytes named `sha256`, or raise.
 
@@ -90,7 +98,8 @@ class Downloader:
         piece that fails is asked for again (from its first byte); a resumed download
         re-checks the kept bytes, the piece it resumes in included once it is complete.
         HashMismatch when a piece keeps failing (the verified pieces before it are kept
-        for the next try) or the whole file does not hash to `sha256`."""
+        for the next try) or the whole file does not hash to `sha256`. With `strict`
+        (a peer), the first bad piece raises BadSource, the pieces before it kept."""
         url = f"{base_url.rstrip('/')}/blobs/{sha256}"
         check = PieceCheck(size, piece_size, pieces)
         if pieces and not check.checked:
@@ -115,6 +124,8 @@ class Downloader:
                 tries[e.index] = tries.get(e.index, 0) + 1
                 log.warning("%s: %s; fetching that piece again", sha256[:12], e)
                 await asyncio.to_thread(os.truncate, part, e.start)
+                if strict:
+                    raise BadSource(f"{sha256[:12]}: {e}") from e
                 if tries[e.index] >= MAX_PIECE_TRIES:
                     raise HashMismatch(f"{sha256[:12]}: {e}, {tries[e.index]} times") from e
                 continue
@@ -189,6 +200,7 @@ class Downloader:
         try:
             async for block in resp.content.iter_chunked(self._chunk):
                 tally.received += len(block)
+                self.received_total += len(block)
                 if check.offset + len(block) > size:
                     raise RangeMismatch(f"more than the expected {size} bytes arrived")
                 if self._limiter is not None:

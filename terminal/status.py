@@ -76,7 +76,9 @@ def _local(request: web.Request) -> bool:
 class StatusServer:
     """The status endpoint; `async_start()` gives the port, `async_close()` stops it."""
 
-    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int) -> None:
+    def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int,
+                 peer_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+                 ) -> None:
         self._snapshot = snapshot
         self._control = control
         self._host = host
@@ -84,6 +86,8 @@ class StatusServer:
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_post("/control/{action}", self._act)
+        if peer_handler is not None:  # terminals fetching verified items from this one
+            app.router.add_get("/peer/blobs/{sha256}", peer_handler)
         self._runner = web.AppRunner(app, access_log=None)
         self.port = 0
 

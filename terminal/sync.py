@@ -14,14 +14,23 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+from shared.protocol import CatalogItem
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
 from terminal import db as q
 from terminal.cache import Cache
 from terminal.catalog import CatalogKeeper
 from terminal.client import ServerClient
-from terminal.downloader import Downloader
-from terminal.errors import CatalogRejected, DiskFull, DownloadFailed, ServerRefused
+from terminal.downloader import Downloader, Fetched
+from terminal.errors import (
+    BadSource,
+    CatalogRejected,
+    DiskFull,
+    DownloadFailed,
+    ServerRefused,
+    ServerUnreachable,
+)
+from terminal.peers import PeerFetcher
 from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,9 @@ class Syncer:
         self.progress: dict[str, tuple[int, int]] = {}  # sha256 -> (bytes present, size)
         self._saved_at: dict[str, float] = {}
         self.busy: set[str] = set()  # items being written right now (download or USB stick)
+        self.peers: PeerFetcher | None = None  # set when this terminal fetches from peers
+        self.bytes_from_server = 0
+        self.bytes_from_peers = 0
 
     def on_progress(self, sha256: str, present: int, size: int) -> None:
         """Called by the downloader per block: kept in memory, written now and then."""
@@ -114,6 +126,37 @@ class Syncer:
                 return
         self._on_change()
 
+    async def _from_peers(self, client: ServerClient, row: q.ItemRow,
+                          item: CatalogItem | None) -> Fetched | None:
+        """The item from the first peer that gives it whole and verified, or None. Only
+        with piece hashes: a peer is trusted for nothing, every piece is checked."""
+        if self.peers is None or item is None or not item.pieces:
+            return None
+        sha = row.sha256
+        for source in await self.peers.sources(client, sha):
+            headers = await self.peers.headers(client, sha)
+            if headers is None:
+                return None
+            before = self._downloader.received_total
+            try:
+                fetched = await self._downloader.fetch(
+                    source.url + "/peer", sha, row.size, self._cache.part(sha),
+                    self._cache.path(sha), headers, piece_size=item.piece_size,
+                    pieces=item.pieces, strict=True)
+            except BadSource as e:
+                log.error("peer %s sent bytes that do not verify (%s): it is not asked again",
+                          source.terminal_id, e)
+                self.peers.caught(source.terminal_id)
+            except (DownloadFailed, ServerUnreachable) as e:
+                log.warning("peer %s could not give %s (%s); trying the next source",
+                            source.terminal_id, sha[:12], e)
+            else:
+                log.info("%s came from peer %s", sha[:12], source.terminal_id)
+                return fetched
+            finally:
+                self.bytes_from_peers += self._downloader.received_total - before
+        return None
+
     async def _fetch(self, client: ServerClient, row: q.ItemRow) -> bool:
         """Fetch one item; False when downloads must pause."""
         sha = row.sha256
@@ -122,11 +165,18 @@ class Syncer:
         item = self._keeper.item(sha)
         self.busy.add(sha)
         try:
-            fetched = await self._downloader.fetch(
-                client.base_url, sha, row.size, self._cache.part(sha), self._cache.path(sha),
-                client.auth, piece_size=item.piece_size if item else 0,
-                pieces=item.pieces if item else (),
-            )
+            fetched = await self._from_peers(client, row, item)
+            if fetched is None:
+                before = self._downloader.received_total
+                try:
+                    fetched = await self._downloader.fetch(
+                        client.base_url, sha, row.size, self._cache.part(sha),
+                        self._cache.path(sha), client.auth,
+                        piece_size=item.piece_size if item else 0,
+                        pieces=item.pieces if item else (),
+                    )
+                finally:
+                    self.bytes_from_server += self._downloader.received_total - before
         except DiskFull as e:
             self.condition = f"disk full: downloads paused ({e}); the cache still plays"
             log.warning("%s", self.condition)
