@@ -21,6 +21,7 @@ from server.appkeys import (
     CONFIG,
     DB,
     INGESTOR,
+    LEASES,
     SERVER_ID,
     SIGNER,
     STORE,
@@ -37,6 +38,7 @@ from server.errors import error_middleware
 from server.ingest import Ingestor, backfill_pieces
 from server.media.store import MediaStore
 from server.migrations import MIGRATIONS
+from server.peer_leases import Leases
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
@@ -130,6 +132,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[CONFIG] = config
     app[THROTTLE] = LoginThrottle(config.login_max_failures, config.login_cooldown_seconds)
     app[TOKENS] = TokenCache()
+    app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
     app.cleanup_ctx.extend([_database, _media, _expiry, _backfill])
     add_routes(app, openapi.handler(openapi.build()))
     return app

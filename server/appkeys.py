@@ -12,6 +12,7 @@ from server.config import ServerConfig
 from server.discovery import Discovery
 from server.ingest import Ingestor
 from server.media.store import MediaStore
+from server.peer_leases import Leases
 from server.signer import Signer
 from server.uploads import UploadManager
 from shared.sqlite import Database
@@ -27,4 +28,5 @@ DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
 TOKENS = web.AppKey("tokens", TokenCache)
+LEASES = web.AppKey("leases", Leases)  # who on each LAN fetches an item from the server
 BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

@@ -158,7 +158,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=shared_peers.SignedCredential, errors=(404, 409)),
     Endpoint("GET", T + "/sources/{sha256}", peers.sources, "terminal",
              "Peers to try first for an item: same village, then township (then the server)",
-             response=list[shared_peers.PeerSource], errors=(404,)),
+             response=shared_peers.Sources, query=("lan",), errors=(404,)),
     Endpoint("POST", T + "/attendance", terminal.post_attendance, "terminal",
              "Deliver closed attendance records; idempotent per record id",
              request=p.AttendanceBatch, response=p.AttendanceAck, errors=(400, 404, 415, 422)),

@@ -52,6 +52,15 @@ class PeerSource(Struct, frozen=True, kw_only=True):
     url: Annotated[str, Meta(max_length=200)]  # http://address:port of its peer endpoint
     same_village: bool = False
     same_township: bool = False
+    same_lan: bool = False  # the asker hears it over mDNS
+
+
+class Sources(Struct, frozen=True, kw_only=True):
+    """Where to fetch an item from. `wait_seconds` > 0: a terminal on the same LAN is
+    fetching it from the server right now; ask again then rather than fetch it twice."""
+
+    peers: list[PeerSource]
+    wait_seconds: float = 0.0
 
 
 class BadCredential(Exception):

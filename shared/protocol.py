@@ -108,6 +108,7 @@ class Heartbeat(Struct, frozen=True, kw_only=True):
     bytes_from_server: NonNegInt = 0
     bytes_from_peers: NonNegInt = 0
     bad_peers: list[Annotated[str, Meta(max_length=64)]] = []
+    lan_peers: list[Annotated[str, Meta(max_length=64)]] = []  # terminals heard by mDNS here
 
 
 class HeartbeatAck(Struct, frozen=True, kw_only=True):

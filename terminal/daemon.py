@@ -149,7 +149,8 @@ class Terminal:
                 self.db, self.cache, self.trust, lambda: self.session_running,
                 max_uploads=c.peer_max_uploads, rate=c.peer_upload_limit)
             peer_handler = self.peer_service.handle
-            self.syncer.peers = PeerFetcher(self.db)
+            self.syncer.peers = PeerFetcher(
+                self.db, self.discovery.lan_peers if self.discovery is not None else None)
         self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port,
                                           peer_handler=peer_handler)
         port = await self.status_server.async_start()
@@ -249,6 +250,8 @@ class Terminal:
                 client = await self.link.get()
                 await self.syncer.cycle(client)
                 backoff.reset()
+                if self.syncer.retry_in is not None:  # a LAN peer is fetching an item
+                    delay = min(delay, self.syncer.retry_in)
             except ServerUnreachable as e:
                 self.link.lost(e)
                 self.syncer.condition = self.link.problem or "server unreachable"
@@ -299,7 +302,8 @@ class Terminal:
         return msgspec.structs.replace(
             hb, peer_port=port if self.peer_service is not None and port else None,
             bytes_from_server=syncer.bytes_from_server, bytes_from_peers=syncer.bytes_from_peers,
-            bad_peers=sorted(syncer.peers.bad_peers) if syncer.peers else [])
+            bad_peers=sorted(syncer.peers.bad_peers) if syncer.peers else [],
+            lan_peers=self.discovery.lan_peers() if self.discovery is not None else [])
 
     async def _outbox_loop(self) -> None:
         assert self.link is not None

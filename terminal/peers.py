@@ -137,23 +137,25 @@ class PeerService:
 class PeerFetcher:
     """Which peers to ask for an item, with this terminal's proof for each request."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, lan: Callable[[], list[str]] | None = None) -> None:
         self._db = database
+        self._lan = lan or list
         self._credential: SignedCredential | None = None
         self._credential_until: datetime | None = None
         self.bad_peers: set[str] = set()
         self._quiet = False
 
-    async def sources(self, client: ServerClient, sha256: str) -> list[PeerSource]:
-        """Peers to try, in the server's order, without any caught sending bad bytes."""
+    async def sources(self, client: ServerClient, sha256: str) -> tuple[list[PeerSource], float]:
+        """(peers to try, in the server's order, without any caught sending bad bytes;
+        seconds to wait when a terminal on this LAN is fetching it from the server)."""
         try:
-            found = await client.sources(sha256)
+            found = await client.sources(sha256, self._lan())
         except (ServerRefused, ServerUnreachable) as e:
             if not self._quiet:  # an older server has no such endpoint: say it once
                 log.info("no peer list from the server: %s", e)
                 self._quiet = True
-            return []
-        return [s for s in found if s.terminal_id not in self.bad_peers]
+            return [], 0.0
+        return [s for s in found.peers if s.terminal_id not in self.bad_peers], found.wait_seconds
 
     async def headers(self, client: ServerClient, sha256: str) -> dict[str, str] | None:
         """The credential and proof for `GET /peer/blobs/<sha256>`; None without a key."""

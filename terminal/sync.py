@@ -35,6 +35,12 @@ from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
 
+
+class _WaitForPeer(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"wait {seconds} s")
+        self.seconds = seconds
+
 WINDOW_OVERRIDE = "window_override_until"
 SESSION_KEEP = timedelta(hours=12)  # a session that began this morning still needs its items
 
@@ -59,6 +65,7 @@ class Syncer:
         self.peers: PeerFetcher | None = None  # set when this terminal fetches from peers
         self.bytes_from_server = 0
         self.bytes_from_peers = 0
+        self.retry_in: float | None = None  # an item waits for a LAN peer: look again then
 
     def on_progress(self, sha256: str, present: int, size: int) -> None:
         """Called by the downloader per block: kept in memory, written now and then."""
@@ -110,6 +117,7 @@ class Syncer:
 
     async def download(self, client: ServerClient) -> None:
         self.condition = "ok"
+        self.retry_in = None
         for row in await self._db.read(q.wanted):
             if row.sha256 in self.busy:
                 continue  # a USB stick is filling it right now
@@ -133,7 +141,10 @@ class Syncer:
         if self.peers is None or item is None or not item.pieces:
             return None
         sha = row.sha256
-        for source in await self.peers.sources(client, sha):
+        found, wait = await self.peers.sources(client, sha)
+        if wait > 0 and not found:
+            raise _WaitForPeer(wait)
+        for source in found:
             headers = await self.peers.headers(client, sha)
             if headers is None:
                 return None
@@ -165,7 +176,14 @@ class Syncer:
         item = self._keeper.item(sha)
         self.busy.add(sha)
         try:
-            fetched = await self._from_peers(client, row, item)
+            try:
+                fetched = await self._from_peers(client, row, item)
+            except _WaitForPeer as w:
+                log.info("%s: a terminal on this LAN is fetching it from the server; "
+                         "asking again in %.0f s", sha[:12], w.seconds)
+                self.retry_in = min(self.retry_in or w.seconds, w.seconds)
+                await self._db.write(lambda c: q.set_state(c, sha, "queued"))
+                return True
             if fetched is None:
                 before = self._downloader.received_total
                 try:

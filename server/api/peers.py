@@ -4,6 +4,7 @@ peers to try first for an item (same village, then the township; the server last
 from __future__ import annotations
 
 import ipaddress
+import time
 from datetime import timedelta
 
 import msgspec
@@ -11,11 +12,12 @@ from aiohttp import web
 
 from server.api.jsonio import json_response
 from server.api.terminal import _terminal
-from server.appkeys import CONFIG, DB, SIGNER
+from server.appkeys import CONFIG, DB, LEASES, SIGNER
 from server.errors import Conflict, NotFound
+from server.peer_leases import lan_key
 from server.queries import peers as q
 from shared.hashing import is_sha256
-from shared.peers import CREDENTIAL_CONTEXT, PeerCredential, PeerSource, SignedCredential
+from shared.peers import CREDENTIAL_CONTEXT, PeerCredential, PeerSource, SignedCredential, Sources
 from shared.protocol import Heartbeat
 from shared.timeutil import utcnow
 
@@ -39,6 +41,7 @@ async def sources(request: web.Request) -> web.Response:
     sha = request.match_info["sha256"]
     if not is_sha256(sha):
         raise NotFound(f"{sha} is not a sha256")
+    lan = [x for x in request.query.get("lan", "").split(",") if x][:64]
     config = request.app[CONFIG]
     since = utcnow() - timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
     rows = await request.app[DB].read(lambda c: q.holders(c, sha, t["id"], since))
@@ -51,5 +54,10 @@ async def sources(request: web.Request) -> web.Response:
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
         out.append(PeerSource(terminal_id=r["id"], url=f"http://{host}:{hb.peer_port}",
-                              same_village=bool(r["same_village"]), same_township=True))
-    return json_response(out)
+                              same_village=bool(r["same_village"]), same_township=True,
+                              same_lan=r["id"] in lan))
+    out.sort(key=lambda s: (not s.same_lan, not s.same_village))  # LAN, village, township
+    wait = 0.0
+    if not out:  # nobody near holds it: one terminal per LAN fetches it from the server
+        wait = request.app[LEASES].claim(lan_key(t["id"], lan), sha, t["id"], time.monotonic())
+    return json_response(Sources(peers=out, wait_seconds=wait))
