@@ -127,6 +127,10 @@ class PeerService:
                 await resp.write(block)
                 self.bytes_served += len(block)
                 left -= len(block)
+            if left:  # cut short: close now, or the peer waits for bytes until it times out
+                resp.force_close()
+                if request.transport is not None:
+                    request.transport.close()
         except ConnectionError:
             pass  # the peer hung up (e.g. after a bad piece): nothing to tidy
         finally:

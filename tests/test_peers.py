@@ -206,3 +206,33 @@ async def test_only_credentialed_county_terminals_are_served(tmp_path: Path, fil
                     assert r.status == 200 and await r.read() == body
         finally:
             await a.async_close()
+
+
+async def test_a_peer_cut_off_mid_transfer_costs_only_time(tmp_path: Path, film: Path) -> None:
+    """Terminal A serves slowly and starts a session while B is fetching from it, which
+    cuts the transfer as a dead peer would: B keeps the verified pieces it got and takes
+    only the rest from the server."""
+    size = film.stat().st_size
+    async with serve(server_config(tmp_path, piece_size=P, heartbeat_interval=0.3), seed=True) as (
+            running, http):
+        sha = await _county(http, film)
+        a = await _holder(http, tmp_path, running.url, sha, peer_upload_limit=size // 4,
+                          playback_rate=0.5)
+        try:
+            b_config = await enroll(http, _tconfig(tmp_path, "b", TB, running.url), running.url)
+            async with Terminal(b_config) as b:
+                assert b.syncer is not None
+
+                async def underway() -> bool:
+                    return b.syncer is not None and b.syncer.progress.get(sha, (0, 0))[0] >= 2 * P
+                await eventually(underway, timeout=30, every=0.02)
+                session = await a.start_session(SessionSpec("冬训", [sha]), [])  # cut off
+                await b.wait_until(item_state(b, sha), timeout=60)
+                from_peer, from_server = b.syncer.bytes_from_peers, b.syncer.bytes_from_server
+                assert 2 * P <= from_peer < size
+                assert from_server <= size - (from_peer // P) * P  # only what was not verified
+                session.cancel()
+        finally:
+            await a.async_close()
+    got = await asyncio.to_thread((b_config.cache_dir / sha).read_bytes)
+    assert got == await asyncio.to_thread(film.read_bytes)
