@@ -80,6 +80,7 @@ class Downloader:
         progress_log_seconds: float = k.PROGRESS_LOG_SECONDS,
     ) -> None:
         self._http = http
+        self.http = http
         self._limiter = limiter
         # under a cap, small blocks keep the pace even instead of a burst and a long pause
         self._chunk = chunk if limiter is None else max(4096, min(chunk, limiter.rate // 8))

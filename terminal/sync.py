@@ -8,12 +8,18 @@ condition; an expired catalog adds nothing new ("stale") while the cache still p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 
+from shared.peers import PeerSource
+from shared.pieces import PieceCheck, check_prefix
 from shared.protocol import CatalogItem
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
@@ -31,6 +37,7 @@ from terminal.errors import (
     ServerUnreachable,
 )
 from terminal.peers import PeerFetcher
+from terminal.swarm import Source, Swarm
 from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
@@ -144,6 +151,11 @@ class Syncer:
         found, wait = await self.peers.sources(client, sha)
         if wait > 0 and not found:
             raise _WaitForPeer(wait)
+        if len(found) >= 2:
+            swarmed = await self._swarm(client, row, item, found)
+            if swarmed is not None:
+                return swarmed
+            found = [s for s in found if s.terminal_id not in self.peers.bad_peers]
         for source in found:
             headers = await self.peers.headers(client, sha)
             if headers is None:
@@ -167,6 +179,36 @@ class Syncer:
             finally:
                 self.bytes_from_peers += self._downloader.received_total - before
         return None
+
+    async def _swarm(self, client: ServerClient, row: q.ItemRow, item: CatalogItem,
+                     found: list[PeerSource]) -> Fetched | None:
+        """The item's pieces from several peers at once; None when they ran out (the
+        verified pieces stay for the next source)."""
+        assert self.peers is not None
+        sha = row.sha256
+        headers = await self.peers.headers(client, sha)
+        if headers is None:
+            return None
+        part = self._cache.part(sha)
+        check = PieceCheck(row.size, item.piece_size, item.pieces)
+        have = await asyncio.to_thread(_verified_prefix, check, part)
+        swarm = Swarm(self._downloader.http, sha, row.size, item.piece_size, item.pieces, part,
+                      self._cache.path(sha))
+        try:
+            result = await swarm.run(
+                [Source(s.terminal_id, f"{s.url}/peer/blobs/{sha}", headers) for s in found], have)
+        except DownloadFailed as e:
+            log.warning("%s: %s; going on with the next source", sha[:12], e)
+            result = swarm.result
+            fetched = None
+        else:
+            log.info("%s came from %d peers at once", sha[:12], len(result.received))
+            fetched = Fetched(sha256=sha, path=self._cache.path(sha), resumed_from=have,
+                              restarts=0, received=sum(result.received.values()))
+        self.bytes_from_peers += sum(result.received.values())
+        for bad in result.bad:
+            self.peers.caught(bad)
+        return fetched
 
     async def _fetch(self, client: ServerClient, row: q.ItemRow) -> bool:
         """Fetch one item; False when downloads must pause."""
@@ -219,3 +261,14 @@ class Syncer:
                  f", resumed from byte {fetched.resumed_from}" if fetched.resumed_from else "")
         self._on_change()
         return True
+
+
+def _verified_prefix(check: PieceCheck, part: Path) -> int:
+    """Whole verified pieces at the start of `part`; the file is cut there (blocking)."""
+    with contextlib.suppress(FileNotFoundError):
+        have = min(part.stat().st_size, check.size)
+        good = check_prefix(check, part, have)
+        good -= good % check.piece_size if good < check.size else 0
+        os.truncate(part, good)
+        return good
+    return 0

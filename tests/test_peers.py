@@ -39,7 +39,7 @@ from tests.terminal_helpers import enroll, eventually, item_state, terminal_conf
 pytestmark = pytest.mark.asyncio
 P = 64 * 1024
 TOWNSHIP = "140121100"
-TA, TB = "T140121100001", "T140121100002"
+TA, TB, TC = "T140121100001", "T140121100002", "T140121100003"
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +63,10 @@ async def _county(http: aiohttp.ClientSession, film: Path) -> str:
 
 
 async def _holder(http: aiohttp.ClientSession, tmp_path: Path, url: str, sha: str,
-                  **kw: Any) -> Terminal:
-    """Terminal A, holding the film verified, known to the server as holding it."""
-    config = await enroll(http, _tconfig(tmp_path, "a", TA, url, **kw), url)
+                  terminal_id: str = TA, **kw: Any) -> Terminal:
+    """A terminal (A unless told), holding the film verified, known to the server as
+    holding it."""
+    config = await enroll(http, _tconfig(tmp_path, terminal_id, terminal_id, url, **kw), url)
     a = Terminal(config)
     await a.async_start()
     await a.wait_until(item_state(a, sha), timeout=60)
@@ -73,7 +74,7 @@ async def _holder(http: aiohttp.ClientSession, tmp_path: Path, url: str, sha: st
     async def reported() -> bool:
         async with http.get("/api/v1/admin/fleet") as r:
             fleet = {t["id"]: t for t in (await r.json())["terminals"]}
-        return bool(fleet[TA]["ready_items"] == 1)
+        return bool(fleet[terminal_id]["ready_items"] == 1)
 
     await eventually(reported, timeout=20)
     return a
@@ -234,5 +235,46 @@ async def test_a_peer_cut_off_mid_transfer_costs_only_time(tmp_path: Path, film:
                 session.cancel()
         finally:
             await a.async_close()
+    got = await asyncio.to_thread((b_config.cache_dir / sha).read_bytes)
+    assert got == await asyncio.to_thread(film.read_bytes)
+
+
+async def _corrupt(terminal: Terminal, sha: str, offsets: list[int]) -> None:
+    """Change bytes of a cached file without the terminal noticing (size and mtime kept)."""
+    cached = terminal.config.cache_dir / sha
+    st = cached.stat()
+    data = bytearray(await asyncio.to_thread(cached.read_bytes))
+    for at in offsets:
+        data[at] ^= 0xFF
+    await asyncio.to_thread(cached.write_bytes, bytes(data))
+    os.utime(cached, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.mark.parametrize("bad_peer", [False, True])
+async def test_pieces_from_two_peers_at_once(tmp_path: Path, film: Path, bad_peer: bool) -> None:
+    """Two terminals hold the film; the third takes pieces from both at once and nothing
+    from the server. When one of them serves bad bytes (a bad piece in every run of
+    pieces it could be asked for), it is dropped at its first bad piece and the other
+    gives the rest."""
+    size = film.stat().st_size
+    async with serve(server_config(tmp_path, piece_size=P, heartbeat_interval=0.3), seed=True) as (
+            running, http):
+        sha = await _county(http, film)
+        a = await _holder(http, tmp_path, running.url, sha, peer_upload_limit=size)
+        c = await _holder(http, tmp_path, running.url, sha, terminal_id=TC, peer_upload_limit=size)
+        try:
+            if bad_peer:
+                await _corrupt(c, sha, list(range(P + 7, size, 2 * P)))
+            b_config = await enroll(http, _tconfig(tmp_path, "b", TB, running.url), running.url)
+            async with Terminal(b_config) as b:
+                await b.wait_until(item_state(b, sha), timeout=60)
+                assert b.syncer is not None and b.syncer.peers is not None
+                assert b.syncer.bytes_from_server == 0 and b.syncer.bytes_from_peers >= size
+                assert b.syncer.peers.bad_peers == ({TC} if bad_peer else set())
+            assert a.peer_service is not None and c.peer_service is not None
+            assert a.peer_service.bytes_served > 0 and c.peer_service.bytes_served > 0
+        finally:
+            await a.async_close()
+            await c.async_close()
     got = await asyncio.to_thread((b_config.cache_dir / sha).read_bytes)
     assert got == await asyncio.to_thread(film.read_bytes)
