@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import secrets as pysecrets
@@ -46,9 +47,36 @@ async def run(args: argparse.Namespace, config: ServerConfig) -> int:
             return await _seed(app, args.county, args.media)
         if args.command == "admin":
             return await _admin(app, args)
+        if args.command == "bundle":
+            return await _bundle(app, args)
         raise AssertionError(args.command)
     finally:
         await runner.cleanup()
+
+
+async def _bundle(app: web.Application, args: argparse.Namespace) -> int:
+    from server import bundles
+    from server.appkeys import CONFIG, SERVER_ID, SIGNER, STORE
+    from shared.bundle import FAT32_PART
+
+    try:
+        if args.bundle_command == "write":
+            if not (args.township or args.terminal or args.offline):
+                print("choose --township, --terminal or --offline", file=sys.stderr)
+                return 2
+            report: object = await bundles.write_bundle(
+                app[DB], app[STORE], app[SIGNER], app[CONFIG], app[SERVER_ID], args.directory,
+                township=args.township, terminal_ids=tuple(args.terminal), offline=args.offline,
+                part_limit=args.part_size or FAT32_PART)
+        else:
+            report = await bundles.import_returns(app[DB], args.directory)
+    except (bundles.BundleError, OSError) as e:
+        print(f"yuanjiao-server bundle: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))  # type: ignore[call-overload]
+    if isinstance(report, bundles.BundleReport) and not report.complete:
+        return 3  # written as far as it went: run again on the same (or a larger) stick
+    return 0
 
 
 async def _import_county(app: web.Application, folder: Path) -> int:

@@ -18,10 +18,12 @@ from server import openapi
 from server.api.tus import tus_middleware
 from server.appkeys import (
     ATTENDANCE_SLOTS,
+    BACKFILL,
     CONFIG,
     DB,
     DISK,
     INGESTOR,
+    LEASES,
     SERVER_ID,
     SIGNER,
     STORE,
@@ -36,9 +38,10 @@ from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.diskspace import DiskWatch
 from server.errors import error_middleware
-from server.ingest import Ingestor
+from server.ingest import Ingestor, backfill_pieces
 from server.media.store import MediaStore
 from server.migrations import MIGRATIONS
+from server.peer_leases import Leases
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
@@ -90,7 +93,8 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     app[SIGNER], app[STORE] = signer, store
     pin = await asyncio.to_thread(tls_pin, config)
     app[TLS_PIN] = pin or ""
-    app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout)
+    app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout,
+                             config.piece_size)
     app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
     yield
 
@@ -113,6 +117,22 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _backfill(app: web.Application) -> AsyncIterator[None]:
+    """Piece hashes for contents stored before they existed, in the background."""
+    async def run() -> None:
+        try:
+            await backfill_pieces(app[DB], app[STORE], app[CONFIG].piece_size)
+        except Exception:
+            log.exception("piece hash backfill failed; it runs again at the next start")
+
+    task = asyncio.create_task(run())
+    app[BACKFILL] = task
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(config: ServerConfig) -> web.Application:
     disk = DiskWatch(config.data_dir, config.write_reserve_bytes)
     app = web.Application(
@@ -123,6 +143,7 @@ def create_app(config: ServerConfig) -> web.Application:
     app[DISK] = disk
     app[TOKENS] = TokenCache()
     app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
-    app.cleanup_ctx.extend([_database, _media, _expiry])
+    app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
+    app.cleanup_ctx.extend([_database, _media, _expiry, _backfill])
     add_routes(app, openapi.handler(openapi.build()))
     return app

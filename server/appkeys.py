@@ -13,6 +13,7 @@ from server.discovery import Discovery
 from server.diskspace import DiskWatch
 from server.ingest import Ingestor
 from server.media.store import MediaStore
+from server.peer_leases import Leases
 from server.signer import Signer
 from server.uploads import UploadManager
 from shared.sqlite import Database
@@ -30,3 +31,5 @@ TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to
 TOKENS = web.AppKey("tokens", TokenCache)
 DISK = web.AppKey("disk", DiskWatch)
 ATTENDANCE_SLOTS = web.AppKey("attendance_slots", asyncio.Semaphore)  # batches in memory at once
+LEASES = web.AppKey("leases", Leases)  # who on each LAN fetches an item from the server
+BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

@@ -6,6 +6,8 @@
     yuanjiao-server add FILE --title T --kind K
     yuanjiao-server seed-demo                 sample county, roster, videos, a session
     yuanjiao-server admin create NAME [--role admin|viewer] / reset NAME / token NAME --name N
+    yuanjiao-server bundle write DIR (--township CODE | --terminal ID ... | --offline)
+    yuanjiao-server bundle import DIR         attendance and state terminals put on a stick
     yuanjiao-server settings                  every setting with its default and help
 """
 
@@ -87,6 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     common(tok, nested=True)
     tok.add_argument("username")
     tok.add_argument("--name", required=True, help="what the token is for")
+
+    bun = sub.add_parser("bundle", help="USB bundles for villages without a link")
+    common(bun)
+    bun_sub = bun.add_subparsers(dest="bundle_command", required=True)
+    bw = bun_sub.add_parser("write", help="write catalogs and missing items onto a stick")
+    common(bw, nested=True)
+    bw.add_argument("directory", type=Path, help="the stick's mount point")
+    bw.add_argument("--township", help="every terminal of this township (unit code)")
+    bw.add_argument("--terminal", action="append", default=[], help="a terminal id (repeatable)")
+    bw.add_argument("--offline", action="store_true", help="every terminal not online now")
+    bw.add_argument("--part-size", type=int, default=None,
+                    help="largest file on the stick in bytes (default 2 GiB, for FAT32)")
+    bi = bun_sub.add_parser("import", help="take in the returns terminals wrote on a stick")
+    common(bi, nested=True)
+    bi.add_argument("directory", type=Path, help="the stick's mount point")
 
     sub.add_parser("settings", help="list every setting")
     return p

@@ -102,6 +102,14 @@ class ServerConfig:
         48, "attendance batches decoded and stored at once; more wait their turn (keeps memory flat)",
         check=positive,
     )
+    piece_size: int = _setting(
+        4 * MiB, "bytes per piece whose sha256 goes into catalogs (set once; contents keep theirs)",
+        check=positive,
+    )
+    usb_mount_roots: tuple[str, ...] = _setting(
+        ("/media", "/mnt", "/run/media"),
+        "the console may write and read USB bundles only in folders under these",
+    )
     counted_min_seconds: float = _setting(60.0, "watched seconds for a session to count a member as trained")
     member_target_sessions: int = _setting(
         12, "sessions a member is expected to attend in a year (the learning record's target)",

@@ -9,15 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from server.media import probe
 from server.media.store import MediaStore
 from server.queries import contents as q
+from server.queries import pieces
 from shared.files import fsync_file
 from shared.hashing import sha256_file
+from shared.pieces import PIECE_SIZE, piece_hashes
 from shared.protocol import ContentKind
 from shared.sqlite import Database
 
@@ -51,8 +55,10 @@ class Ingested:
 
 
 class Ingestor:
-    def __init__(self, db: Database, store: MediaStore, scratch: Path, timeout: float) -> None:
+    def __init__(self, db: Database, store: MediaStore, scratch: Path, timeout: float,
+                 piece_size: int = PIECE_SIZE) -> None:
         self._db = db
+        self._piece_size = piece_size
         self._store = store
         self._scratch = scratch
         self._timeout = timeout
@@ -66,14 +72,23 @@ class Ingestor:
             await asyncio.to_thread(path.unlink, True)
             raise NotAVideo(str(e), e.code, e.details) from None
         poster_sha, poster_size = await self._poster(path, info.duration_seconds)
+        # one more read of the file, so the catalog names every piece from the start
+        hashes = await asyncio.to_thread(piece_hashes, path, self._piece_size)
         await asyncio.to_thread(self._store.put, path, sha256)
-        content_id, created = await self._db.write(lambda c: q.add_content(c, q.NewContent(
+        new = q.NewContent(
             sha256=sha256, size=size, title=meta.title, kind=meta.kind.value,
             description=meta.description, original_filename=meta.filename,
             duration_seconds=info.duration_seconds, container=info.container,
             video_codec=info.video_codec, audio_codec=info.audio_codec, width=info.width,
             height=info.height, poster_sha256=poster_sha, poster_size=poster_size,
-        )))
+        )
+        piece_size = self._piece_size
+
+        def record(c: sqlite3.Connection) -> tuple[str, bool]:
+            pieces.store(c, sha256, piece_size, hashes)
+            return q.add_content(c, new)
+
+        content_id, created = await self._db.write(record)
         log.info("content %s (%s): %s, %.1f s, %d bytes%s", content_id, sha256[:12], meta.title,
                  info.duration_seconds, size, "" if created else " (already held)")
         return Ingested(content_id=content_id, sha256=sha256, created=created)
@@ -115,3 +130,21 @@ class Ingestor:
             return await asyncio.to_thread(finish)
         finally:
             await asyncio.to_thread(out.unlink, True)
+
+
+async def backfill_pieces(db: Database, store: MediaStore, piece_size: int) -> int:
+    """Hash the pieces of every content stored before piece hashes existed (one file at a
+    time, on a thread); returns how many were done. Safe to run again or to stop."""
+    done = 0
+    for sha256 in await db.read(pieces.missing):
+        path = store.path(sha256)
+        try:
+            hashes = await asyncio.to_thread(piece_hashes, path, piece_size)
+        except FileNotFoundError:
+            log.error("content %s is missing from the media store; no piece hashes", sha256[:12])
+            continue
+        await db.write(partial(pieces.store, sha256=sha256, piece_size=piece_size, hashes=hashes))
+        done += 1
+    if done:
+        log.info("piece hashes computed for %d earlier content file(s)", done)
+    return done

@@ -287,4 +287,26 @@ CREATE TABLE known_devices (
 ) WITHOUT ROWID;
 CREATE INDEX known_devices_admin ON known_devices(admin_id);
 """),
+    # The sha256 of each fixed-size piece of a content's file, for catalogs; filled at
+    # upload completion, and for older contents by a backfill the server runs at start.
+    Migration("0008_content_pieces", """
+CREATE TABLE content_pieces (
+    sha256 TEXT PRIMARY KEY,
+    piece_size INTEGER NOT NULL CHECK (piece_size > 0),
+    hashes BLOB NOT NULL
+) WITHOUT ROWID;
+"""),
+    # USB round trips: the key each terminal enrolled with (it signs what the terminal
+    # writes on a stick), when each last answered by stick, and the return files taken in.
+    Migration("0009_usb_bundles", """
+ALTER TABLE terminals ADD COLUMN public_key TEXT;
+ALTER TABLE terminals ADD COLUMN last_usb_contact TEXT;
+CREATE TABLE usb_returns (
+    digest TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL REFERENCES terminals(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""),
 ]

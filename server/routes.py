@@ -10,8 +10,22 @@ from typing import Literal
 
 from aiohttp import web
 
-from server.api import admin, attendance, auth, blobs, enrollment, fleet, reports, terminal, tus
+from server import bundles as bundle_reports
+from server.api import (
+    admin,
+    attendance,
+    auth,
+    blobs,
+    bundles,
+    enrollment,
+    fleet,
+    peers,
+    reports,
+    terminal,
+    tus,
+)
 from server.api import models as m
+from shared import peers as shared_peers
 from shared import protocol as p
 
 Group = Literal["public", "uploads", "blobs", "admin", "terminal"]
@@ -167,6 +181,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=list[m.TerminalRecord], query=("limit",), errors=(400, 404)),
     Endpoint("POST", A + "/terminals/{terminal_id}/revoke", enrollment.revoke, "admin",
              "Revoke a terminal: its tokens stop working at once", status=204, errors=(404,)),
+    Endpoint("POST", A + "/bundles", bundles.write, "admin",
+             "Write a USB bundle (signed catalogs and the items they lack) for a township, "
+             "terminals or every offline one onto a stick mounted on the server; run again to "
+             "finish a cut copy", request=bundles.BundleIn, response=bundle_reports.BundleReport,
+             errors=(400, 415, 422)),
+    Endpoint("POST", A + "/bundles/returns", bundles.import_returns, "admin",
+             "Take in the attendance and state terminals wrote on a stick; each record once, "
+             "only what the terminal's enrolled key signed", request=bundles.ReturnsIn,
+             response=bundle_reports.ReturnsReport, errors=(400, 415, 422)),
     Endpoint("POST", "/api/v1/enroll", enrollment.enroll, "public",
              "Enroll a terminal with its one-time code: id, token, signing key",
              request=p.EnrollRequest, response=p.Enrollment, status=201,
@@ -183,6 +206,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              request=p.Heartbeat, response=p.HeartbeatAck, errors=(400, 404, 415, 422, 507)),
     Endpoint("GET", T + "/roster", terminal.get_roster, "terminal",
              "The members of this terminal's village", response=p.Roster, errors=(404,)),
+    Endpoint("GET", T + "/peer-credential", peers.credential, "terminal",
+             "A credential, signed by the county, that this terminal shows its peers",
+             response=shared_peers.SignedCredential, errors=(404, 409)),
+    Endpoint("GET", T + "/sources/{sha256}", peers.sources, "terminal",
+             "Peers to try first for an item: same village, then township (then the server)",
+             response=shared_peers.Sources, query=("lan",), errors=(404,)),
     Endpoint("POST", T + "/attendance", terminal.post_attendance, "terminal",
              "Deliver closed attendance records; idempotent per record id",
              request=p.AttendanceBatch, response=p.AttendanceAck,

@@ -39,6 +39,10 @@ class CatalogItem(Struct, frozen=True, kw_only=True):
     needed_by: UtcTime | None = None
     poster_sha256: Sha256 | None = None
     poster_size: NonNegInt | None = None
+    # The sha256 of each `piece_size`-byte piece, in order (the last may be shorter);
+    # empty from a server that has not hashed the pieces yet: the whole-file check stays.
+    piece_size: NonNegInt = 0
+    pieces: list[Sha256] = []
 
 
 class SessionPlan(Struct, frozen=True, kw_only=True):
@@ -98,6 +102,14 @@ class Heartbeat(Struct, frozen=True, kw_only=True):
     outbox_backlog: NonNegInt = 0
     catalog_version: NonNegInt | None = None
     status: Annotated[str, Meta(max_length=200)] = "ok"
+    # sharing between terminals (absent from older terminals): where this terminal serves
+    # its verified items to peers, bytes it took in from the server and from peers since
+    # it started, and peers it caught sending bytes that did not verify
+    peer_port: Annotated[int, Meta(ge=1, le=65535)] | None = None
+    bytes_from_server: NonNegInt = 0
+    bytes_from_peers: NonNegInt = 0
+    bad_peers: list[Annotated[str, Meta(max_length=64)]] = []
+    lan_peers: list[Annotated[str, Meta(max_length=64)]] = []  # terminals heard by mDNS here
 
 
 class HeartbeatAck(Struct, frozen=True, kw_only=True):
@@ -231,6 +243,9 @@ class EnrollRequest(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
     code: Annotated[str, Meta(min_length=1, max_length=64)]
     software_version: Annotated[str, Meta(max_length=64)] = ""
+    # base64 raw Ed25519 public key of the terminal's own key pair: it signs what the
+    # terminal writes on a USB stick. Absent from terminals older than USB bundles.
+    public_key: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class Enrollment(Struct, frozen=True, kw_only=True):

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import msgspec
 
-from shared.protocol import Catalog, SignedCatalog
+from shared.protocol import Catalog, CatalogItem, SignedCatalog
 from shared.signing import verify
 from shared.sqlite import Database
 from shared.timeutil import utcnow
@@ -69,6 +69,12 @@ class CatalogKeeper:
             # it was verified before it was stored; the database is ours
             self.catalog = msgspec.json.decode(raw.encode(), type=Catalog)
             self.etag = etag
+
+    def item(self, sha256: str) -> CatalogItem | None:
+        """The catalog in force's entry for `sha256` (its piece hashes), if it names it."""
+        if self.catalog is None:
+            return None
+        return next((i for i in self.catalog.items if i.sha256 == sha256), None)
 
     def expired(self, now: datetime | None = None) -> bool:
         return self.catalog is not None and (now or utcnow()) >= self.catalog.expires_at

@@ -103,6 +103,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="a /dev/input/event* device to read keys from (repeat); 'auto': every keyboard; "
                          "default: none (keys come through X)")
 
+    us = sub.add_parser("usb", help="U 盘：导入内容、写回签到记录 "
+                                    "USB stick: import content, write back attendance")
+    us_sub = us.add_subparsers(dest="usb_command", required=True)
+    ui = us_sub.add_parser("import", help="take in what verifies from a stick and write the "
+                                          "returns onto it (through the daemon when it runs)")
+    common(ui)
+    ui.add_argument("directory", type=Path, help="where the stick is mounted")
+    ui.add_argument("--json", action="store_true", help="print the report as JSON")
+
     sub.add_parser("settings", help="列出全部设置 list every setting")
     return p
 
@@ -377,6 +386,48 @@ async def _window(config: TerminalConfig, hours: float) -> int:
     return 0
 
 
+async def _usb(config: TerminalConfig, directory: Path, as_json: bool) -> int:
+    import aiohttp
+
+    from terminal.daemon import Terminal
+
+    stick = directory  # resolved by main(), off the loop
+    url = f"http://127.0.0.1:{config.status_port}/control/usb"
+    answer: dict[str, Any] | None = None
+    try:  # a stick can take minutes: no overall timeout, only for the connection
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=3)) \
+                as http, http.post(url, json={"directory": str(stick)}) as resp:
+            text = await resp.text()
+            if resp.status >= 400:
+                print(f"yuanjiao-terminal: the terminal refused: {text}", file=sys.stderr)
+                return 1
+            answer = msgspec.json.decode(text)["usb"]
+    except aiohttp.ClientConnectorError:
+        terminal = Terminal(config)
+        await terminal.async_start(background=False)
+        try:
+            answer = msgspec.to_builtins(await terminal.usb_exchange(stick))
+        finally:
+            await terminal.async_close()
+    assert answer is not None
+    if as_json:
+        print(msgspec.json.encode(answer).decode())
+    else:
+        print(f"目录 catalog: {answer['catalog']}")
+        print(f"已导入 imported: {len(answer['imported'])}")
+        for sha, present in answer["missing"].items():
+            print(f"  缺少 missing {sha[:12]} (have {present} bytes)")
+        for sha, why in answer["damaged"].items():
+            print(f"  损坏 damaged {sha[:12]}: {why}")
+        for sha, why in answer["skipped"].items():
+            print(f"  跳过 skipped {sha[:12]}: {why}")
+        print(f"写回记录 attendance written back: {answer['records_written']}")
+        if answer["returns_error"]:
+            print(f"  {answer['returns_error']}")
+    done = not (answer["missing"] or answer["damaged"] or answer["skipped"] or answer["returns_error"])
+    return 0 if done else 3
+
+
 async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
     from terminal.enroll import stored_identity
 
@@ -471,4 +522,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_session(config, args))
     if args.command == "window":
         return asyncio.run(_window(config, args.hours))
+    if args.command == "usb":
+        return asyncio.run(_usb(config, args.directory.resolve(), args.json))
     return 2

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
+from shared.peers import SignedCredential, Sources
 from shared.protocol import (
     AttendanceAck,
     AttendanceBatch,
@@ -126,6 +127,13 @@ class ServerClient:
 
     async def roster(self) -> Roster:
         return await self._json("GET", self._t("roster"), Roster)
+
+    async def peer_credential(self) -> SignedCredential:
+        return await self._json("GET", self._t("peer-credential"), SignedCredential)
+
+    async def sources(self, sha256: str, lan: list[str]) -> Sources:
+        tail = f"sources/{sha256}" + (f"?lan={','.join(lan)}" if lan else "")
+        return await self._json("GET", self._t(tail), Sources)
 
     async def attendance(self, batch: AttendanceBatch) -> AttendanceAck:
         return await self._json("POST", self._t("attendance"), AttendanceAck, batch)

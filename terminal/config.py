@@ -66,6 +66,10 @@ class TerminalConfig:
     session_verify_lead: float = _setting(
         k.SESSION_VERIFY_LEAD, "a scheduled session's files are hashed again this long before it, seconds"
     )
+    peer_serving: bool = _setting(
+        True, "serve verified items to the county's other terminals (never while playing)")
+    peer_max_uploads: int = _setting(2, "most peers served at once")
+    peer_upload_limit: int = _setting(0, "bytes per second served to peers (0: no cap)")
     headless: bool = _setting(False, "play with no video or audio output (tests, servers)")
     video_output: str = _setting("", "libvlc video output: xcb_x11 (no GPU), gl (empty: libvlc picks)")
     audio_output: str = _setting("", "libvlc audio output: alsa, pulse, dummy (empty: libvlc picks)")

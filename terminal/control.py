@@ -81,6 +81,13 @@ class EnrollCode(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server_url: str = ""
 
 
+class UsbImport(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Take in what verifies from the USB stick mounted at `directory` and write this
+    terminal's undelivered attendance and state back onto it (terminal/usb.py)."""
+
+    directory: Annotated[str, Meta(min_length=1, max_length=4096)]
+
+
 class Nothing(Struct, frozen=True, kw_only=True):
     """The body of actions that need none (`pause`, `resume`, `next`, `stop`, `link-test`)."""
 
@@ -128,6 +135,11 @@ class RosterAnswer(Struct, frozen=True, kw_only=True):
     members: list[Member]
 
 
+class UsbResult(Struct, frozen=True, kw_only=True):
+    usb: dict[str, Any]  # terminal.usb.UsbReport: imported, missing, damaged, skipped, returns
+    complete: bool  # everything on the stick was taken in and the returns were written
+
+
 class ControlError(Struct, frozen=True, kw_only=True):
     code: str
     message: str  # Chinese: what happened and what to do
@@ -162,6 +174,7 @@ ROUTES: dict[str, tuple[type[Any], type[Any]]] = {
     "overlay": (Overlay, Done),
     "window": (OpenWindow, WindowOpen),
     "enroll": (EnrollCode, Enrolled),
+    "usb": (UsbImport, UsbResult),
     "link-test": (Nothing, LinkTest),
 }
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -248,6 +249,10 @@ class Controls:
         self.t.notify()
         return ctl.Enrolled(terminal_id=answer.terminal_id, village_name=answer.village_name,
                             server_name=answer.server_name)
+
+    async def _usb(self, r: ctl.UsbImport) -> ctl.UsbResult:
+        report = await self.t.usb_exchange(Path(r.directory))
+        return ctl.UsbResult(usb=msgspec.to_builtins(report), complete=report.complete)
 
     async def _link_test(self, _r: ctl.Nothing) -> ctl.LinkTest:
         if self.t.link is None:

@@ -21,11 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
-from shared.protocol import SessionPlan
+from shared.protocol import Heartbeat, SessionPlan
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
@@ -47,6 +49,7 @@ from terminal.errors import ItemError, ServerRefused, ServerUnreachable, Termina
 from terminal.link import Link
 from terminal.migrations import MIGRATIONS
 from terminal.outbox import Delivery, Outbox
+from terminal.peers import PeerFetcher, PeerService
 from terminal.player import Player
 from terminal.scrub import Scrubber, shown_state
 from terminal.sessions import SessionResult, SessionRunner, SessionSpec
@@ -61,6 +64,7 @@ from terminal.status import (
 from terminal.supervisor import Supervisor
 from terminal.sync import VILLAGE_NAME, Syncer
 from terminal.trust import Trust
+from terminal.usb import UsbReport
 from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
@@ -123,6 +127,7 @@ class Terminal:
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self.last_delivery: Delivery | None = None
+        self.peer_service: PeerService | None = None
         self.heartbeats = 0
         self.controls = Controls(self)
         self._last_title = ""
@@ -173,8 +178,16 @@ class Terminal:
         ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self._cache_changed)
         if not background:
             return
+        peer_handler = None
+        if c.peer_serving and c.terminal_id:
+            self.peer_service = PeerService(
+                self.db, self.cache, self.trust, lambda: self.session_running,
+                max_uploads=c.peer_max_uploads, rate=c.peer_upload_limit)
+            peer_handler = self.peer_service.handle
+            self.syncer.peers = PeerFetcher(
+                self.db, self.discovery.lan_peers if self.discovery is not None else None)
         self.status_server = StatusServer(self.snapshot, self.control, c.status_host, c.status_port,
-                                          roster=self.roster)
+                                          roster=self.roster, peer_handler=peer_handler)
         port = await self.status_server.async_start()
         log.info("status endpoint on %s:%d", c.status_host, port)
         if self.discovery is not None:
@@ -263,6 +276,8 @@ class Terminal:
                 client = await self.link.get()
                 await self.syncer.cycle(client)
                 backoff.reset()
+                if self.syncer.retry_in is not None:  # a LAN peer is fetching an item
+                    delay = min(delay, self.syncer.retry_in)
             except ServerUnreachable as e:
                 self.link.lost(e)
                 self.syncer.condition = self.link.problem or "server unreachable"
@@ -285,7 +300,7 @@ class Terminal:
             delay = interval
             try:
                 client = await self.link.get()
-                beat = heartbeat.build(await self.snapshot(), self.clock.now())
+                beat = self._with_sharing(heartbeat.build(await self.snapshot(), self.clock.now()))
                 sent = self.clock.monotonic()
                 ack = await client.heartbeat(beat)
                 await self.clock.async_confirm(ack.server_time, sent, self.clock.monotonic())
@@ -307,6 +322,17 @@ class Terminal:
                 delay = min(interval, backoff.next_delay())
             self.notify()
             await asyncio.sleep(delay)
+
+    def _with_sharing(self, hb: Heartbeat) -> Heartbeat:
+        """The heartbeat with what sharing between terminals adds to it."""
+        syncer, port = self.syncer, self.status_server.port if self.status_server else 0
+        if syncer is None:
+            return hb
+        return msgspec.structs.replace(
+            hb, peer_port=port if self.peer_service is not None and port else None,
+            bytes_from_server=syncer.bytes_from_server, bytes_from_peers=syncer.bytes_from_peers,
+            bad_peers=sorted(syncer.peers.bad_peers) if syncer.peers else [],
+            lan_peers=self.discovery.lan_peers() if self.discovery is not None else [])
 
     async def _outbox_loop(self) -> None:
         assert self.link is not None
@@ -481,6 +507,27 @@ class Terminal:
             if plan.session_id == session_id:
                 return SessionSpec(plan.title, list(plan.items), plan.session_id)
         raise LookupError(f"no session {session_id} in the catalog")
+
+    async def usb_exchange(self, stick: Path) -> UsbReport:
+        """Take in what verifies from a USB stick and write this terminal's returns onto it
+        (terminal/usb.py); downloads of the same items wait meanwhile."""
+        from terminal.usb import UsbExchange
+
+        async def state() -> Heartbeat:
+            return heartbeat.build(await self.snapshot(), self.clock.now())
+
+        exchange = UsbExchange(
+            self.db, self.keeper, self.cache, self.config.terminal_id, state=state,
+            busy=self.syncer.busy if self.syncer is not None else None,
+            keep=self.syncer.upcoming_items if self.syncer is not None else None,
+            progress=self._on_progress, clock=self.clock)
+        report = await exchange.run(stick)
+        if self.syncer is not None:  # the stick's progress is over; the database holds the truth
+            for sha in [*report.imported, *report.missing, *report.damaged]:
+                self.syncer.progress.pop(sha, None)
+        self.notify()
+        self.wake_sync()
+        return report
 
     # --- status -----------------------------------------------------------------------
 

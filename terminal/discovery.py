@@ -56,6 +56,11 @@ class Discovery:
         self._info: AsyncServiceInfo | None = None
         self._changed = asyncio.Event()
         self.servers: dict[str, Candidate] = {}
+        # other enrolled terminals heard on this LAN: service name -> terminal id
+        self._peer_watcher = ServiceWatcher(self._peer_found, lambda name: self.peers.pop(name, None),
+                                            resolve_timeout_ms)
+        self._peer_browser: AsyncServiceBrowser | None = None
+        self.peers: dict[str, str] = {}
 
     async def __aenter__(self) -> Discovery:
         await self.async_start()
@@ -69,6 +74,9 @@ class Discovery:
                                   ip_version=IPVersion.V4Only)
         self._browser = AsyncServiceBrowser(
             self._azc.zeroconf, [service.SERVER_SERVICE_TYPE], handlers=[self._watcher.handler]
+        )
+        self._peer_browser = AsyncServiceBrowser(
+            self._azc.zeroconf, [service.TERMINAL_SERVICE_TYPE], handlers=[self._peer_watcher.handler]
         )
 
     async def async_advertise(self, port: int) -> None:
@@ -90,7 +98,18 @@ class Discovery:
         await self._azc.async_register_service(self._info, allow_name_change=True, strict=False)
         log.info("advertising terminal %s on %s port %d", label, ", ".join(addresses), port)
 
+    def lan_peers(self) -> list[str]:
+        """Terminal ids of the other enrolled terminals heard on this LAN."""
+        return sorted({tid for tid in self.peers.values() if tid and tid != self._terminal_id})
+
+    def _peer_found(self, name: str, info: AsyncServiceInfo, txt: dict[str, str]) -> None:
+        self.peers[name] = txt.get(service.TXT_TERMINAL_ID, "")
+
     async def async_close(self) -> None:
+        await self._peer_watcher.async_close()
+        if self._peer_browser is not None:
+            await self._peer_browser.async_cancel()
+            self._peer_browser = None
         await self._watcher.async_close()
         if self._browser is not None:
             await self._browser.async_cancel()

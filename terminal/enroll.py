@@ -25,6 +25,7 @@ from terminal.client import TRANSPORT_ERRORS, ServerClient, refused
 from terminal.errors import ServerUnreachable, UntrustedServer
 from terminal.link import LAST_GOOD
 from terminal.trust import PINNED_FINGERPRINT, PINNED_KEY
+from terminal.usb import new_key, store_key
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,9 @@ async def enroll(http: aiohttp.ClientSession, database: Database, server_url: st
     """Trade the code for this box's identity. Over https with a certificate no public CA
     vouches for, `tls_pin` (printed beside the code by the county) is checked instead."""
     url = server_url.rstrip("/") + "/api/v1/enroll"
-    body = msgspec.json.encode(EnrollRequest(code=code, software_version=k.SOFTWARE_VERSION))
+    own_pem, own_public = new_key()  # signs what this box writes on USB sticks
+    body = msgspec.json.encode(EnrollRequest(code=code, software_version=k.SOFTWARE_VERSION,
+                                             public_key=own_public))
     pin = tls_fingerprint(tls_pin)
     try:
         async with http.post(url, data=body, headers={"Content-Type": "application/json"},
@@ -72,6 +75,7 @@ async def enroll(http: aiohttp.ClientSession, database: Database, server_url: st
         q.set_kv(c, TOKEN_ISSUED, to_db(utcnow()))
         q.set_kv(c, TERMINAL_ID, answer.terminal_id)
         q.set_kv(c, LAST_GOOD, server_url.rstrip("/"))
+        store_key(c, own_pem)
         certificate = answer.tls_certificate_sha256 or tls_pin
         if certificate:
             q.set_kv(c, TLS_PIN, certificate)

@@ -8,6 +8,7 @@
     ├── DownloadFailed           one item could not be fetched this time
     │   ├── RangeMismatch        a resume answer did not continue exactly where we were
     │   └── HashMismatch         the bytes do not hash to the catalog's sha256
+    │       └── BadSource        a peer sent a piece that does not verify: stop using it
     ├── DiskFull                 the quota or the free-space floor is reached
     ├── NotReady                 an item is not verified in the cache: it is never played
     ├── ItemError                an item named for a session matches none, or several
@@ -53,6 +54,10 @@ class RangeMismatch(DownloadFailed):
 
 class HashMismatch(DownloadFailed):
     """The received bytes are not the catalog's: the file is discarded."""
+
+
+class BadSource(HashMismatch):
+    """A source (a peer) sent a piece that does not verify; the pieces before it are kept."""
 
 
 class DiskFull(TerminalError):

@@ -49,7 +49,9 @@ class StatusServer:
     """The status endpoint; `async_start()` gives the port, `async_close()` stops it."""
 
     def __init__(self, snapshot: SnapshotSource, control: Control, host: str, port: int,
-                 roster: RosterSource | None = None) -> None:
+                 roster: RosterSource | None = None,
+                 peer_handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+                 ) -> None:
         self._snapshot = snapshot
         self._control = control
         self._roster = roster
@@ -59,6 +61,8 @@ class StatusServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/control/roster", self._get_roster)
         app.router.add_post("/control/{action}", self._act)
+        if peer_handler is not None:  # terminals fetching verified items from this one
+            app.router.add_get("/peer/blobs/{sha256}", peer_handler)
         self._runner = web.AppRunner(app, access_log=None)
         self.port = 0
 

@@ -5,6 +5,7 @@ refuses it from then on."""
 
 from __future__ import annotations
 
+import binascii
 import re
 import secrets as pysecrets
 from datetime import timedelta
@@ -17,10 +18,11 @@ from server.api.jsonio import json_response, read_json
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE, TLS_PIN, TOKENS
 from server.auth import secrets
 from server.auth.policy import TERMINAL_TOKEN_PREFIX, terminal_of
-from server.errors import NotFound, TooManyRequests, Unauthorized
+from server.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
 from server.queries import county
 from server.queries import enrollment as q
 from shared.protocol import Enrollment, EnrollRequest, TokenRotation
+from shared.signing import load_public_key
 from shared.timeutil import utcnow
 from shared.typed import normalize_code
 
@@ -65,6 +67,12 @@ async def create_code(request: web.Request) -> web.Response:
 
 async def enroll(request: web.Request) -> web.Response:
     body = await read_json(request, EnrollRequest)
+    if body.public_key is not None:
+        try:
+            load_public_key(body.public_key)
+        except (ValueError, binascii.Error):
+            raise Unprocessable("public_key is not a base64 raw Ed25519 public key",
+                                code="bad_public_key") from None
     throttle = request.app[THROTTLE]
     address = request.remote or "unknown"
     refusal = await throttle.refusal("enroll", address, per_account=False)
@@ -75,7 +83,7 @@ async def enroll(request: web.Request) -> web.Response:
     token = secrets.new_token(TERMINAL_TOKEN_PREFIX)
     code_hash, token_hash, now = secrets.digest(_normalise(body.code)), secrets.digest(token), utcnow()
     db = request.app[DB]
-    terminal_id = await db.write(lambda c: q.redeem(c, code_hash, token_hash, now))
+    terminal_id = await db.write(lambda c: q.redeem(c, code_hash, token_hash, now, body.public_key))
     if terminal_id is not None:
         request.app[TOKENS].forget_terminal(terminal_id)  # the old box's tokens are retired
     if terminal_id is None:

@@ -41,6 +41,7 @@ def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[s
         playing=hb.playback.sha256 if hb and hb.playback and hb.playback.state == "playing" else None,
         ready_items=row["ready_items"], discovered=row["id"] in discovered,
         enrolled=row["enrolled_at"] is not None, revoked=row["revoked_at"] is not None,
+        last_usb_contact=row["last_usb_contact"],
     )
 
 

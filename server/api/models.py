@@ -210,6 +210,7 @@ class FleetTerminal(Struct, frozen=True, kw_only=True):
     clock_problem: bool = False  # |clock_skew_seconds| beyond 300 s: records need placing
     enrolled: bool = False  # has used an enrollment code
     revoked: bool = False  # its tokens were revoked by an admin
+    last_usb_contact: str | None = None  # when it last wrote its returns on a USB stick
 
 
 class SeenBox(Struct, frozen=True, kw_only=True):

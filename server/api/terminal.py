@@ -7,12 +7,13 @@ own paths) sits in front of this group.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from aiohttp import web
 
 from server import catalog
 from server.api.jsonio import json_response, read_json
-from server.appkeys import ATTENDANCE_SLOTS, CONFIG, DB, SIGNER
+from server.appkeys import ATTENDANCE_SLOTS, CONFIG, DB, LEASES, SIGNER
 from server.errors import NotFound, Unprocessable
 from server.queries import attendance, county, fleet, members
 from shared.protocol import (
@@ -56,6 +57,8 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     now = utcnow()
     db = request.app[DB]
     await db.write(lambda c: fleet.record_heartbeat(c, t["id"], hb, now, request.remote))
+    request.app[LEASES].renew(t["id"], (i.sha256 for i in hb.cache if i.state == "downloading"),
+                              time.monotonic())
     version = await db.read(county.catalog_version)
     return json_response(HeartbeatAck(
         server_time=now, catalog_version=version,

@@ -23,8 +23,9 @@ WITH wanted(content_id, needed_by) AS (
     WHERE s.starts_at >= :from AND s.starts_at <= :until
 )
 SELECT c.id, c.sha256, c.size, c.title, c.kind, c.duration_seconds, c.poster_sha256,
-       c.poster_size, MIN(w.needed_by) AS needed_by
+       c.poster_size, MIN(w.needed_by) AS needed_by, p.piece_size, p.hashes
 FROM wanted w JOIN contents c ON c.id = w.content_id
+LEFT JOIN content_pieces p ON p.sha256 = c.sha256
 WHERE c.retired_at IS NULL
 GROUP BY c.id
 ORDER BY MIN(COALESCE(w.needed_by, '9999')), c.created_at, c.id
@@ -50,6 +51,8 @@ def catalog_parts(
             kind=ContentKind(r["kind"]), duration_seconds=r["duration_seconds"],
             needed_by=from_db(r["needed_by"]) if r["needed_by"] else None,
             poster_sha256=r["poster_sha256"], poster_size=r["poster_size"],
+            piece_size=r["piece_size"] or 0,
+            pieces=_hex_digests(r["hashes"]) if r["hashes"] is not None else [],
         )
         for r in conn.execute(_ITEMS_SQL, args)
     ]
@@ -66,3 +69,7 @@ def catalog_parts(
             session_id=s["id"], title=s["title"], starts_at=from_db(s["starts_at"]), items=shas,
         ))
     return items, sessions
+
+
+def _hex_digests(raw: bytes) -> list[str]:
+    return [raw[i:i + 32].hex() for i in range(0, len(raw), 32)]

@@ -19,8 +19,10 @@ def new_code(conn: sqlite3.Connection, terminal_id: str, code_hash: str, now: da
     )
 
 
-def redeem(conn: sqlite3.Connection, code_hash: str, token_hash: str, now: datetime) -> str | None:
-    """Use a valid code once: mark it used, enroll the terminal, store its token."""
+def redeem(conn: sqlite3.Connection, code_hash: str, token_hash: str, now: datetime,
+           public_key: str | None = None) -> str | None:
+    """Use a valid code once: mark it used, enroll the terminal, store its token and the
+    public key it signs USB returns with (None for a terminal that sent none)."""
     row = conn.execute(
         "UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL "
         "AND expires_at > ? RETURNING terminal_id", (to_db(now), code_hash, to_db(now)),
@@ -28,8 +30,8 @@ def redeem(conn: sqlite3.Connection, code_hash: str, token_hash: str, now: datet
     if row is None:
         return None
     terminal_id = str(row[0])
-    conn.execute("UPDATE terminals SET enrolled_at = ?, revoked_at = NULL WHERE id = ?",
-                 (to_db(now), terminal_id))
+    conn.execute("UPDATE terminals SET enrolled_at = ?, revoked_at = NULL, public_key = ? "
+                 "WHERE id = ?", (to_db(now), public_key, terminal_id))
     # Enrolling again (a replaced box) retires the old box's tokens.
     conn.execute("UPDATE terminal_tokens SET revoked_at = ? WHERE terminal_id = ? "
                  "AND revoked_at IS NULL", (to_db(now), terminal_id))

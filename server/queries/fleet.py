@@ -30,7 +30,7 @@ def fleet_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT t.id, t.name, t.village_code, v.name AS village_name, v.unit_code, "
         "u.name AS unit_name, v.terrain, t.last_seen, t.last_address, t.heartbeat, "
-        "t.enrolled_at, t.revoked_at, "
+        "t.enrolled_at, t.revoked_at, t.last_usb_contact, "
         "(SELECT COUNT(*) FROM terminal_items i WHERE i.terminal_id = t.id AND i.state = 'ready') "
         "AS ready_items "
         "FROM terminals t JOIN villages v ON v.code = t.village_code "
