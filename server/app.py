@@ -22,6 +22,7 @@ from server.appkeys import (
     CONFIG,
     DB,
     DISK,
+    EGRESS,
     INGESTOR,
     LEASES,
     SERVER_ID,
@@ -45,6 +46,7 @@ from server.peer_leases import Leases
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
+from server.traffic import EgressCounter
 from server.uploads import UploadManager
 from shared.sqlite import Database
 
@@ -117,6 +119,15 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _egress(app: web.Application) -> AsyncIterator[None]:
+    """Bytes sent per content, counted in memory and added to the database now and then."""
+    counter = EgressCounter(app[DB])
+    app[EGRESS] = counter
+    counter.start()
+    yield
+    await counter.async_close()
+
+
 async def _backfill(app: web.Application) -> AsyncIterator[None]:
     """Piece hashes for contents stored before they existed, in the background."""
     async def run() -> None:
@@ -144,6 +155,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[TOKENS] = TokenCache()
     app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
     app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
-    app.cleanup_ctx.extend([_database, _media, _expiry, _backfill])
+    app.cleanup_ctx.extend([_database, _media, _expiry, _backfill, _egress])
     add_routes(app, openapi.handler(openapi.build()))
     return app

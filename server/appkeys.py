@@ -15,6 +15,7 @@ from server.ingest import Ingestor
 from server.media.store import MediaStore
 from server.peer_leases import Leases
 from server.signer import Signer
+from server.traffic import EgressCounter
 from server.uploads import UploadManager
 from shared.sqlite import Database
 
@@ -31,5 +32,6 @@ TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to
 TOKENS = web.AppKey("tokens", TokenCache)
 DISK = web.AppKey("disk", DiskWatch)
 ATTENDANCE_SLOTS = web.AppKey("attendance_slots", asyncio.Semaphore)  # batches in memory at once
+EGRESS = web.AppKey("egress", EgressCounter)  # bytes of each content sent from /blobs
 LEASES = web.AppKey("leases", Leases)  # who on each LAN fetches an item from the server
 BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

@@ -309,4 +309,13 @@ CREATE TABLE usb_returns (
     imported_at TEXT NOT NULL
 ) WITHOUT ROWID;
 """),
+    # Per film: bytes that left the county server (counted at /blobs) and bytes terminals
+    # took in from each other (their heartbeats), for the console's figures.
+    Migration("0010_traffic", """
+CREATE TABLE content_egress (
+    sha256 TEXT PRIMARY KEY,
+    bytes INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 0;
+"""),
 ]

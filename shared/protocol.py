@@ -83,6 +83,7 @@ class CachedItem(Struct, frozen=True, kw_only=True):
     sha256: Sha256
     state: CacheState
     bytes_present: NonNegInt = 0
+    bytes_from_peers: NonNegInt = 0  # of this item, taken in from other terminals (not the server)
 
 
 class Playback(Struct, frozen=True, kw_only=True):

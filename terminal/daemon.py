@@ -601,6 +601,7 @@ class Terminal:
                 else r.bytes_present,
                 assigned=r.assigned, needed_by=r.needed_by, resumed_from=r.resumed_from, error=r.error,
                 kind=kinds.get(r.sha256, ("", 0.0))[0], duration_seconds=kinds.get(r.sha256, ("", 0.0))[1],
+                bytes_from_peers=r.bytes_from_peers,
             ) for r in rows],
             outbox_backlog=counts["closed"] + counts["open"], outbox_quarantined=counts["quarantined"],
             outbox_problem=refusal, outbox_retry_seconds=round(self.outbox.retry_in(), 1)

@@ -52,6 +52,7 @@ class ItemRow:
     last_played: str | None
     resumed_from: int | None
     error: str
+    bytes_from_peers: int = 0  # of this item, taken in from other terminals
 
 
 def _item(row: sqlite3.Row) -> ItemRow:
@@ -61,7 +62,7 @@ def _item(row: sqlite3.Row) -> ItemRow:
         assigned=bool(row["assigned"]), state=row["state"], bytes_present=row["bytes_present"],
         verified_mtime_ns=row["verified_mtime_ns"], verified_at=row["verified_at"],
         last_played=row["last_played"],
-        resumed_from=row["resumed_from"], error=row["error"],
+        resumed_from=row["resumed_from"], error=row["error"], bytes_from_peers=row["bytes_from_peers"],
     )
 
 
@@ -76,6 +77,11 @@ def apply_catalog_items(conn: sqlite3.Connection, items: Sequence[CatalogItem]) 
         [(i.sha256, i.size, i.content_id, i.title, i.kind.value, i.duration_seconds,
           to_db(i.needed_by) if i.needed_by else None) for i in items],
     )
+
+
+def add_peer_bytes(conn: sqlite3.Connection, sha256: str, count: int) -> None:
+    conn.execute("UPDATE items SET bytes_from_peers = bytes_from_peers + ? WHERE sha256 = ?",
+                 (count, sha256))
 
 
 def items(conn: sqlite3.Connection) -> list[ItemRow]:

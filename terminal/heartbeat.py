@@ -18,7 +18,7 @@ def build(snapshot: Snapshot, terminal_clock: datetime | None = None) -> Heartbe
     """The heartbeat for `snapshot`; `terminal_clock` is the box's wall clock (now)."""
     cache = [
         CachedItem(sha256=i.sha256, state=cast(CacheState, i.state if i.state in _STATES else "queued"),
-                   bytes_present=i.bytes_present)
+                   bytes_present=i.bytes_present, bytes_from_peers=i.bytes_from_peers)
         for i in snapshot.items if i.assigned
     ]
     playback = None

@@ -63,4 +63,9 @@ ALTER TABLE records ADD COLUMN ended_mono REAL;
 ALTER TABLE records ADD COLUMN clock_confirmed INTEGER;
 ALTER TABLE records ADD COLUMN refusal TEXT NOT NULL DEFAULT '';
 """),
+    # Bytes of each item taken in from other terminals, for the county's per-film figures
+    # (what did not have to leave the county server).
+    Migration("0005_item_peer_bytes", """
+ALTER TABLE items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 0;
+"""),
 )

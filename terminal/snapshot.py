@@ -19,6 +19,7 @@ class ItemStatus(msgspec.Struct, frozen=True, kw_only=True):
     error: str = ""
     kind: str = ""  # shared.protocol.ContentKind, for the menu by kind
     duration_seconds: float = 0.0
+    bytes_from_peers: int = 0  # of this item, taken in from other terminals
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):

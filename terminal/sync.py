@@ -180,8 +180,13 @@ class Syncer:
                 log.info("%s came from peer %s", sha[:12], source.terminal_id)
                 return fetched
             finally:
-                self.bytes_from_peers += self._downloader.received_total - before
+                await self._count_peer_bytes(sha, self._downloader.received_total - before)
         return None
+
+    async def _count_peer_bytes(self, sha: str, count: int) -> None:
+        self.bytes_from_peers += count
+        if count > 0:
+            await self._db.write(lambda c: q.add_peer_bytes(c, sha, count))
 
     async def _swarm(self, client: ServerClient, row: q.ItemRow, item: CatalogItem,
                      found: list[PeerSource]) -> Fetched | None:
@@ -208,7 +213,7 @@ class Syncer:
             log.info("%s came from %d peers at once", sha[:12], len(result.received))
             fetched = Fetched(sha256=sha, path=self._cache.path(sha), resumed_from=have,
                               restarts=0, received=sum(result.received.values()))
-        self.bytes_from_peers += sum(result.received.values())
+        await self._count_peer_bytes(sha, sum(result.received.values()))
         for bad in result.bad:
             self.peers.caught(bad)
         return fetched

@@ -3,7 +3,8 @@ real terminal daemons.
 
 * A terminal that holds a film verified serves it to another terminal of its township:
   the server names it as the first source, the second terminal takes every byte from it
-  and none from the server, and its heartbeat says so.
+  and none from the server, and its heartbeat says so; the console's per-film figures
+  show one film's bytes sent by the server and one taken in from a peer.
 * A peer whose cached file has a changed byte is caught at the first bad piece, never
   asked again, reported in the heartbeat; the film still arrives, the rest from the
   server, starting at that piece.
@@ -103,6 +104,14 @@ async def test_a_terminal_takes_the_film_from_its_peer(tmp_path: Path, film: Pat
                     hb = await _stored_heartbeat(running, TB)
                     return hb.bytes_from_peers == size
                 await eventually(reported, timeout=20)
+
+                async def per_film() -> bool:  # what the console's library shows for the film
+                    async with http.get("/api/v1/admin/contents/reach") as r:
+                        reach = {x["content_id"]: x for x in await r.json()}
+                    film_reach = next(iter(reach.values()))
+                    return bool(film_reach["bytes_from_peers"] == size
+                                and film_reach["bytes_from_server"] == size)  # A's copy only
+                await eventually(per_film, timeout=20)
             assert a.peer_service is not None and a.peer_service.bytes_served == size
         finally:
             await a.async_close()

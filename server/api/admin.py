@@ -11,7 +11,7 @@ from aiohttp import web
 from server import __version__
 from server.api import models as m
 from server.api.jsonio import json_response, local_day_start, query_date, read_json
-from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
+from server.appkeys import CONFIG, DB, EGRESS, SERVER_ID, SIGNER
 from server.errors import BadRequest, Conflict, NotFound, Unprocessable
 from server.queries import contents as q
 from server.queries import county
@@ -66,7 +66,9 @@ async def patch_content(request: web.Request) -> web.Response:
 
 
 async def content_reach(request: web.Request) -> web.Response:
-    """Per content in service: assignments, terminals they reach, terminals holding it."""
+    """Per content in service: assignments, terminals they reach, terminals holding it,
+    bytes sent from this server and bytes terminals took in from each other."""
+    await request.app[EGRESS].flush()  # the figures include what was sent a moment ago
     reach = await request.app[DB].read(q.content_reach)
     return json_response([m.ContentReach(content_id=cid, **r) for cid, r in reach.items()])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import BinaryIO, Final
@@ -17,7 +18,7 @@ from typing import BinaryIO, Final
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from server.appkeys import STORE
+from server.appkeys import EGRESS, STORE
 from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
 from shared.hashing import is_sha256
 from shared.typed import is_ascii_digits
@@ -30,10 +31,11 @@ class _SendfileResponse(web.StreamResponse):
     """Headers, then `count` bytes of `fobj` from `offset` by the kernel's sendfile."""
 
     def __init__(self, fobj: BinaryIO, offset: int, count: int, status: int,
-                 headers: dict[str, str]) -> None:
+                 headers: dict[str, str], on_sent: Callable[[int], None] | None = None) -> None:
         super().__init__(status=status, headers=headers)
         self.content_length = count
         self._fobj, self._offset, self._count = fobj, offset, count
+        self._on_sent = on_sent
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         try:
@@ -50,6 +52,8 @@ class _SendfileResponse(web.StreamResponse):
             except NotImplementedError:  # e.g. TLS terminated in-process
                 await self._copy(writer, loop)
             await super().write_eof()
+            if self._on_sent is not None:
+                self._on_sent(self._count)
             return writer
         finally:
             self._fobj.close()  # a read-only descriptor: closing never waits on the disk
@@ -176,4 +180,6 @@ async def blob(request: web.Request) -> web.StreamResponse:
     except BaseException:
         fobj.close()
         raise
-    return _SendfileResponse(fobj, offset, count, status, headers)
+    egress = request.app[EGRESS]
+    return _SendfileResponse(fobj, offset, count, status, headers,
+                             on_sent=lambda n: egress.add(sha256, n))

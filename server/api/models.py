@@ -49,6 +49,8 @@ class ContentReach(Struct, frozen=True, kw_only=True):
     assignments: int
     targeted: int
     holding: int
+    bytes_from_server: int = 0  # bytes of it that left this server through /blobs
+    bytes_from_peers: int = 0  # bytes of it terminals took in from each other
 
 
 class UsageAssignment(Struct, frozen=True, kw_only=True):

@@ -71,12 +71,27 @@ _REACH = (
 )
 
 
+def add_egress(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+    """Add bytes sent from /blobs, per sha256 (server.traffic)."""
+    conn.executemany(
+        "INSERT INTO content_egress (sha256, bytes) VALUES (?, ?) "
+        "ON CONFLICT (sha256) DO UPDATE SET bytes = bytes + excluded.bytes",
+        list(counts.items()),
+    )
+
+
 def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
     """Per content id: `assignments`, terminals `targeted` by them, terminals `holding` it
-    ready (from their last heartbeat)."""
+    ready (from their last heartbeat), bytes that left this server for it
+    (`bytes_from_server`) and bytes terminals took in from each other (`bytes_from_peers`,
+    from their last heartbeats)."""
     holding = dict(conn.execute(
         "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
     ).fetchall())
+    from_peers = dict(conn.execute(
+        "SELECT sha256, SUM(bytes_from_peers) FROM terminal_items GROUP BY sha256"
+    ).fetchall())
+    egress = dict(conn.execute("SELECT sha256, bytes FROM content_egress").fetchall())
     terminals = conn.execute(
         "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
         "JOIN villages v ON v.code = t.village_code"
@@ -88,7 +103,9 @@ def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         by_scope[("terminal", t["id"])] = {t["id"]}
     out: dict[str, dict[str, int]] = {}
     for r in conn.execute("SELECT id, sha256 FROM contents WHERE retired_at IS NULL"):
-        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0}
+        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0,
+                        "bytes_from_server": egress.get(r["sha256"], 0),
+                        "bytes_from_peers": from_peers.get(r["sha256"], 0) or 0}
     reached: dict[str, set[str]] = {}
     for a in conn.execute("SELECT content_id, scope, target FROM assignments"):
         if a["content_id"] in out:

@@ -20,9 +20,9 @@ def record_heartbeat(
     )
     conn.execute("DELETE FROM terminal_items WHERE terminal_id = ?", (terminal_id,))
     conn.executemany(
-        "INSERT OR REPLACE INTO terminal_items (terminal_id, sha256, state, bytes_present) "
-        "VALUES (?, ?, ?, ?)",
-        [(terminal_id, c.sha256, c.state, c.bytes_present) for c in hb.cache],
+        "INSERT OR REPLACE INTO terminal_items (terminal_id, sha256, state, bytes_present, bytes_from_peers) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(terminal_id, c.sha256, c.state, c.bytes_present, c.bytes_from_peers) for c in hb.cache],
     )
 
 

@@ -30,6 +30,8 @@ export async function render(root, [id]) {
         render: (c) => { const r = byId.get(c.id); return r && r.assignments ? `${r.targeted} 个终端` : "未分发"; }, num: true },
       { label: "已下载", en: "Held by", value: (c) => byId.get(c.id)?.holding ?? 0,
         render: (c) => `${byId.get(c.id)?.holding ?? 0} 个终端`, num: true },
+      { label: "服务器发出 / 终端互传", en: "From server / peers", value: (c) => byId.get(c.id)?.bytes_from_server ?? 0,
+        render: (c) => `${bytes(byId.get(c.id)?.bytes_from_server ?? 0)} / ${bytes(byId.get(c.id)?.bytes_from_peers ?? 0)}`, num: true },
       { label: "上传时间", en: "Added", value: (c) => c.created_at, render: (c) => dateTime(c.created_at) },
     ], rows, { id: "library-table" }) : empty("没有符合条件的内容。", "Nothing matches."));
   }
@@ -43,7 +45,9 @@ export async function render(root, [id]) {
 }
 
 async function renderOne(root, id) {
-  const [c, usage] = await Promise.all([api(`/api/v1/admin/contents/${id}`), api(`/api/v1/admin/contents/${id}/usage`)]);
+  const [c, usage, reach] = await Promise.all([api(`/api/v1/admin/contents/${id}`),
+    api(`/api/v1/admin/contents/${id}/usage`), api("/api/v1/admin/contents/reach")]);
+  const traffic = reach.find((r) => r.content_id === id) || { bytes_from_server: 0, bytes_from_peers: 0 };
   const video = el("video", { controls: true, preload: "metadata", src: `/blobs/${c.sha256}`, id: "preview",
     poster: c.poster_sha256 ? `/blobs/${c.poster_sha256}` : null });
   const facts = el("dl", { class: "facts" },
@@ -60,7 +64,9 @@ async function renderOne(root, id) {
       `${a.target_name || a.target}${a.needed_by ? `（最迟 ${day(a.needed_by)} 到达）` : ""}`))) : el("p", {}, "尚未分发。Not assigned."),
     usage.sessions.length ? el("p", {}, "即将播放的场次：", usage.sessions.map((s) => `${dateTime(s.starts_at)} ${s.title}`).join("；")) : "",
     el("p", {}, `应下载 ${targeted.length} 个终端，已下载 ${holding.length} 个终端。`,
-      el("small", {}, ` Meant for ${targeted.length} terminals, held by ${holding.length}.`)));
+      el("small", {}, ` Meant for ${targeted.length} terminals, held by ${holding.length}.`)),
+    el("p", { id: "traffic" }, `县服务器发出 ${bytes(traffic.bytes_from_server)}，终端之间互传 ${bytes(traffic.bytes_from_peers)}。`,
+      el("small", {}, ` Sent by the county server: ${bytes(traffic.bytes_from_server)}; from terminal to terminal: ${bytes(traffic.bytes_from_peers)}.`)));
   root.append(el("p", {}, el("a", { href: "#/library" }, "← 返回内容库 Back to the library")),
     h2(c.title, "Content"), el("div", { class: "two" }, el("div", {}, video), el("div", {}, facts)),
     c.description ? el("p", { class: "description" }, c.description) : "", where);
