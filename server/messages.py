@@ -66,6 +66,16 @@ ZH: dict[str, tuple[str, ...]] = {
     "in_the_past": ("开始时间已经过去，请选择将来的时间",),
     "session_past": ("这次学习已经举行过，不能再修改",),
     "empty_query": ("请输入党员编号或姓名（的一部分）再查找",),
+    # USB bundles and sharing between terminals
+    "bad_directory": ("请填写 U 盘在服务器上的完整路径，例如 /media/usb0",),
+    "not_a_usb_folder": ("这个文件夹不是插入的 U 盘：请插好 U 盘，填写它挂载的文件夹（如 /media/usb0）",),
+    "no_terminals": ("请选择乡镇、终端，或“全部离线终端”",),
+    "bundle_refused": ("U 盘数据包未能完成：{reason}", "U 盘数据包未能完成，原因见下方英文说明；"
+                       "常见原因：所选终端尚未注册，或 U 盘上没有本县的数据"),
+    "stick_unwritable": ("U 盘写不进去（已满、只读或已拔出）：请换一个 U 盘或清理空间后重试",),
+    "stick_unreadable": ("U 盘读不出来（已拔出或已损坏）：请重新插好 U 盘后重试",),
+    "no_terminal_key": ("这个终端注册时没有生成自己的密钥：请向县管理员索取新注册码重新注册后才能互传",),
+    "bad_public_key": ("终端发来的公钥格式不对，请升级终端软件后重新注册",),
     "invalid_record": ("学习记录有误，未被接受",),
     "record_conflict": ("同一编号的学习记录内容不同，未被接受",),
     # uploads: what the terminals cannot play, and what to do about it

@@ -70,7 +70,7 @@ class Overlay(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 class OpenWindow(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Open the download window now, for `hours` (the site manager's override)."""
 
-    hours: Annotated[float, Meta(gt=0, le=72)] = 6.0
+    hours: Annotated[float, Meta(ge=0, le=72)] = 6.0  # 0: close the override now
 
 
 class EnrollCode(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

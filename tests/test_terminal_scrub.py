@@ -121,7 +121,7 @@ async def test_flip_behind_an_unchanged_mtime_is_caught_by_the_scrub(
         await terminal.control("window", {"hours": 1})  # the site manager opens the window
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         await _wait_server(lambda: _fleet_ready(server, 1), 30)
-        await terminal.control("window", {"hours": -1})  # closed again: no refetch for now
+        await terminal.control("window", {"hours": 0})  # closed again: no refetch for now
 
         cached = config.cache_dir / sha
         with caplog.at_level(logging.ERROR, logger="terminal.cache"):

@@ -324,7 +324,7 @@ async def test_bundle_choices_and_refusals(tmp_path: Path, films: tuple[Path, Pa
         async with http.post("/api/v1/admin/bundles",
                              json={"directory": str(stick), "terminals": [TA]}) as r:
             body = await r.json()
-            assert r.status == 422 and "not enrolled" in body["error"]["message"]
+            assert r.status == 422 and "not enrolled" in body["error"]["message_en"]
         async with http.post("/api/v1/enroll", json={"code": "1", "public_key": "bm90IGEga2V5"}) as r:
             assert r.status == 422 and (await r.json())["error"]["code"] == "bad_public_key"
 
