@@ -112,7 +112,7 @@ async def test_killed_child_ends_the_session_with_what_was_watched(
         await terminal.wait_until(backlog_empty(terminal), timeout=30)  # closed, so delivered
         record = await member_record(server.http, "1")
         assert record["sessions"] == 1
-        assert record["watched_seconds"] == pytest.approx(result.watched[sha], abs=0.01)
+        assert record["watched_seconds"] == pytest.approx(result.watched[sha], abs=0.06)  # reports: 0.1 s
 
         again = await asyncio.wait_for(terminal.run_session(SessionSpec("补放", [sha2]), ["1"]), 30)
         assert again.watched[sha2] == pytest.approx(4.0, abs=0.5) and not again.problem
