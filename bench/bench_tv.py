@@ -176,6 +176,7 @@ def main() -> int:
                 if len(players) != 1:
                     raise RuntimeError(f"expected one player process under the daemon, found {players}")
                 playing = measure({**pids, "player": players[0]}, seconds)
+                in_player = largest_mappings(players[0])
                 for key, then in (("XF86AudioStop", "|summary|"), ("Return", "|home|")):  # stop; OK
                     subprocess.run(["xdotool", "key", key], env=env, check=True)
                     wait_for(lambda then=then: then in window_name(display), 20, then)
@@ -197,6 +198,8 @@ def main() -> int:
             print(f"{label + ' / ' + name:26}{rss:9.1f}{peak:8.1f}{cpu:8.1f}")
         total = sum(f[0] for f in figures.values())
         print(f"{label + ' / together':26}{total:9.1f}")
+    print("player process while playing, largest resident mappings: "
+          + ", ".join(f"{name} {mib:.1f}" for name, mib in in_player))
     print("daemon after the session, largest resident mappings: "
           + ", ".join(f"{name} {mib:.1f}" for name, mib in kept))
     together = max(sum(f[0] for f in home.values()), sum(f[0] for f in after.values()))
