@@ -123,7 +123,8 @@ class Player:
     @property
     def pid(self) -> int | None:
         """The libvlc child's process id while one is attached, else None."""
-        return self._proc.pid if self._proc is not None and not self._closing else None
+        alive = self._proc is not None and not self._closing and not self.lost
+        return self._proc.pid if alive and self._proc is not None else None
 
     async def async_open(self) -> None:
         """Nothing starts here: the child starts with the first `play()`, so a session that

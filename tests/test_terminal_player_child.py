@@ -9,6 +9,8 @@
   and the next session gets a fresh child and plays.
 * A child that stops answering is stopped after the command timeout, with the same
   outcome for the item: what was counted is kept and `lost` says why.
+* The TV's summary screen says, in Chinese, that the session ended early and that what
+  played counts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from shared.hashing import sha256_file
@@ -26,6 +29,8 @@ from terminal.cache import VerifiedMedia
 from terminal.daemon import Terminal
 from terminal.player import Player
 from terminal.sessions import SessionSpec
+from terminal.snapshot import SessionSummary
+from terminal.tv.screens import Ui
 from tests.conftest import Server, make_clip
 from tests.terminal_helpers import (
     assign,
@@ -144,3 +149,19 @@ async def test_hung_child_is_stopped_after_the_command_timeout(long_clip: Path) 
                 break
             await asyncio.sleep(0.05)
         assert not _alive(pid)
+
+
+async def test_summary_screen_says_the_session_ended_early() -> None:
+    from tests.test_tv_focus import snapshot
+
+    problem = "播放器进程意外退出 / the player process ended unexpectedly (exit status -9)"
+    done = SessionSummary(record_id="r1", title="冬训", attendees=["1"], watched_seconds=90.0,
+                          ended_at="2026-12-01T11:30:00Z", problem=problem)
+    ui = Ui(xwindow=42)
+    ui.update(msgspec.structs.replace(snapshot(), last_session=done))
+    ui.open("summary")
+    lines = [text for text, _ in ui.view().info]
+    assert any("放映提前结束" in t and "播放器进程意外退出" in t for t in lines), lines
+    assert not any("the player process" in t for t in lines)  # Chinese only on the TV
+    ui.update(msgspec.structs.replace(snapshot(), last_session=msgspec.structs.replace(done, problem="")))
+    assert not any("提前结束" in text for text, _ in ui.view().info)
