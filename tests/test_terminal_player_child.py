@@ -76,9 +76,14 @@ async def test_child_lives_only_while_the_session_plays(tmp_path: Path, server: 
         assert result.watched[sha] == pytest.approx(5.0, abs=0.5) and not result.problem
         await terminal.wait_until(lambda: not _alive(pid), timeout=10)
         assert terminal.player is None
-        assert not mapped_before or "vlc" in sys.modules  # only a test that imports vlc itself maps it
-        if not mapped_before:
+        if not mapped_before:  # (a test module that imports vlc itself maps it into pytest)
             assert not await asyncio.to_thread(_libvlc_mapped), "libvlc was loaded into the daemon"
+    # and nothing the daemon imports loads python-vlc, which maps libvlc as it is imported
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys, terminal.daemon, terminal.cli; print('vlc' in sys.modules)",
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await probe.communicate()
+    assert out.decode().strip() == "False"
 
 
 async def test_killed_child_ends_the_session_with_what_was_watched(
