@@ -171,7 +171,8 @@ class Player:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 code = await proc.wait()
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
             code = await proc.wait()
         if not self._closing:
             self._lose(f"播放器进程意外退出 / the player process ended unexpectedly (exit status {code})")
