@@ -47,6 +47,7 @@ OUTBOX_BATCH: Final = 500  # records per request (the server takes at most 1000)
 # player
 STALL_SECONDS: Final = 5.0  # playing but media time frozen this long: a stall
 MAX_STEP_SECONDS: Final = 2.0  # per unit of rate; a bigger jump between time events is a seek
+PLAYER_COMMAND_TIMEOUT: Final = 10.0  # a libvlc child that answers no command this long is hung
 ENROLLMENT_POLL_SECONDS: Final = 2.0  # an unenrolled daemon looks for an identity this often
 TOKEN_ROTATION_DAYS: Final = 30.0  # a terminal token is swapped for a new one this often
 

@@ -416,8 +416,8 @@ class Terminal:
         if self._runner is not None:
             self._last_result = self._runner.last
         if self._own_player and self._player is not None:
-            # libvlc holds ~200 MB (plugins, decoders, picture pools) while it exists: let it
-            # go between sessions, so the box idles at the daemon's own size
+            # the player's libvlc child exits with the session, so the box idles at the
+            # daemon's own size
             player, self._player, self._runner = self._player, None, None
             self._release = asyncio.create_task(self._release_player(player), name="terminal-release-player")
         self.wake_outbox()
@@ -574,7 +574,7 @@ class Terminal:
             last_session = SessionSummary(
                 record_id=done.record_id, title=self._last_title, attendees=list(done.attendees),
                 watched_seconds=round(sum(done.watched.values()), 1), ended_at=to_db(done.ended_at),
-                delivered=waiting is None,
+                delivered=waiting is None, problem=done.problem,
             )
         village_name, members = await self.db.read(lambda c: (q.get_kv(c, VILLAGE_NAME), len(q.roster(c))))
         kinds = {i.sha256: (str(i.kind), i.duration_seconds) for i in catalog.items} if catalog else {}

@@ -5,7 +5,9 @@ few seconds (watched seconds per item, attendees, the time reached) and closes i
 the end. The time reached is the start plus the length measured on the monotonic clock,
 so a wall-clock step in a session never makes a record end before it starts; the record
 also keeps its boot id, monotonic readings and whether the server had confirmed the
-wall clock (`terminal.clock`), for the server to place it.
+wall clock (`terminal.clock`), for the server to place it. When the player process dies
+mid-item, the session ends there: the record is closed with what was watched so far,
+and `SessionResult.problem` says why.
 
 The database runs WAL with synchronous=FULL, so a power cut loses at most one save
 interval, never the record: on the next start an open record is closed with its last
@@ -86,6 +88,7 @@ class SessionResult:
     skipped: list[str] = field(default_factory=list)  # not verified: never given to the player
     stalls: int = 0
     errors: int = 0
+    problem: str = ""  # why the session ended early (the player process was lost), in words
 
 
 class Recorder:
@@ -206,6 +209,9 @@ class SessionRunner:
                 result.watched[sha256] = base + stats.watched_seconds
                 result.stalls += stats.stalls
                 result.errors += stats.errors
+                if stats.lost:  # no player left: end the session with what was watched
+                    result.problem = stats.lost
+                    break
         finally:
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):

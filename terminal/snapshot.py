@@ -48,6 +48,7 @@ class SessionSummary(msgspec.Struct, frozen=True, kw_only=True):
     watched_seconds: float  # summed over the items
     ended_at: str
     delivered: bool = False
+    problem: str = ""  # why it ended early (the player process was lost), Chinese / English
 
 
 class SessionStatus(msgspec.Struct, frozen=True, kw_only=True):

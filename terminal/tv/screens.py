@@ -626,6 +626,9 @@ class Ui:
         names = [f"{no} {self._name(no)}" for no in done.attendees]
         for i in range(0, len(names), 3):
             info.append(("　".join(names[i:i + 3]), ""))
+        if done.problem:  # the player process was lost: say so, and that what played counts
+            info.append((f"⚠ 放映提前结束：{done.problem.split(' / ')[0]}", "bad"))
+            info.append(("　已播放的部分照常计入；可以重新开始放映", ""))
         saved = "已上传到县里" if done.delivered else "已保存在终端，联网后自动上传"
         info.append((f"签到记录{saved}", "good"))
         return info
