@@ -52,6 +52,7 @@ class Child:
         self.out: queue.Queue[bytes | None] = queue.Queue()
         self.instance: Any = None
         self.mp: Any = None
+        self._marquee_on = False  # the marquee filter is enabled on the current video
         self.generation = 0
 
     def send(self, message: w.Reply) -> None:
@@ -109,6 +110,7 @@ class Child:
         if mp is None:
             raise RuntimeError("libvlc is not open")
         if isinstance(c, w.Play):
+            self._marquee_on = False  # a new item gets a new video output
             self.generation = c.generation
             if c.xwindow:
                 mp.set_xwindow(c.xwindow)
@@ -140,22 +142,31 @@ class Child:
         m, opt = self.mp, vlc.VideoMarqueeOption
         if text is None:
             m.video_set_marquee_int(opt.Enable, 0)
+            self._marquee_on = False
             return
-        # the marquee is drawn in the video's own pixels: size it to the picture, not the TV
-        try:
-            height = int(m.video_get_size(0)[1]) or 1080
-        except Exception:  # no video track (yet): a 1080p picture
-            height = 1080
-        m.video_set_marquee_int(opt.Enable, 1)
-        m.video_set_marquee_int(opt.Size, max(10, height // 26))
-        m.video_set_marquee_int(opt.Color, 0xFFFFFF)
-        m.video_set_marquee_int(opt.Opacity, 255)
-        m.video_set_marquee_int(opt.Position, 8 | 1)  # bottom left
-        m.video_set_marquee_int(opt.X, height // 30)
-        m.video_set_marquee_int(opt.Y, height // 30)
-        m.video_set_marquee_int(opt.Timeout, 0)
+        if not self._marquee_on:
+            # Enabling (again) rebuilds libvlc's marquee filter, which draws nothing until
+            # its first refresh: the overlay is refreshed twice a second, so enable it once
+            # and from then on change only the words. Enabling before the video output
+            # exists does nothing, so it counts only once there is one.
+            if not m.has_vout():
+                return
+            # the marquee is drawn in the video's own pixels: size it to the picture, not the TV
+            try:
+                height = int(m.video_get_size(0)[1]) or 1080
+            except Exception:  # no video track (yet): a 1080p picture
+                height = 1080
+            m.video_set_marquee_int(opt.Enable, 1)
+            m.video_set_marquee_int(opt.Size, max(10, height // 20))  # readable from four metres
+            m.video_set_marquee_int(opt.Color, 0xFFFFFF)
+            m.video_set_marquee_int(opt.Opacity, 255)
+            m.video_set_marquee_int(opt.Position, 8 | 1)  # bottom left
+            m.video_set_marquee_int(opt.X, height // 30)
+            m.video_set_marquee_int(opt.Y, height // 30)
+            m.video_set_marquee_int(opt.Timeout, 0)
+            m.video_set_marquee_int(opt.Refresh, 200)  # ms: the words follow within a frame or so
+            self._marquee_on = True
         m.video_set_marquee_string(opt.Text, text)
-
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
