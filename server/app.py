@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server import openapi
-from server.api.tus import tus_middleware
 from server.appkeys import (
     CONFIG,
     DB,
@@ -29,19 +28,18 @@ from server.appkeys import (
     TOKENS,
     UPLOADS,
 )
-from server.auth.policy import auth_middleware
 from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.diskspace import DiskWatch
-from server.errors import error_middleware
 from server.ingest import Ingestor
 from server.media.store import MediaStore
+from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
-from server.uploads import UploadManager
+from server.uploads import Uploads
 from shared.sqlite import Database
 
 log = logging.getLogger(__name__)
@@ -90,7 +88,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     pin = await asyncio.to_thread(tls_pin, config)
     app[TLS_PIN] = pin or ""
     app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout)
-    app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
+    app[UPLOADS] = Uploads(app[DB], config, app[INGESTOR])
     yield
 
 
@@ -115,7 +113,7 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: ServerConfig) -> web.Application:
     disk = DiskWatch(config.data_dir, config.write_reserve_bytes)
     app = web.Application(
-        middlewares=[tus_middleware, error_middleware, disk.middleware(), auth_middleware],
+        middlewares=middlewares(disk),
         client_max_size=JSON_BODY_LIMIT,
     )
     app[CONFIG] = config

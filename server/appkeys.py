@@ -12,7 +12,7 @@ from server.diskspace import DiskWatch
 from server.ingest import Ingestor
 from server.media.store import MediaStore
 from server.signer import Signer
-from server.uploads import UploadManager
+from server.uploads import Uploads
 from shared.sqlite import Database
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -21,7 +21,7 @@ STORE = web.AppKey("store", MediaStore)
 SIGNER = web.AppKey("signer", Signer)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 SERVER_ID = web.AppKey("server_id", str)
-UPLOADS = web.AppKey("uploads", UploadManager)
+UPLOADS = web.AppKey("uploads", Uploads)
 DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin
