@@ -25,6 +25,7 @@ from server.ingest import ContentMeta, NotAVideo
 from server.messages import chinese
 from server.queries import auth as aq
 from server.queries import contents as cq
+from server.queries import county as county_q
 from shared.protocol import ContentKind
 from shared.timeutil import utcnow
 
@@ -171,8 +172,7 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
         await _add(app, media_dir / sample["file"], meta, assign=True)
     if not await db.read(lambda c: cq.list_sessions(c, utcnow())):
         contents = await db.read(cq.list_contents)
-        villages = await db.read(lambda c: [r[0] for r in c.execute(
-            "SELECT village_code FROM terminals ORDER BY village_code")])
+        villages = await db.read(county_q.terminal_village_codes)
         tomorrow = utcnow().astimezone(COUNTY_TZ).date() + timedelta(days=1)
         starts = datetime.combine(tomorrow, time(19, 30), COUNTY_TZ)
         ids = [str(c["id"]) for c in reversed(contents)][:2]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -36,6 +35,7 @@ from server.ingest import Ingestor
 from server.media.store import MediaStore
 from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
+from server.queries import meta
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
@@ -48,23 +48,11 @@ JSON_BODY_LIMIT = 4 << 20
 EXPIRY_SWEEP_SECONDS = 3600.0
 
 
-def _server_id(conn: object) -> str:
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
-    row = conn.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
-    if row is not None:
-        return str(row[0])
-    server_id = uuid.uuid4().hex
-    conn.execute("INSERT INTO meta (key, value) VALUES ('server_id', ?)", (server_id,))
-    return server_id
-
-
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
-        app[SERVER_ID] = await db.write(_server_id)
+        app[SERVER_ID] = await db.write(meta.server_id)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,

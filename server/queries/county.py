@@ -118,3 +118,8 @@ def terminal(conn: sqlite3.Connection, terminal_id: str) -> sqlite3.Row | None:
         "JOIN villages v ON v.code = t.village_code WHERE t.id = ?", (terminal_id,)
     ).fetchone()
     return row
+
+
+def terminal_village_codes(conn: sqlite3.Connection) -> list[str]:
+    """The villages that have a terminal point, by code."""
+    return [r[0] for r in conn.execute("SELECT village_code FROM terminals ORDER BY village_code")]
