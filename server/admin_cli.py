@@ -12,10 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.api.jsonio import COUNTY_TZ
 from server.api.reports import import_roster
 from server.app import create_app
-from server.appkeys import DB, INGESTOR
+from server.appkeys import CONFIG, DB, INGESTOR
 from server.auth import secrets
 from server.auth.policy import ADMIN_TOKEN_PREFIX
 from server.config import ServerConfig
@@ -173,8 +172,9 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
     if not await db.read(lambda c: cq.list_sessions(c, utcnow())):
         contents = await db.read(cq.list_contents)
         villages = await db.read(county_q.terminal_village_codes)
-        tomorrow = utcnow().astimezone(COUNTY_TZ).date() + timedelta(days=1)
-        starts = datetime.combine(tomorrow, time(19, 30), COUNTY_TZ)
+        tz = app[CONFIG].county_tz
+        tomorrow = utcnow().astimezone(tz).date() + timedelta(days=1)
+        starts = datetime.combine(tomorrow, time(19, 30), tz)
         ids = [str(c["id"]) for c in reversed(contents)][:2]
         await db.write(lambda c: cq.add_session(c, "冬训第一课", starts, ids, villages))
         print(f"scheduled 冬训第一课 for {starts:%Y-%m-%d %H:%M} in {len(villages)} villages")

@@ -144,7 +144,8 @@ async def list_sessions(request: web.Request) -> web.Response:
     """All sessions, or with `?since=YYYY-MM-DD` those from that county day on."""
     since = None
     if request.query.get("since"):
-        since = local_day_start(query_date(request, "since", date.today()))
+        since = local_day_start(query_date(request, "since", date.today()),
+                                request.app[CONFIG].county_tz)
     rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
     return json_response(msgspec.convert(rows, list[m.SessionOut]))
 

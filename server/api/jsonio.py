@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,7 +16,6 @@ from aiohttp import web
 from server.errors import BadRequest, InvalidBody, UnsupportedMediaType
 
 T = TypeVar("T")
-COUNTY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving since 1991
 
 
 async def read_json(request: web.Request, model: type[T]) -> T:
@@ -113,10 +112,11 @@ def query_date(request: web.Request, name: str, default: date) -> date:
                          details={"problem": f"参数 {name} 应为 2026-01-31 这样的日期"}) from None
 
 
-def local_day_start(d: date) -> datetime:
-    """Midnight of a county day, as a UTC instant."""
-    return datetime.combine(d, time(0), COUNTY_TZ).astimezone(UTC)
+def local_day_start(d: date, tz: tzinfo) -> datetime:
+    """Midnight of day `d` in the county's zone `tz`, as a UTC instant."""
+    return datetime.combine(d, time(0), tz).astimezone(UTC)
 
 
-def local_text(dt: datetime) -> str:
-    return dt.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")
+def local_text(dt: datetime, tz: tzinfo) -> str:
+    """`dt` as the county reads it: YYYY-MM-DD HH:MM in zone `tz`."""
+    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")

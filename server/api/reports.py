@@ -6,7 +6,7 @@ import asyncio
 import os
 import tempfile
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from aiohttp import web
@@ -14,7 +14,6 @@ from aiohttp import web
 from server import roster
 from server.api import models as m
 from server.api.jsonio import (
-    COUNTY_TZ,
     json_response,
     local_day_start,
     local_text,
@@ -118,13 +117,14 @@ def _problem(r: roster.RowResult) -> m.RowProblem:
 
 
 def _period(request: web.Request) -> tuple[datetime, datetime]:
-    today = utcnow().astimezone(COUNTY_TZ).date()
+    tz = request.app[CONFIG].county_tz
+    today = utcnow().astimezone(tz).date()
     start = query_date(request, "from", date(today.year, 1, 1))
     end = query_date(request, "to", today)
     if end < start:
         raise BadRequest("the period ends before it starts (to < from)",
                          details={"problem": "结束日期（to）早于开始日期（from）"})
-    return local_day_start(start), local_day_start(end + timedelta(days=1))
+    return local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
 
 
 def _rate(trained: int, members: int) -> float:
@@ -198,9 +198,10 @@ async def member_record(request: web.Request) -> web.Response:
         watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
     ) for r in rows]
     config = request.app[CONFIG]
-    year = utcnow().astimezone(COUNTY_TZ).year
+    tz = config.county_tz
+    year = utcnow().astimezone(tz).year
     this_year = [e for e in entries
-                 if e.counted and from_db(e.started_at).astimezone(COUNTY_TZ).year == year]
+                 if e.counted and from_db(e.started_at).astimezone(tz).year == year]
     record = m.LearningRecord(
         member_no=member_no, name=who["name"], village_code=who["village_code"],
         village_name=who["village_name"], sessions=len(entries),
@@ -215,8 +216,8 @@ async def member_record(request: web.Request) -> web.Response:
             request, f"member-{member_no}",
             ["序号", "姓名", "开始时间", "结束时间", "站点", "村（社区）", "学习内容", "观看分钟",
              "计入受训"],
-            ([member_no, who["name"], local_text(from_db(e.started_at)),
-              local_text(from_db(e.ended_at)), e.terminal_id, e.village_name,
+            ([member_no, who["name"], local_text(from_db(e.started_at), tz),
+              local_text(from_db(e.ended_at), tz), e.terminal_id, e.village_name,
               e.contents or e.title, round(e.watched_seconds / 60, 1), "是" if e.counted else "否"]
              for e in entries),
         )
@@ -242,29 +243,32 @@ async def terminal_records(request: web.Request) -> web.Response:
     return json_response([m.TerminalRecord(**dict(r)) for r in rows])
 
 
-def _months(start: datetime, end: datetime) -> list[str]:
-    first = start.astimezone(COUNTY_TZ).date().replace(day=1)
-    last = (end - timedelta(seconds=1)).astimezone(COUNTY_TZ).date()
+def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:
+    """The county months [start, end) touches, each cut to the period (UTC instants)."""
+    first = start.astimezone(tz).date().replace(day=1)
+    last = (end - timedelta(seconds=1)).astimezone(tz).date()
     out, d = [], first
     while d <= last:
-        out.append(f"{d.year:04d}-{d.month:02d}")
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        following = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        out.append(rq.Month(f"{d.year:04d}-{d.month:02d}", max(start, local_day_start(d, tz)),
+                            min(end, local_day_start(following, tz))))
+        d = following
     return out
 
 
 async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
-    months = _months(start, end)
+    months = _months(start, end, request.app[CONFIG].county_tz)
     if len(months) > 36:
         raise BadRequest("choose a period of at most 36 months",
                          details={"problem": "时间段最长 36 个月"})
     db = request.app[DB]
-    rows = await db.read(lambda c: rq.terminal_months(c, start, end))
+    rows = await db.read(lambda c: rq.terminal_months(c, months))
     terminals = await db.read(rq.all_terminals)
     held = {(r["terminal_id"], r["month"]): r for r in rows}
     out = []
     for t in terminals:
-        for month in months:
+        for month in (mo.month for mo in months):
             r = held.get((t["id"], month))
             sessions = r["sessions"] if r else 0
             hours = round((r["watched_seconds"] if r else 0.0) / 3600, 2)

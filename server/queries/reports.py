@@ -1,7 +1,8 @@
 """Coverage, member learning records and the monthly rule per terminal.
 
-Periods are given as UTC instants; months are the county's (Asia/Shanghai, UTC+8 all
-year, no daylight saving), so a session at 07:30 on the 1st counts in that month.
+Periods are given as UTC instants; months are the county's (the setting `time_zone`,
+Asia/Shanghai by default): the caller gives each month's bounds as UTC instants, so a
+session at 07:30 on the 1st counts in that month.
 
 Only counted records enter any figure: placed (not held for a time flag, or confirmed by
 a person) and with something watched. An attendee counts only when on the village
@@ -11,9 +12,20 @@ roster, or when a person confirmed the record.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.timeutil import to_db
+
+
+@dataclass(frozen=True)
+class Month:
+    """A county month ("YYYY-MM") and the UTC instants [start, end) it covers in a period."""
+
+    month: str
+    start: datetime
+    end: datetime
 
 COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
 ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
@@ -57,22 +69,26 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
     ).fetchall()
 
 
-def terminal_months(
-    conn: sqlite3.Connection, start: datetime, end: datetime
-) -> list[sqlite3.Row]:
+def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[sqlite3.Row]:
+    """Per terminal and month: sessions, watched_seconds, attendances (counted records)."""
+    if not months:
+        return []
     # Member-attendances are counted per record through the (attendance_id, member_no) key,
     # not by a subquery per month: a year of a county's records stays well under a second.
+    bounds = ", ".join("(?, ?, ?)" for _ in months)
     return conn.execute(
+        f"WITH months(month, lo, hi) AS (VALUES {bounds}) "
         "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
-        "strftime('%Y-%m', a.started_at, '+8 hours') AS month, COUNT(*) AS sessions, "
+        "mo.month AS month, COUNT(*) AS sessions, "
         "SUM(a.watched_seconds) AS watched_seconds, "
         "SUM((SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id "
         f"AND {ATTENDED})) AS attendances "
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
-        f"WHERE a.started_at >= ? AND a.started_at < ? AND {COUNTED} "
-        "GROUP BY a.terminal_id, month ORDER BY a.terminal_id, month",
-        (to_db(start), to_db(end)),
+        "JOIN months mo ON a.started_at >= mo.lo AND a.started_at < mo.hi "
+        f"WHERE {COUNTED} "
+        "GROUP BY a.terminal_id, mo.month ORDER BY a.terminal_id, mo.month",
+        [v for mo in months for v in (mo.month, to_db(mo.start), to_db(mo.end))],
     ).fetchall()
 
 
