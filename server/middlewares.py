@@ -1,6 +1,9 @@
 """Every middleware of the server, outermost first, as `create_app` wires them:
 
     tus      every answer under /api/v1/uploads carries Tus-Resumable, errors included
+    literal  a path that is a route of its own (/api/v1/admin/contents/reach) answers only
+             its own methods, 405 with its own Allow otherwise, rather than falling
+             through to a parameterised route beside it (/contents/{content_id})
     errors   server exceptions and aiohttp's HTTP errors become the one error body
              (`server.errors.error_response`); anything else is logged and answered 500
     disk     terminal writes are refused with 507 + Retry-After while the data disk is at
@@ -35,6 +38,19 @@ async def tus_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if response.status == 412:
             response.headers["Tus-Version"] = TUS_VERSION
     return response
+
+
+@web.middleware
+async def literal_path_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Also when routing found nothing: aiohttp's own 405 would list the methods of every
+    # route the path matches.
+    if not isinstance(request.match_info.route.resource, web.PlainResource):
+        methods = sorted({route.method for other in request.app.router.resources()
+                          if isinstance(other, web.PlainResource) and other.canonical == request.path
+                          for route in other})
+        if methods and request.method not in methods:
+            raise web.HTTPMethodNotAllowed(request.method, methods)
+    return await handler(request)
 
 
 @web.middleware
@@ -83,4 +99,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 def middlewares(disk: DiskWatch) -> list[Middleware]:
     """The server's middlewares in the order they wrap a request (outermost first)."""
-    return [tus_middleware, error_middleware, disk_middleware(disk), auth_middleware]
+    return [tus_middleware, error_middleware, literal_path_middleware, disk_middleware(disk),
+            auth_middleware]

@@ -10,11 +10,22 @@ import msgspec
 from aiohttp import web
 
 from server import __version__
-from server.api.jsonio import XLSX_TYPE
+from server.api.jsonio import FORMATS, XLSX_TYPE
+from server.api.params import FLAG_FALSE, FLAG_TRUE
 from server.routes import ENDPOINTS, Endpoint
 from shared.protocol import ErrorBody
 
 _PARAM = re.compile(r"{(\w+)}")
+DATE: dict[str, Any] = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# What the handlers accept in each query parameter, exactly (server.api.params, jsonio).
+QUERY: dict[str, tuple[bool, dict[str, Any]]] = {  # name: (required, schema)
+    "from": (False, DATE), "to": (False, DATE), "since": (False, DATE),
+    "q": (True, {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"}),
+    "challenge": (False, {"type": "string", "pattern": "^[A-Za-z0-9]{16,128}$"}),
+    "dry_run": (False, {"type": "string", "enum": [*FLAG_TRUE, *FLAG_FALSE]}),
+    "limit": (False, {"type": "integer", "minimum": 1, "maximum": 200}),
+    "unit": (False, {"type": "string"}),
+}
 _TAGS = {"public": "server", "uploads": "uploads (tus 1.0.0)", "blobs": "blobs",
          "admin": "admin", "terminal": "terminal"}
 
@@ -63,12 +74,11 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAM.findall(e.path)
     ]
-    params += [{"name": q, "in": "query", "required": False,
-                "schema": {"type": "string", "format": "date"} if q in ("from", "to")
-                else {"type": "string"}} for q in e.query]
+    params += [{"name": q, "in": "query", "required": QUERY[q][0], "schema": QUERY[q][1]}
+               for q in e.query]
     if e.csv:
         params.append({"name": "format", "in": "query", "required": False,
-                       "schema": {"type": "string", "enum": ["json", "csv", "xlsx"]}})
+                       "schema": {"type": "string", "enum": list(FORMATS)}})
     params += [{"name": h, "in": "header", "required": False, "description": d,
                 "schema": {"type": "string"}} for h, d in e.headers.items()]
     op: dict[str, Any] = {
@@ -79,7 +89,7 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         "parameters": params,
     }
     if e.request is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": not e.request_optional,
                              "content": {e.request_media: {"schema": _schema_ref(e.request, refs)}}}
     ok: dict[str, Any] = {"description": "success"}
     if e.response is not None and e.method != "HEAD":
@@ -101,7 +111,12 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         op["security"] = [{"terminalToken": []}]
     elif e.group == "blobs":
         op["security"] = [{"terminalToken": []}, {"apiToken": []}, {"consoleSession": []}]
-    errors = sorted(set(e.errors) | ({401, 403} if guarded else set()))
+    # A JSON body can be malformed (400 invalid_json), of another type (415) or not fit
+    # its model (422 invalid_body), whatever the endpoint.
+    json_body = e.request is not None and e.request is not bytes
+    errors = sorted(set(e.errors) | ({401, 403} if guarded else set())
+                    | ({400, 415, 422} if json_body else set())
+                    | ({400} if e.query or e.csv else set()))
     for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}

@@ -27,6 +27,7 @@ class Endpoint:
     summary: str
     request: type | None = None
     request_media: str = "application/json"
+    request_optional: bool = False  # the body may be left out (the model's defaults apply)
     response: object | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -140,7 +141,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(400, 413, 422)),
     Endpoint("GET", A + "/reports/coverage", reports.coverage, "admin",
              "Coverage rate per village, township and county", response=m.CoverageReport,
-             csv=True, query=("from", "to"), errors=(400,)),
+             csv=True, query=("from", "to"), errors=(400, 422)),
     Endpoint("GET", A + "/members", reports.search_members, "admin",
              "Find members by number or name (?q=)", response=m.MemberSearch, query=("q",),
              errors=(400,)),
@@ -148,7 +149,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A member's learning record", response=m.LearningRecord, csv=True, errors=(404,)),
     Endpoint("GET", A + "/reports/terminals", reports.terminal_months, "admin",
              "Sessions and hours per terminal and month against the county rule",
-             response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400,)),
+             response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400, 422)),
     Endpoint("GET", A + "/attendance/flagged", attendance.list_flagged, "admin",
              "Attendance records stored but not counted until a person confirms them: "
              "unplaceable times, or attendees not on the village roster",
@@ -160,7 +161,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(400, 404, 415, 422)),
     Endpoint("POST", A + "/terminals/{terminal_id}/enrollment", enrollment.create_code, "admin",
              "A one-time enrollment code for this terminal point (replaces an unused one)",
-             request=enrollment.CodeIn, response=enrollment.CodeOut, status=201,
+             request=enrollment.CodeIn, request_optional=True, response=enrollment.CodeOut,
+             status=201,
              errors=(404, 415, 422)),
     Endpoint("GET", A + "/terminals/{terminal_id}/attendance", reports.terminal_records, "admin",
              "A terminal's latest attendance records, newest first (?limit=1..200)",

@@ -143,7 +143,7 @@ async def delete_assignment(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     """All sessions, or with `?since=YYYY-MM-DD` those from that county day on."""
     since = None
-    if request.query.get("since"):
+    if "since" in request.query:
         since = local_day_start(query_date(request, "since", date.today()),
                                 request.app[CONFIG].county_tz)
     rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))

@@ -29,9 +29,10 @@ from server.queries import members as mq
 from server.queries import reports as rq
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
-from shared.typed import normalize_code
+from shared.typed import NumberError, normalize_code, strict_int
 
 MAX_ROSTER_BYTES = 128 << 20  # a 200,000-row CSV is about 30 MB
+MAX_MONTHS = 36  # of the terminal months report
 EMPTY_BODY_ZH = "请求内容是空的；请把花名册文件（CSV、XLSX 或 XLS）作为请求内容发送"
 RULE_SESSIONS = 2  # the county's rule: at least 2 sessions and 20 hours a month
 RULE_HOURS = 20.0
@@ -62,8 +63,8 @@ async def import_members(request: web.Request) -> web.Response:
                     raise too_large
                 await asyncio.to_thread(spool.write, chunk)
         if size == 0:
-            raise BadRequest("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
-                             details={"problem": EMPTY_BODY_ZH})
+            raise Unprocessable("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
+                                code="empty_roster", details={"problem": EMPTY_BODY_ZH})
         report = await import_roster(db, path, dry_run=dry_run)
     finally:
         await asyncio.to_thread(path.unlink, True)
@@ -122,8 +123,8 @@ def _period(request: web.Request) -> tuple[datetime, datetime]:
     start = query_date(request, "from", date(today.year, 1, 1))
     end = query_date(request, "to", today)
     if end < start:
-        raise BadRequest("the period ends before it starts (to < from)",
-                         details={"problem": "结束日期（to）早于开始日期（from）"})
+        raise Unprocessable("the period ends before it starts (to < from)", code="period_reversed",
+                            details={"problem": "结束日期（to）早于开始日期（from）"})
     return local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
 
 
@@ -165,14 +166,16 @@ async def coverage(request: web.Request) -> web.Response:
 
 
 MAX_MATCHES = 50
+MAX_QUERY = 64  # characters of ?q=
 
 
 async def search_members(request: web.Request) -> web.Response:
     """Members by number (prefix) or name (part of it): `?q=`; at most MAX_MATCHES."""
-    text = request.query.get("q", "").strip()
+    raw = request.query.get("q", "")
+    text = raw.strip()
     if not text:
         raise BadRequest("give ?q= a member number or part of a name", code="empty_query")
-    if len(text) > 64:
+    if len(raw) > MAX_QUERY:
         raise BadRequest("the search text is longer than 64 characters")
     rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1))
     matches = [m.MemberMatch(member_no=r["member_no"], name=r["name"],
@@ -231,9 +234,10 @@ async def terminal_records(request: web.Request) -> web.Response:
     """A terminal's latest attendance records (`?limit=`, 1..200, default 50), newest first."""
     terminal_id = request.match_info["terminal_id"]
     try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        raise BadRequest("limit must be a whole number from 1 to 200") from None
+        limit = strict_int(request.query.get("limit", "50"), "limit", 1, MAX_RECORDS)
+    except NumberError:
+        raise BadRequest("limit must be a whole number from 1 to 200",
+                         details={"problem": "参数 limit 应为 1 到 200 的整数"}) from None
     if not 1 <= limit <= MAX_RECORDS:
         raise BadRequest("limit must be a whole number from 1 to 200")
     db = request.app[DB]
@@ -259,9 +263,9 @@ def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:
 async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
     months = _months(start, end, request.app[CONFIG].county_tz)
-    if len(months) > 36:
-        raise BadRequest("choose a period of at most 36 months",
-                         details={"problem": "时间段最长 36 个月"})
+    if len(months) > MAX_MONTHS:
+        raise Unprocessable("choose a period of at most 36 months", code="period_too_long",
+                            details={"months": MAX_MONTHS})
     db = request.app[DB]
     rows = await db.read(lambda c: rq.terminal_months(c, months))
     terminals = await db.read(rq.all_terminals)
