@@ -108,5 +108,5 @@ def create_app(config: ServerConfig) -> web.Application:
     app[DISK] = disk
     app[TOKENS] = TokenCache()
     app.cleanup_ctx.extend([_database, _media, _expiry])
-    add_routes(app, openapi.handler(openapi.build()))
+    add_routes(app, openapi.handler(openapi.build(config.max_upload_bytes)))
     return app

@@ -10,7 +10,11 @@ A positive case (one the document allows) may still be refused for what no schem
 say: an unknown village, a time in the past, a record id stored before with other
 contents. The run accepts 422 for those (schemathesis.toml), and `fits_its_model` below
 keeps the strictness that gives up: a positive case never gets 422 `invalid_body` (the
-JSON does not fit the model) nor a 400."""
+JSON does not fit the model) nor a 400, except on tus uploads, whose header values the
+document describes by structure only (a title over 200 characters or an unknown kind
+inside the metadata's base64, an unknown checksum algorithm: 400, as tus clients expect).
+
+tus chunks (application/offset+octet-stream) are sent as raw bytes."""
 
 from __future__ import annotations
 
@@ -51,6 +55,9 @@ class Credential:
         case.headers["Authorization"] = f"Bearer {data}"
 
 
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
+
 @schemathesis.check
 def fits_its_model(ctx: Any, response: Any, case: Any) -> None:
     """A request the document allows is never refused as malformed."""
@@ -63,5 +70,6 @@ def fits_its_model(ctx: Any, response: Any, case: Any) -> None:
             code = str(response.json()["error"]["code"])
         except Exception:
             code = "?"
-    if response.status_code == 400 or code == "invalid_body":
+    tus = case.path.startswith("/api/v1/uploads")
+    if (response.status_code == 400 and not tus) or code == "invalid_body":
         raise AssertionError(f"a request the document allows got {response.status_code} {code}")

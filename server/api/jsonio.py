@@ -31,12 +31,17 @@ async def read_json(request: web.Request, model: type[T]) -> T:
             # JSON has one number type: 2.0 is the integer 2 (as JSON Schema, and so the
             # OpenAPI document, says), which msgspec's typed decoding refuses.
             try:
-                return msgspec.convert(_integral(msgspec.json.decode(body)), type=model)
+                return await asyncio.to_thread(_decode_integral, body, model)
             except msgspec.ValidationError as again:
                 e = again
         raise InvalidBody(f"the JSON body does not fit: {e}", details=_problem(str(e))) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def _decode_integral(body: bytes, model: type[T]) -> T:
+    """Blocking (a walk over the whole body): call it from a thread."""
+    return msgspec.convert(_integral(msgspec.json.decode(body)), type=model)
 
 
 def _integral(value: Any) -> Any:

@@ -248,9 +248,13 @@ async def terminal_records(request: web.Request) -> web.Response:
 
 
 def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:
-    """The county months [start, end) touches, each cut to the period (UTC instants)."""
+    """The county months [start, end) touches, each cut to the period (UTC instants);
+    422 `period_too_long` beyond MAX_MONTHS, counted before any is made."""
     first = start.astimezone(tz).date().replace(day=1)
     last = (end - timedelta(seconds=1)).astimezone(tz).date()
+    if (last.year - first.year) * 12 + last.month - first.month + 1 > MAX_MONTHS:
+        raise Unprocessable("choose a period of at most 36 months", code="period_too_long",
+                            details={"months": MAX_MONTHS})
     out, d = [], first
     while d <= last:
         following = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
@@ -263,9 +267,6 @@ def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:
 async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
     months = _months(start, end, request.app[CONFIG].county_tz)
-    if len(months) > MAX_MONTHS:
-        raise Unprocessable("choose a period of at most 36 months", code="period_too_long",
-                            details={"months": MAX_MONTHS})
     db = request.app[DB]
     rows = await db.read(lambda c: rq.terminal_months(c, months))
     terminals = await db.read(rq.all_terminals)
