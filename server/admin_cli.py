@@ -134,7 +134,7 @@ async def _admin(app: web.Application, args: argparse.Namespace) -> int:
             raise ValueError(f"no account {args.username}")
         token = secrets.new_token(ADMIN_TOKEN_PREFIX)
         token_hash = secrets.digest(token)
-        await db.write(lambda c: aq.create_token(c, row["id"], args.name, token_hash, now))
+        await db.write(lambda c: aq.create_token(c, row.id, args.name, token_hash, now))
         print(token)
         return 0
     except ValueError as e:

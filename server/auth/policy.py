@@ -120,7 +120,7 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
         row = await db.read(lambda c: q.token(c, token_hash))
         if row is None:
             raise Unauthorized("the API token is unknown or was revoked")
-        return Admin(admin_id=row["id"], username=row["username"], role=row["role"], csrf=None)
+        return Admin(admin_id=row.admin_id, username=row.username, role=row.role, csrf=None)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -129,8 +129,8 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
     row = await db.read(lambda c: q.session(c, session_hash, now))
     if row is None:
         return None
-    return Admin(admin_id=row["id"], username=row["username"], role=row["role"],
-                 csrf=row["csrf_token"], session_hash=session_hash)
+    return Admin(admin_id=row.admin_id, username=row.username, role=row.role,
+                 csrf=row.csrf_token, session_hash=session_hash)
 
 
 def _same_origin(request: web.Request) -> bool:
