@@ -229,13 +229,13 @@ async def delete_session(request: web.Request) -> web.Response:
 
 async def list_units(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(county.list_units)
-    return json_response(msgspec.convert(rows, list[m.UnitOut]))
+    return json_response(msgspec.convert(rows, list[m.UnitOut], from_attributes=True))
 
 
 async def list_villages(request: web.Request) -> web.Response:
     unit = request.query.get("unit")
     rows = await request.app[DB].read(lambda c: county.list_villages(c, unit))
-    return json_response(msgspec.convert(rows, list[m.VillageOut]))
+    return json_response(msgspec.convert(rows, list[m.VillageOut], from_attributes=True))
 
 
 async def create_terminal(request: web.Request) -> web.Response:
@@ -248,7 +248,7 @@ async def create_terminal(request: web.Request) -> web.Response:
         if v is None:
             raise Unprocessable(f"no village {village_code}", code="unknown_village",
                                 details={"codes": [village_code]})
-        if not county.add_terminal(c, terminal_id, village_code, body.name or v["name"]):
+        if not county.add_terminal(c, terminal_id, village_code, body.name or v.name):
             raise Conflict(f"terminal {terminal_id} exists already", code="terminal_exists",
                            details={"id": terminal_id})
 

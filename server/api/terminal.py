@@ -6,8 +6,6 @@ own paths) sits in front of this group.
 
 from __future__ import annotations
 
-import sqlite3
-
 from aiohttp import web
 
 from server import catalog
@@ -25,7 +23,7 @@ from shared.protocol import (
 from shared.timeutil import utcnow
 
 
-async def _terminal(request: web.Request) -> sqlite3.Row:
+async def _terminal(request: web.Request) -> county.TerminalRow:
     terminal_id = request.match_info["terminal_id"]
     row = await request.app[DB].read(lambda c: county.terminal(c, terminal_id))
     if row is None:
@@ -40,7 +38,7 @@ async def get_catalog(request: web.Request) -> web.Response:
     t = await _terminal(request)
     config, now = request.app[CONFIG], utcnow()
     d = await request.app[DB].read(
-        lambda c: catalog.draft(c, config, t["id"], t["village_code"], t["unit_code"], now)
+        lambda c: catalog.draft(c, config, t.id, t.village_code, t.unit_code, now)
     )
     headers = {"ETag": d.etag, "Cache-Control": "no-cache"}
     inm = request.headers.get("If-None-Match")
@@ -55,7 +53,7 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     hb = await read_json(request, Heartbeat)
     now = utcnow()
     db = request.app[DB]
-    await db.write(lambda c: fleet.record_heartbeat(c, t["id"], hb, now, request.remote))
+    await db.write(lambda c: fleet.record_heartbeat(c, t.id, hb, now, request.remote))
     version = await db.read(county.catalog_version)
     return json_response(HeartbeatAck(
         server_time=now, catalog_version=version,
@@ -65,9 +63,9 @@ async def post_heartbeat(request: web.Request) -> web.Response:
 
 async def get_roster(request: web.Request) -> web.Response:
     t = await _terminal(request)
-    people = await request.app[DB].read(lambda c: members.roster(c, t["village_code"]))
+    people = await request.app[DB].read(lambda c: members.roster(c, t.village_code))
     return json_response(Roster(
-        village_code=t["village_code"], village_name=t["village_name"], members=people,
+        village_code=t.village_code, village_name=t.village_name, members=people,
     ))
 
 
@@ -78,7 +76,7 @@ async def post_attendance(request: web.Request) -> web.Response:
     now = utcnow()
     prepared = attendance.prepare(batch, now)
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t["id"], prepared, batch.terminal_clock, now)
+        lambda c: attendance.ingest(c, t.id, prepared, batch.terminal_clock, now)
     )
     if result.conflicts:
         raise Unprocessable(
