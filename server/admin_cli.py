@@ -175,7 +175,7 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
         tz = app[CONFIG].county_tz
         tomorrow = utcnow().astimezone(tz).date() + timedelta(days=1)
         starts = datetime.combine(tomorrow, time(19, 30), tz)
-        ids = [str(c["id"]) for c in reversed(contents)][:2]
+        ids = [c.id for c in reversed(contents)][:2]
         await db.write(lambda c: cq.add_session(c, "冬训第一课", starts, ids, villages))
         print(f"scheduled 冬训第一课 for {starts:%Y-%m-%d %H:%M} in {len(villages)} villages")
     return 0

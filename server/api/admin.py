@@ -43,7 +43,7 @@ async def server_info(request: web.Request) -> web.Response:
 
 async def list_contents(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.list_contents)
-    return json_response(msgspec.convert(rows, list[m.ContentOut]))
+    return json_response(msgspec.convert(rows, list[m.ContentOut], from_attributes=True))
 
 
 async def get_content(request: web.Request) -> web.Response:
@@ -51,7 +51,7 @@ async def get_content(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
     if row is None:
         raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
-    return json_response(msgspec.convert(row, m.ContentOut))
+    return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
 async def patch_content(request: web.Request) -> web.Response:
@@ -62,7 +62,7 @@ async def patch_content(request: web.Request) -> web.Response:
     if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
         raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     row = await db.read(lambda c: q.get_content(c, content_id))
-    return json_response(msgspec.convert(row, m.ContentOut))
+    return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
 async def content_reach(request: web.Request) -> web.Response:
@@ -100,7 +100,7 @@ async def retire_content(request: web.Request) -> web.Response:
 
 async def list_assignments(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.list_assignments)
-    return json_response(msgspec.convert(rows, list[m.AssignmentOut]))
+    return json_response(msgspec.convert(rows, list[m.AssignmentOut], from_attributes=True))
 
 
 async def create_assignment(request: web.Request) -> web.Response:
@@ -147,7 +147,7 @@ async def list_sessions(request: web.Request) -> web.Response:
         since = local_day_start(query_date(request, "since", date.today()),
                                 request.app[CONFIG].county_tz)
     rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
-    return json_response(msgspec.convert(rows, list[m.SessionOut]))
+    return json_response(msgspec.convert(rows, list[m.SessionOut], from_attributes=True))
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -155,7 +155,7 @@ async def get_session(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
     if row is None:
         raise NotFound(f"no session {session_id}")
-    return json_response(msgspec.convert(row, m.SessionOut))
+    return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
 def _not_past(starts_at: datetime) -> None:
@@ -205,7 +205,7 @@ async def patch_session(request: web.Request) -> web.Response:
 
     await request.app[DB].write(change)
     row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
-    return json_response(msgspec.convert(row, m.SessionOut))
+    return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
 async def session_roll_call(request: web.Request) -> web.Response:

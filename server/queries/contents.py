@@ -34,6 +34,60 @@ class NewContent:
     poster_size: int | None
 
 
+@dataclass(frozen=True)
+class ContentRow:
+    """A content as stored: sizes in bytes, duration in seconds, `created_at` RFC 3339 UTC."""
+
+    id: str
+    sha256: str
+    size: int
+    title: str
+    kind: str
+    description: str
+    original_filename: str
+    duration_seconds: float
+    container: str
+    video_codec: str
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    poster_sha256: str | None
+    poster_size: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """Content assigned to the county, a unit, a village or a terminal (`scope`, `target`)."""
+
+    id: str
+    content_id: str
+    title: str
+    scope: str
+    target: str
+    needed_by: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SessionItem:
+    id: str
+    sha256: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A scheduled session: its items in order and the villages it is for."""
+
+    id: str
+    title: str
+    starts_at: str
+    created_at: str
+    items: list[SessionItem]
+    villages: list[str]
+
+
 def add_content(conn: sqlite3.Connection, c: NewContent) -> tuple[str, bool]:
     """Insert a content record; the same bytes twice give the existing id and False."""
     row = conn.execute("SELECT id FROM contents WHERE sha256 = ?", (c.sha256,)).fetchone()
@@ -50,17 +104,17 @@ def add_content(conn: sqlite3.Connection, c: NewContent) -> tuple[str, bool]:
     return content_id, True
 
 
-def get_content(conn: sqlite3.Connection, content_id: str) -> dict[str, object] | None:
+def get_content(conn: sqlite3.Connection, content_id: str) -> ContentRow | None:
     row = conn.execute(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = ?", (content_id,)).fetchone()
-    return dict(row) if row else None
+    return ContentRow(*row) if row else None
 
 
-def list_contents(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_contents(conn: sqlite3.Connection) -> list[ContentRow]:
     """Contents in service (not retired), newest first."""
     rows = conn.execute(
         f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
     )
-    return [dict(r) for r in rows]
+    return [ContentRow(*r) for r in rows]
 
 
 # Which terminals an assignment reaches: the county, a township, a village or one terminal.
@@ -189,12 +243,12 @@ def add_assignment(
     return str(row[0])
 
 
-def list_assignments(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_assignments(conn: sqlite3.Connection) -> list[AssignmentRow]:
     rows = conn.execute(
         "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "
         "FROM assignments a JOIN contents c ON c.id = a.content_id ORDER BY a.created_at"
     )
-    return [dict(r) for r in rows]
+    return [AssignmentRow(*r) for r in rows]
 
 
 def delete_assignment(conn: sqlite3.Connection, assignment_id: str) -> bool:
@@ -228,31 +282,30 @@ def add_session(
     return session_id
 
 
-def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, object] | None:
+def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRow | None:
     found = [s for s in _sessions(conn, "", session_id)]
     return found[0] if found else None
 
 
-def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[dict[str, object]]:
+def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[SessionRow]:
     """Sessions from `since` on (all by default), each with its items and village codes;
     three queries whatever the number of sessions."""
     return _sessions(conn, to_db(since) if since else "", None)
 
 
-def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dict[str, object]]:
+def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[SessionRow]:
     rows = conn.execute(
         "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ?1 "
         "AND (?2 IS NULL OR id = ?2) ORDER BY starts_at", (bound, one),
     ).fetchall()
-    items: dict[str, list[dict[str, object]]] = {}
+    items: dict[str, list[SessionItem]] = {}
     for i in conn.execute(
         "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
         "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
         "WHERE s.starts_at >= ?1 AND (?2 IS NULL OR s.id = ?2) "
         "ORDER BY si.session_id, si.position", (bound, one),
     ):
-        items.setdefault(i["session_id"], []).append({"id": i["id"], "sha256": i["sha256"],
-                                                      "title": i["title"]})
+        items.setdefault(i[0], []).append(SessionItem(id=i[1], sha256=i[2], title=i[3]))
     villages: dict[str, list[str]] = {}
     for v in conn.execute(
         "SELECT sv.session_id, sv.village_code FROM session_villages sv "
@@ -260,7 +313,8 @@ def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dic
         "AND (?2 IS NULL OR s.id = ?2) ORDER BY sv.session_id, sv.village_code", (bound, one),
     ):
         villages.setdefault(v[0], []).append(v[1])
-    return [{**dict(r), "items": items.get(r["id"], []), "villages": villages.get(r["id"], [])}
+    return [SessionRow(id=r[0], title=r[1], starts_at=r[2], created_at=r[3],
+                       items=items.get(r[0], []), villages=villages.get(r[0], []))
             for r in rows]
 
 
