@@ -178,9 +178,9 @@ async def search_members(request: web.Request) -> web.Response:
     if len(raw) > MAX_QUERY:
         raise BadRequest("the search text is longer than 64 characters")
     rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1))
-    matches = [m.MemberMatch(member_no=r["member_no"], name=r["name"],
-                             village_code=r["village_code"], village_name=r["village_name"],
-                             unit_name=r["unit_name"], branch=r["branch"]) for r in rows]
+    matches = [m.MemberMatch(member_no=r.member_no, name=r.name, village_code=r.village_code,
+                             village_name=r.village_name, unit_name=r.unit_name, branch=r.branch)
+               for r in rows]
     return json_response(m.MemberSearch(matches=matches[:MAX_MATCHES],
                                         truncated=len(matches) > MAX_MATCHES))
 
@@ -206,8 +206,8 @@ async def member_record(request: web.Request) -> web.Response:
     this_year = [e for e in entries
                  if e.counted and from_db(e.started_at).astimezone(tz).year == year]
     record = m.LearningRecord(
-        member_no=member_no, name=who["name"], village_code=who["village_code"],
-        village_name=who["village_name"], sessions=len(entries),
+        member_no=member_no, name=who.name, village_code=who.village_code,
+        village_name=who.village_name, sessions=len(entries),
         counted_sessions=sum(e.counted for e in entries),
         watched_seconds=round(sum(e.watched_seconds for e in entries), 1), entries=entries,
         year=year, year_sessions=len(this_year),
@@ -219,7 +219,7 @@ async def member_record(request: web.Request) -> web.Response:
             request, f"member-{member_no}",
             ["序号", "姓名", "开始时间", "结束时间", "站点", "村（社区）", "学习内容", "观看分钟",
              "计入受训"],
-            ([member_no, who["name"], local_text(from_db(e.started_at), tz),
+            ([member_no, who.name, local_text(from_db(e.started_at), tz),
               local_text(from_db(e.ended_at), tz), e.terminal_id, e.village_name,
               e.contents or e.title, round(e.watched_seconds / 60, 1), "是" if e.counted else "否"]
              for e in entries),
@@ -270,17 +270,17 @@ async def terminal_months(request: web.Request) -> web.Response:
     db = request.app[DB]
     rows = await db.read(lambda c: rq.terminal_months(c, months))
     terminals = await db.read(rq.all_terminals)
-    held = {(r["terminal_id"], r["month"]): r for r in rows}
+    held = {(r.terminal_id, r.month): r for r in rows}
     out = []
     for t in terminals:
         for month in (mo.month for mo in months):
-            r = held.get((t["id"], month))
-            sessions = r["sessions"] if r else 0
-            hours = round((r["watched_seconds"] if r else 0.0) / 3600, 2)
+            r = held.get((t.id, month))
+            sessions = r.sessions if r else 0
+            hours = round((r.watched_seconds if r else 0.0) / 3600, 2)
             out.append(m.TerminalMonth(
-                terminal_id=t["id"], village_code=t["village_code"],
-                village_name=t["village_name"], month=month, sessions=sessions, hours=hours,
-                attendances=r["attendances"] if r else 0,
+                terminal_id=t.id, village_code=t.village_code,
+                village_name=t.village_name, month=month, sessions=sessions, hours=hours,
+                attendances=r.attendances if r else 0,
                 meets_rule=sessions >= RULE_SESSIONS and hours >= RULE_HOURS,
             ))
     if wants_csv(request):

@@ -69,14 +69,34 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
     ).fetchall()
 
 
-def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[sqlite3.Row]:
+@dataclass(frozen=True)
+class TerminalMonthRow:
+    """One terminal's counted records in one county month ("YYYY-MM")."""
+
+    terminal_id: str
+    village_code: str
+    village_name: str
+    month: str
+    sessions: int
+    watched_seconds: float
+    attendances: int
+
+
+@dataclass(frozen=True)
+class TerminalPoint:
+    id: str
+    village_code: str
+    village_name: str
+
+
+def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[TerminalMonthRow]:
     """Per terminal and month: sessions, watched_seconds, attendances (counted records)."""
     if not months:
         return []
     # Member-attendances are counted per record through the (attendance_id, member_no) key,
     # not by a subquery per month: a year of a county's records stays well under a second.
     bounds = ", ".join("(?, ?, ?)" for _ in months)
-    return conn.execute(
+    return [TerminalMonthRow(*r) for r in conn.execute(
         f"WITH months(month, lo, hi) AS (VALUES {bounds}) "
         "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
         "mo.month AS month, COUNT(*) AS sessions, "
@@ -89,14 +109,14 @@ def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[s
         f"WHERE {COUNTED} "
         "GROUP BY a.terminal_id, mo.month ORDER BY a.terminal_id, mo.month",
         [v for mo in months for v in (mo.month, to_db(mo.start), to_db(mo.end))],
-    ).fetchall()
+    )]
 
 
-def all_terminals(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute(
+def all_terminals(conn: sqlite3.Connection) -> list[TerminalPoint]:
+    return [TerminalPoint(*r) for r in conn.execute(
         "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
         "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
-    ).fetchall()
+    )]
 
 
 def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[sqlite3.Row]:
