@@ -106,9 +106,10 @@ def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[T
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
         "JOIN months mo ON a.started_at >= mo.lo AND a.started_at < mo.hi "
-        f"WHERE {COUNTED} "
+        f"WHERE a.started_at >= ? AND a.started_at < ? AND {COUNTED} "
         "GROUP BY a.terminal_id, mo.month ORDER BY a.terminal_id, mo.month",
-        [v for mo in months for v in (mo.month, to_db(mo.start), to_db(mo.end))],
+        [*(v for mo in months for v in (mo.month, to_db(mo.start), to_db(mo.end))),
+         to_db(months[0].start), to_db(months[-1].end)],
     )]
 
 
