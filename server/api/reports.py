@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from server import roster
@@ -140,12 +141,12 @@ async def coverage(request: web.Request) -> web.Response:
     unit_names: dict[str, str] = {}
     villages = []
     for r in rows:
-        villages.append(m.CoverageRow(level="village", code=r["code"], name=r["name"],
-                                      members=r["members"], trained=r["trained"],
-                                      rate=_rate(r["trained"], r["members"])))
-        units[r["unit_code"]][0] += r["members"]
-        units[r["unit_code"]][1] += r["trained"]
-        unit_names[r["unit_code"]] = r["unit_name"]
+        villages.append(m.CoverageRow(level="village", code=r.code, name=r.name,
+                                      members=r.members, trained=r.trained,
+                                      rate=_rate(r.trained, r.members)))
+        units[r.unit_code][0] += r.members
+        units[r.unit_code][1] += r.trained
+        unit_names[r.unit_code] = r.unit_name
     total_m = sum(v[0] for v in units.values())
     total_t = sum(v[1] for v in units.values())
     out = [m.CoverageRow(level="county", code="", name="全县", members=total_m, trained=total_t,
@@ -195,10 +196,10 @@ async def member_record(request: web.Request) -> web.Response:
     rows = await db.read(lambda c: rq.member_sessions(c, member_no))
     min_seconds = request.app[CONFIG].counted_min_seconds
     entries = [m.LearningEntry(
-        started_at=r["started_at"], ended_at=r["ended_at"], terminal_id=r["terminal_id"],
-        village_code=r["village_code"], village_name=r["village_name"], title=r["title"],
-        session_id=r["session_id"], contents=r["contents"] or "",
-        watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
+        started_at=r.started_at, ended_at=r.ended_at, terminal_id=r.terminal_id,
+        village_code=r.village_code, village_name=r.village_name, title=r.title,
+        session_id=r.session_id, contents=r.contents or "",
+        watched_seconds=r.watched_seconds, counted=r.watched_seconds >= min_seconds,
     ) for r in rows]
     config = request.app[CONFIG]
     tz = config.county_tz
@@ -244,7 +245,7 @@ async def terminal_records(request: web.Request) -> web.Response:
     if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
         raise NotFound(f"no terminal {terminal_id}", code="unknown_terminal")
     rows = await db.read(lambda c: rq.terminal_records(c, terminal_id, limit))
-    return json_response([m.TerminalRecord(**dict(r)) for r in rows])
+    return json_response(msgspec.convert(rows, list[m.TerminalRecord], from_attributes=True))
 
 
 def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:

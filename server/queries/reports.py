@@ -27,6 +27,7 @@ class Month:
     start: datetime
     end: datetime
 
+
 COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
 ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
 
@@ -47,16 +48,56 @@ GROUP BY v.code ORDER BY v.code
 """
 
 
+@dataclass(frozen=True)
+class VillageCoverage:
+    """A village's members and how many of them were trained in the period."""
+
+    code: str
+    name: str
+    unit_code: str
+    unit_name: str
+    members: int
+    trained: int
+
+
+@dataclass(frozen=True)
+class MemberSession:
+    """A counted record one member attended; `contents` the titles shown, joined by 、."""
+
+    terminal_id: str
+    record_id: str
+    session_id: str | None
+    title: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    village_code: str
+    village_name: str
+    contents: str | None
+
+
+@dataclass(frozen=True)
+class TerminalRecordRow:
+    record_id: str
+    session_id: str | None
+    title: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    received_at: str
+    attendees: int
+
+
 def coverage_by_village(
     conn: sqlite3.Connection, start: datetime, end: datetime, min_seconds: float
-) -> list[sqlite3.Row]:
-    return conn.execute(
+) -> list[VillageCoverage]:
+    return [VillageCoverage(*r) for r in conn.execute(
         _COVERAGE_SQL, {"start": to_db(start), "end": to_db(end), "min": min_seconds}
-    ).fetchall()
+    )]
 
 
-def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Row]:
-    return conn.execute(
+def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[MemberSession]:
+    return [MemberSession(*r) for r in conn.execute(
         "SELECT a.terminal_id, a.record_id, a.session_id, a.title, a.started_at, a.ended_at, "
         "a.watched_seconds, t.village_code, v.name AS village_name, "
         "(SELECT group_concat(c.title, '、') FROM attendance_items i "
@@ -66,7 +107,7 @@ def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[sqlite3.Ro
         "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
         f"WHERE am.member_no = ? AND {COUNTED} AND {ATTENDED} ORDER BY a.started_at",
         (member_no,),
-    ).fetchall()
+    )]
 
 
 @dataclass(frozen=True)
@@ -120,11 +161,11 @@ def all_terminals(conn: sqlite3.Connection) -> list[TerminalPoint]:
     )]
 
 
-def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[sqlite3.Row]:
+def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[TerminalRecordRow]:
     """A terminal's latest attendance records, newest first, with how many signed in."""
-    return conn.execute(
+    return [TerminalRecordRow(*r) for r in conn.execute(
         "SELECT a.record_id, a.session_id, a.title, a.started_at, a.ended_at, a.watched_seconds, "
         "a.received_at, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
         "AS attendees FROM attendance a WHERE a.terminal_id = ? ORDER BY a.started_at DESC LIMIT ?",
         (terminal_id, limit),
-    ).fetchall()
+    )]
