@@ -68,7 +68,7 @@ async def patch_content(request: web.Request) -> web.Response:
 async def content_reach(request: web.Request) -> web.Response:
     """Per content in service: assignments, terminals they reach, terminals holding it."""
     reach = await request.app[DB].read(q.content_reach)
-    return json_response([m.ContentReach(content_id=cid, **r) for cid, r in reach.items()])
+    return json_response(msgspec.convert(reach, list[m.ContentReach], from_attributes=True))
 
 
 async def content_usage(request: web.Request) -> web.Response:
@@ -77,7 +77,7 @@ async def content_usage(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.content_usage(c, content_id, now))
     if row is None:
         raise NotFound(f"no content {content_id}")
-    return json_response(msgspec.convert(row, m.ContentUsage))
+    return json_response(msgspec.convert(row, m.ContentUsage, from_attributes=True))
 
 
 async def retire_content(request: web.Request) -> web.Response:
@@ -214,7 +214,7 @@ async def session_roll_call(request: web.Request) -> web.Response:
     if await db.read(lambda c: q.session_starts(c, session_id)) is None:
         raise NotFound(f"no session {session_id}")
     rows = await db.read(lambda c: q.session_roll_call(c, session_id))
-    return json_response(msgspec.convert(rows, list[m.RollCallEntry]))
+    return json_response(msgspec.convert(rows, list[m.RollCallEntry], from_attributes=True))
 
 
 async def delete_session(request: web.Request) -> web.Response:

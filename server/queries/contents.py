@@ -125,9 +125,19 @@ _REACH = (
 )
 
 
-def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
-    """Per content id: `assignments`, terminals `targeted` by them, terminals `holding` it
-    ready (from their last heartbeat)."""
+@dataclass(frozen=True)
+class Reach:
+    """A content in service: its assignments, the terminals they reach (`targeted`), and
+    the terminals `holding` it ready (from their last heartbeat)."""
+
+    content_id: str
+    assignments: int
+    targeted: int
+    holding: int
+
+
+def content_reach(conn: sqlite3.Connection) -> list[Reach]:
+    """Per content in service (see Reach)."""
     holding = dict(conn.execute(
         "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
     ).fetchall())
@@ -135,31 +145,84 @@ def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
         "JOIN villages v ON v.code = t.village_code"
     ).fetchall()
-    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t["id"] for t in terminals}}
-    for t in terminals:
-        by_scope.setdefault(("unit", t["unit_code"]), set()).add(t["id"])
-        by_scope.setdefault(("village", t["village_code"]), set()).add(t["id"])
-        by_scope[("terminal", t["id"])] = {t["id"]}
-    out: dict[str, dict[str, int]] = {}
-    for r in conn.execute("SELECT id, sha256 FROM contents WHERE retired_at IS NULL"):
-        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0}
+    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t[0] for t in terminals}}
+    for terminal_id, village_code, unit_code in terminals:
+        by_scope.setdefault(("unit", unit_code), set()).add(terminal_id)
+        by_scope.setdefault(("village", village_code), set()).add(terminal_id)
+        by_scope[("terminal", terminal_id)] = {terminal_id}
+    in_service = {cid: sha for cid, sha in conn.execute(
+        "SELECT id, sha256 FROM contents WHERE retired_at IS NULL")}
+    assignments: dict[str, int] = {}
     reached: dict[str, set[str]] = {}
-    for a in conn.execute("SELECT content_id, scope, target FROM assignments"):
-        if a["content_id"] in out:
-            out[a["content_id"]]["assignments"] += 1
-            reached.setdefault(a["content_id"], set()).update(by_scope.get((a["scope"], a["target"]), ()))
-    for cid, ids in reached.items():
-        out[cid]["targeted"] = len(ids)
-    return out
+    for cid, scope, target in conn.execute("SELECT content_id, scope, target FROM assignments"):
+        if cid in in_service:
+            assignments[cid] = assignments.get(cid, 0) + 1
+            reached.setdefault(cid, set()).update(by_scope.get((scope, target), ()))
+    return [Reach(content_id=cid, assignments=assignments.get(cid, 0),
+                  targeted=len(reached.get(cid, ())), holding=holding.get(sha, 0))
+            for cid, sha in in_service.items()]
 
 
-def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> dict[str, object] | None:
+@dataclass(frozen=True)
+class UsageAssignment:
+    id: str
+    scope: str
+    target: str
+    needed_by: str | None
+    target_name: str | None  # the unit, village or terminal's village; 全县 for the county
+
+
+@dataclass(frozen=True)
+class UsageSession:
+    id: str
+    title: str
+    starts_at: str
+
+
+@dataclass(frozen=True)
+class UsageTerminal:
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    holding: bool  # reported the file ready in its last heartbeat
+    targeted: bool  # an assignment reaches it
+
+
+@dataclass(frozen=True)
+class ContentUsage:
+    content_id: str
+    title: str
+    assignments: list[UsageAssignment]
+    sessions: list[UsageSession]
+    terminals: list[UsageTerminal]
+
+
+@dataclass(frozen=True)
+class RollCallMember:
+    member_no: str
+    name: str  # empty when the number is no longer on the roster
+
+
+@dataclass(frozen=True)
+class RollCallEntry:
+    """One sitting of a session at one terminal, with the members signed in."""
+
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    members: list[RollCallMember]
+
+
+def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> ContentUsage | None:
     """Where one content is used: its assignments (with the target's name), upcoming
     sessions that show it, and the terminals that hold it or are meant to."""
     c = conn.execute("SELECT id, sha256, title FROM contents WHERE id = ?", (content_id,)).fetchone()
     if c is None:
         return None
-    assignments = [dict(r) for r in conn.execute(
+    assignments = [UsageAssignment(*r) for r in conn.execute(
         "SELECT a.id, a.scope, a.target, a.needed_by, "
         "CASE a.scope WHEN 'county' THEN '全县' "
         " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
@@ -168,23 +231,21 @@ def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> d
         "       WHERE t.id = a.target) END AS target_name "
         "FROM assignments a WHERE a.content_id = ? ORDER BY a.created_at", (content_id,),
     )]
-    sessions = [dict(r) for r in conn.execute(
+    sessions = [UsageSession(*r) for r in conn.execute(
         "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
         "ON si.session_id = s.id WHERE si.content_id = ? AND s.starts_at >= ? "
         "ORDER BY s.starts_at", (content_id, to_db(now)),
     )]
-    terminals = [dict(r) for r in conn.execute(
+    terminals = [UsageTerminal(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in conn.execute(
         "SELECT t.id AS terminal_id, v.name AS village_name, u.name AS unit_name, "
         "EXISTS (SELECT 1 FROM terminal_items i WHERE i.terminal_id = t.id AND i.sha256 = ? "
         "        AND i.state = 'ready') AS holding, "
         f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = ? AND {_REACH}) AS targeted "
         "FROM terminals t JOIN villages v ON v.code = t.village_code "
-        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c["sha256"], content_id),
-    ) if r["holding"] or r["targeted"]]
-    for t in terminals:
-        t["holding"], t["targeted"] = bool(t["holding"]), bool(t["targeted"])
-    return {"content_id": c["id"], "title": c["title"], "assignments": assignments,
-            "sessions": sessions, "terminals": terminals}
+        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c[1], content_id),
+    ) if r[3] or r[4]]
+    return ContentUsage(content_id=c[0], title=c[2], assignments=assignments,
+                        sessions=sessions, terminals=terminals)
 
 
 def retire_content(conn: sqlite3.Connection, content_id: str, now: datetime) -> bool:
@@ -350,7 +411,7 @@ def session_starts(conn: sqlite3.Connection, session_id: str) -> str | None:
     return str(row[0]) if row else None
 
 
-def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[dict[str, object]]:
+def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[RollCallEntry]:
     """The attendance records a session produced, one per terminal sitting, each with the
     members signed in (number and name)."""
     out = []
@@ -360,14 +421,14 @@ def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[dict[st
         "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
         "WHERE a.session_id = ? ORDER BY u.code, a.terminal_id, a.started_at", (session_id,),
     ).fetchall():
-        members = [dict(m) for m in conn.execute(
+        members = [RollCallMember(*m) for m in conn.execute(
             "SELECT am.member_no, COALESCE(m.name, '') AS name FROM attendance_members am "
             "LEFT JOIN members m ON m.member_no = am.member_no WHERE am.attendance_id = ? "
-            "ORDER BY am.member_no", (r["id"],),
+            "ORDER BY am.member_no", (r[0],),
         )]
-        row = dict(r)
-        del row["id"]
-        out.append({**row, "members": members})
+        out.append(RollCallEntry(terminal_id=r[1], village_name=r[2], unit_name=r[3],
+                                 started_at=r[4], ended_at=r[5], watched_seconds=r[6],
+                                 members=members))
     return out
 
 
