@@ -13,10 +13,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.api.jsonio import COUNTY_TZ
 from server.api.reports import import_roster
 from server.app import create_app
-from server.appkeys import DB, INGESTOR
+from server.appkeys import CONFIG, DB, INGESTOR
 from server.auth import secrets
 from server.auth.policy import ADMIN_TOKEN_PREFIX
 from server.config import ServerConfig
@@ -26,6 +25,7 @@ from server.ingest import ContentMeta, NotAVideo
 from server.messages import chinese
 from server.queries import auth as aq
 from server.queries import contents as cq
+from server.queries import county as county_q
 from shared.protocol import ContentKind
 from shared.timeutil import utcnow
 
@@ -162,7 +162,7 @@ async def _admin(app: web.Application, args: argparse.Namespace) -> int:
             raise ValueError(f"no account {args.username}")
         token = secrets.new_token(ADMIN_TOKEN_PREFIX)
         token_hash = secrets.digest(token)
-        await db.write(lambda c: aq.create_token(c, row["id"], args.name, token_hash, now))
+        await db.write(lambda c: aq.create_token(c, row.id, args.name, token_hash, now))
         print(token)
         return 0
     except ValueError as e:
@@ -199,11 +199,11 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
         await _add(app, media_dir / sample["file"], meta, assign=True)
     if not await db.read(lambda c: cq.list_sessions(c, utcnow())):
         contents = await db.read(cq.list_contents)
-        villages = await db.read(lambda c: [r[0] for r in c.execute(
-            "SELECT village_code FROM terminals ORDER BY village_code")])
-        tomorrow = utcnow().astimezone(COUNTY_TZ).date() + timedelta(days=1)
-        starts = datetime.combine(tomorrow, time(19, 30), COUNTY_TZ)
-        ids = [str(c["id"]) for c in reversed(contents)][:2]
+        villages = await db.read(county_q.terminal_village_codes)
+        tz = app[CONFIG].county_tz
+        tomorrow = utcnow().astimezone(tz).date() + timedelta(days=1)
+        starts = datetime.combine(tomorrow, time(19, 30), tz)
+        ids = [c.id for c in reversed(contents)][:2]
         await db.write(lambda c: cq.add_session(c, "冬训第一课", starts, ids, villages))
         print(f"scheduled 冬训第一课 for {starts:%Y-%m-%d %H:%M} in {len(villages)} villages")
     return 0

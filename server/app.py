@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from server import openapi
-from server.api.tus import tus_middleware
 from server.appkeys import (
     ATTENDANCE_SLOTS,
     BACKFILL,
@@ -33,21 +31,21 @@ from server.appkeys import (
     TOKENS,
     UPLOADS,
 )
-from server.auth.policy import auth_middleware
 from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
 from server.diskspace import DiskWatch
-from server.errors import error_middleware
 from server.ingest import Ingestor, backfill_pieces
 from server.media.store import MediaStore
+from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
 from server.peer_leases import Leases
+from server.queries import meta
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
 from server.traffic import EgressCounter
-from server.uploads import UploadManager
+from server.uploads import Uploads
 from shared.sqlite import Database
 
 log = logging.getLogger(__name__)
@@ -56,23 +54,11 @@ JSON_BODY_LIMIT = 4 << 20
 EXPIRY_SWEEP_SECONDS = 3600.0
 
 
-def _server_id(conn: object) -> str:
-    import sqlite3
-
-    assert isinstance(conn, sqlite3.Connection)
-    row = conn.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
-    if row is not None:
-        return str(row[0])
-    server_id = uuid.uuid4().hex
-    conn.execute("INSERT INTO meta (key, value) VALUES ('server_id', ?)", (server_id,))
-    return server_id
-
-
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
-        app[SERVER_ID] = await db.write(_server_id)
+        app[SERVER_ID] = await db.write(meta.server_id)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,
@@ -97,7 +83,7 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     app[TLS_PIN] = pin or ""
     app[INGESTOR] = Ingestor(app[DB], store, config.uploads_dir, config.ffprobe_timeout,
                              config.piece_size)
-    app[UPLOADS] = UploadManager(app[DB], config, app[INGESTOR])
+    app[UPLOADS] = Uploads(app[DB], config, app[INGESTOR])
     yield
 
 
@@ -147,7 +133,7 @@ async def _backfill(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: ServerConfig) -> web.Application:
     disk = DiskWatch(config.data_dir, config.write_reserve_bytes)
     app = web.Application(
-        middlewares=[tus_middleware, error_middleware, disk.middleware(), auth_middleware],
+        middlewares=middlewares(disk),
         client_max_size=JSON_BODY_LIMIT,
     )
     app[CONFIG] = config
@@ -156,5 +142,5 @@ def create_app(config: ServerConfig) -> web.Application:
     app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
     app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
     app.cleanup_ctx.extend([_database, _media, _expiry, _backfill, _egress])
-    add_routes(app, openapi.handler(openapi.build()))
+    add_routes(app, openapi.handler(openapi.build(config.max_upload_bytes)))
     return app

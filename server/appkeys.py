@@ -16,7 +16,7 @@ from server.media.store import MediaStore
 from server.peer_leases import Leases
 from server.signer import Signer
 from server.traffic import EgressCounter
-from server.uploads import UploadManager
+from server.uploads import Uploads
 from shared.sqlite import Database
 
 CONFIG = web.AppKey("config", ServerConfig)
@@ -25,7 +25,7 @@ STORE = web.AppKey("store", MediaStore)
 SIGNER = web.AppKey("signer", Signer)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 SERVER_ID = web.AppKey("server_id", str)
-UPLOADS = web.AppKey("uploads", UploadManager)
+UPLOADS = web.AppKey("uploads", Uploads)
 DISCOVERY = web.AppKey("discovery", Discovery)
 THROTTLE = web.AppKey("throttle", LoginThrottle)
 TLS_PIN = web.AppKey("tls_pin", str)  # "" when terminals have no certificate to pin

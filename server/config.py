@@ -191,6 +191,11 @@ class ServerConfig:
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def county_tz(self) -> ZoneInfo:
+        """The county's time zone (`time_zone`): its days, months and times in the console."""
+        return ZoneInfo(self.time_zone)
+
 
 def load_config(
     file: Path | None = None,

@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from server.errors import Handler, InsufficientStorage
+from server.errors import InsufficientStorage
 from shared.ratelog import RepeatingLog
 
 log = logging.getLogger(__name__)
@@ -89,24 +88,21 @@ class DiskWatch:
             headers={"Retry-After": str(self._retry_after)},
         )
 
-    def middleware(self) -> Middleware:
-        @web.middleware
-        async def disk_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if request.method == "POST" and request.path.startswith(TERMINAL_WRITES):
-                free = await asyncio.to_thread(self._free)
-                if free <= self._reserve:
-                    self.repeats.event(
-                        "terminal write refused", "disk full (%d bytes free, reserve %d): "
-                        "refusing terminal writes with 507", free, self._reserve)
-                    raise self.refusal()
-            try:
-                return await handler(request)
-            except Exception as e:
-                if not is_disk_full_error(e):
-                    raise
-                self.note_full()
-                self.repeats.event("write hit a full disk", "a write hit a full disk on %s %s: %s",
-                                   request.method, request.path, e)
-                raise self.refusal() from None
+    async def check_terminal_write(self, request: web.Request) -> None:
+        """Refuse (507, Retry-After) a terminal write while the disk is at its reserve."""
+        if request.method == "POST" and request.path.startswith(TERMINAL_WRITES):
+            free = await asyncio.to_thread(self._free)
+            if free <= self._reserve:
+                self.repeats.event(
+                    "terminal write refused", "disk full (%d bytes free, reserve %d): "
+                    "refusing terminal writes with 507", free, self._reserve)
+                raise self.refusal()
 
-        return disk_middleware
+    def full_disk_refusal(self, request: web.Request, e: Exception) -> InsufficientStorage | None:
+        """The 507 for an error that means the disk filled under a write, else None."""
+        if not is_disk_full_error(e):
+            return None
+        self.note_full()
+        self.repeats.event("write hit a full disk", "a write hit a full disk on %s %s: %s",
+                           request.method, request.path, e)
+        return self.refusal()

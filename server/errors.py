@@ -1,4 +1,5 @@
-"""The server's exceptions, and the one middleware that turns them into HTTP.
+"""The server's exceptions and the one error body they become (`error_response`; the
+middleware that applies it is in `server.middlewares`).
 
     ServerError                    500 internal
     ├── BadRequest                 400 bad_request        (malformed JSON, headers, query)
@@ -27,7 +28,6 @@ holds the one table code -> Chinese template.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
@@ -127,35 +127,10 @@ def error_response(
     )
 
 
-_HTTP_CODES = {
+HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
     413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
     429: "too_many_requests",
 }
 
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ServerError as e:
-        if e.status >= 500 and not isinstance(e, InsufficientStorage):  # counted where raised
-            log.error("%s %s: %s", request.method, request.path, e.message)
-        return error_response(e.status, e.code, e.message, e.details, e.headers)
-    except web.HTTPException as e:
-        if e.status < 400 or e.empty_body:
-            raise
-        headers = {k: v for k, v in e.headers.items() if k.lower() in {"allow", "content-range"}}
-        message = e.text if e.text and not e.text.startswith(f"{e.status}:") else e.reason
-        return error_response(e.status, _HTTP_CODES.get(e.status, "http_error"), message,
-                              headers=headers)
-    except ConnectionResetError:
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal", "internal server error; the county admin can "
-                              "find the details in the server log")

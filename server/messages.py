@@ -65,6 +65,9 @@ ZH: dict[str, tuple[str, ...]] = {
     "already_retired": ("这个内容已经停用，无需再停用",),
     "in_the_past": ("开始时间已经过去，请选择将来的时间",),
     "session_past": ("这次学习已经举行过，不能再修改",),
+    "empty_roster": ("{problem}",),
+    "period_reversed": ("{problem}",),
+    "period_too_long": ("时间段最长 {months} 个月，请缩短查询的时间段",),
     "empty_query": ("请输入党员编号或姓名（的一部分）再查找",),
     # USB bundles and sharing between terminals
     "bad_directory": ("请填写 U 盘在服务器上的完整路径，例如 /media/usb0",),

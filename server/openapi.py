@@ -10,11 +10,47 @@ import msgspec
 from aiohttp import web
 
 from server import __version__
-from server.api.jsonio import XLSX_TYPE
+from server.api.jsonio import FORMATS, XLSX_TYPE
+from server.api.params import FLAG_FALSE, FLAG_TRUE
+from server.api.tus import TUS_VERSION
 from server.routes import ENDPOINTS, Endpoint
 from shared.protocol import ErrorBody
 
 _PARAM = re.compile(r"{(\w+)}")
+DATE: dict[str, Any] = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+# What the handlers accept in each query parameter, exactly (server.api.params, jsonio).
+QUERY: dict[str, tuple[bool, dict[str, Any]]] = {  # name: (required, schema)
+    "from": (False, DATE), "to": (False, DATE), "since": (False, DATE),
+    "q": (True, {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"}),
+    "challenge": (False, {"type": "string", "pattern": "^[A-Za-z0-9]{16,128}$"}),
+    "dry_run": (False, {"type": "string", "enum": [*FLAG_TRUE, *FLAG_FALSE]}),
+    "limit": (False, {"type": "integer", "minimum": 1, "maximum": 200}),
+    "unit": (False, {"type": "string"}),
+}
+_B64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+_META_PAIR = f"[^\\s,]+(?: {_B64})?"
+
+
+MAX_HEADER = 8000  # aiohttp refuses longer header lines (8190 bytes) before any handler
+
+
+def headers_schema(max_upload_bytes: int) -> dict[str, tuple[bool, dict[str, Any]]]:
+    """The request headers the tus handler reads: name -> (required, schema). The
+    metadata's structure is described; what the values must say (a title of at most 200
+    characters, a known kind, UTF-8 text) is checked by the server, 400 otherwise."""
+    return {
+        "Tus-Resumable": (True, {"type": "string", "enum": [TUS_VERSION]}),
+        "Upload-Length": (True, {"type": "integer", "minimum": 1, "maximum": max_upload_bytes}),
+        "Upload-Offset": (True, {"type": "integer", "minimum": 0}),
+        # Required in practice: the upload needs a title (or a file name to take it from).
+        "Upload-Metadata": (True, {"type": "string", "maxLength": MAX_HEADER,
+                                    "pattern": f"^{_META_PAIR}(?:,{_META_PAIR})*$"}),
+        "Upload-Checksum": (False, {"type": "string", "pattern": f"^(?:sha1|sha256) {_B64}$"}),
+        # Without it a POST to an upload is tus's 405 (Allow: the upload's methods).
+        "X-HTTP-Method-Override": (False, {"type": "string", "enum": ["PATCH", "DELETE"]}),
+    }
+
+
 _TAGS = {"public": "server", "uploads": "uploads (tus 1.0.0)", "blobs": "blobs",
          "admin": "admin", "terminal": "terminal"}
 
@@ -26,11 +62,13 @@ def _schema_ref(model: object, refs: list[object]) -> dict[str, Any]:
     return {"$placeholder": len(refs) - 1}
 
 
-def build() -> dict[str, Any]:
+def build(max_upload_bytes: int = 8 << 30) -> dict[str, Any]:
+    """The document; `max_upload_bytes` is the server's setting (Upload-Length's maximum)."""
     refs: list[object] = []
     paths: dict[str, dict[str, Any]] = {}
+    headers = headers_schema(max_upload_bytes)
     for e in ENDPOINTS:
-        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, refs)
+        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, refs, headers)
     error_index = len(refs)
     refs.append(ErrorBody)
     schemas, components = msgspec.json.schema_components(
@@ -58,19 +96,19 @@ def build() -> dict[str, Any]:
     return doc
 
 
-def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
+def _operation(e: Endpoint, refs: list[object],
+               headers: dict[str, tuple[bool, dict[str, Any]]]) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PARAM.findall(e.path)
     ]
-    params += [{"name": q, "in": "query", "required": False,
-                "schema": {"type": "string", "format": "date"} if q in ("from", "to")
-                else {"type": "string"}} for q in e.query]
+    params += [{"name": q, "in": "query", "required": QUERY[q][0], "schema": QUERY[q][1]}
+               for q in e.query]
     if e.csv:
         params.append({"name": "format", "in": "query", "required": False,
-                       "schema": {"type": "string", "enum": ["json", "csv", "xlsx"]}})
-    params += [{"name": h, "in": "header", "required": False, "description": d,
-                "schema": {"type": "string"}} for h, d in e.headers.items()]
+                       "schema": {"type": "string", "enum": list(FORMATS)}})
+    params += [{"name": h, "in": "header", "required": headers[h][0], "description": d,
+                "schema": headers[h][1]} for h, d in e.headers.items()]
     op: dict[str, Any] = {
         "operationId": f"{e.method.lower()}_{e.handler.__module__.rsplit('.', 1)[-1]}_"
                        f"{e.handler.__name__}",
@@ -79,7 +117,7 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         "parameters": params,
     }
     if e.request is not None:
-        op["requestBody"] = {"required": True,
+        op["requestBody"] = {"required": not e.request_optional,
                              "content": {e.request_media: {"schema": _schema_ref(e.request, refs)}}}
     ok: dict[str, Any] = {"description": "success"}
     if e.response is not None and e.method != "HEAD":
@@ -101,7 +139,12 @@ def _operation(e: Endpoint, refs: list[object]) -> dict[str, Any]:
         op["security"] = [{"terminalToken": []}]
     elif e.group == "blobs":
         op["security"] = [{"terminalToken": []}, {"apiToken": []}, {"consoleSession": []}]
-    errors = sorted(set(e.errors) | ({401, 403} if guarded else set()))
+    # A JSON body can be malformed (400 invalid_json), of another type (415) or not fit
+    # its model (422 invalid_body), whatever the endpoint.
+    json_body = e.request is not None and e.request is not bytes
+    errors = sorted(set(e.errors) | ({401, 403} if guarded else set())
+                    | ({400, 415, 422} if json_body else set())
+                    | ({400} if e.query or e.csv else set()))
     for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}

@@ -34,16 +34,18 @@ import csv
 import re
 import sqlite3
 import unicodedata
-import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shared.timeutil import to_db, utcnow
 from shared.typed import is_scientific, normalize_code
+
+if TYPE_CHECKING:
+    from server.queries.staging import Staging
 
 # Header in the county export -> field. A few spellings seen in real exports are accepted;
 # they are compared after NFKC and with spaces removed, so full-width brackets match too.
@@ -352,60 +354,6 @@ def find_header(rows: Iterator[list[str]]) -> tuple[list[str | None], int]:
 # --- rows ----------------------------------------------------------------------------
 
 
-def _uri(path: Path) -> str:
-    return "file:" + urllib.parse.quote(str(path.resolve()))
-
-
-class Staging:
-    """The accepted rows of one roster, by member number, in a throwaway SQLite file:
-    the duplicate check asks it which line a number was first on, and `store()` reads
-    the members from it. 200,000 rows cost a few MB of page cache, not a dict's tens of
-    MB. With `members_db` (opened read-only) it also says which numbers are members."""
-
-    def __init__(self, path: Path, members_db: Path | None = None) -> None:
-        self._conn = sqlite3.connect(_uri(path), uri=True)
-        self._conn.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
-            "DROP TABLE IF EXISTS staged;"
-            "CREATE TABLE staged (member_no TEXT PRIMARY KEY, line INTEGER, village_code TEXT, "
-            "name TEXT, sex TEXT, ethnicity TEXT, born TEXT, joined TEXT, branch TEXT, "
-            "category TEXT, phone TEXT) WITHOUT ROWID;")
-        self._members = members_db is not None
-        if members_db is not None:
-            self._conn.execute("ATTACH DATABASE ? AS county", (_uri(members_db) + "?mode=ro",))
-
-    def line(self, member_no: str) -> int | None:
-        row = self._conn.execute("SELECT line FROM staged WHERE member_no = ?", (member_no,)).fetchone()
-        return None if row is None else int(row[0])
-
-    def add(self, m: MemberRow, line: int) -> None:
-        self._conn.execute(
-            "INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (m.member_no, line, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
-             m.branch, m.category, m.phone))
-
-    def is_member(self, member_no: str) -> bool:
-        return self._members and self._conn.execute(
-            "SELECT 1 FROM county.members WHERE member_no = ?", (member_no,)).fetchone() is not None
-
-    def close(self) -> None:
-        self._conn.commit()
-        self._conn.close()
-
-
-def staged_members(path: Path) -> Iterator[MemberRow]:
-    """The rows `check()` staged in `path` (blocking, streaming)."""
-    conn = sqlite3.connect(_uri(path) + "?mode=ro", uri=True)
-    try:
-        for r in conn.execute(
-            "SELECT member_no, name, village_code, sex, ethnicity, born, joined, branch, category, "
-            "phone FROM staged"
-        ):
-            yield MemberRow(*r)
-    finally:
-        conn.close()
-
-
 _FULL_DATE = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?$")
 _YEAR_MONTH = re.compile(r"^([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*月?$")
 _COMPACT = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})?$")
@@ -512,6 +460,8 @@ def scan(
     fields, header_line = find_header(rows)
 
     def results() -> Iterator[tuple[RowResult, MemberRow | None, bool]]:
+        from server.queries.staging import Staging  # it imports MemberRow from here
+
         seen = Staging(staging, members_db)
         try:
             count = 0
@@ -549,6 +499,7 @@ def store(conn: sqlite3.Connection, staging: Path) -> tuple[int, int]:
     """Upsert the rows `check()` staged, on the writer's connection, in its one
     transaction; returns (added, updated)."""
     from server.queries import members as mq
+    from server.queries.staging import staged_members
 
     before = mq.count(conn)
     stored = mq.upsert_stream(conn, staged_members(staging), to_db(utcnow()))

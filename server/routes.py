@@ -41,6 +41,7 @@ class Endpoint:
     summary: str
     request: type | None = None
     request_media: str = "application/json"
+    request_optional: bool = False  # the body may be left out (the model's defaults apply)
     response: object | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -75,21 +76,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # tus 1.0.0: core + creation + checksum + termination
     Endpoint("OPTIONS", U, tus.options, "uploads", "tus capabilities", status=204),
     Endpoint("POST", U, tus.create, "uploads", "Create an upload (tus creation)", status=201,
-             errors=(400, 412, 413, 507), headers={"Upload-Length": "required",
-                                                   "Upload-Metadata": "title, kind, filename, description"}),
+             errors=(400, 412, 413, 507), headers={
+                 "Tus-Resumable": "1.0.0", "Upload-Length": "the file's size in bytes",
+                 "Upload-Metadata": "title, kind, filename, description (tus: key base64value, ...)"}),
     Endpoint("HEAD", U + "/{upload_id}", tus.head, "uploads", "Offset of an upload",
              errors=(404, 410)),
     Endpoint("PATCH", U + "/{upload_id}", tus.patch, "uploads",
              "Append bytes at Upload-Offset; the last chunk makes the content", status=204,
              request=bytes, request_media="application/offset+octet-stream",
-             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 507)),
+             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 507), headers={
+                 "Tus-Resumable": "1.0.0", "Upload-Offset": "where this chunk starts",
+                 "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
     Endpoint("DELETE", U + "/{upload_id}", tus.delete, "uploads", "Cancel an upload (tus termination)",
-             status=204, errors=(404, 409, 412)),
+             status=204, errors=(404, 409, 410, 412), headers={"Tus-Resumable": "1.0.0"}),
     Endpoint("POST", U + "/{upload_id}", tus.method_override, "uploads",
              "PATCH or DELETE for clients that can only POST: X-HTTP-Method-Override (tus core)",
              status=204, request=bytes, request_media="application/offset+octet-stream",
              errors=(400, 404, 405, 409, 410, 412, 413, 415, 422, 460, 507),
-             headers={"X-HTTP-Method-Override": "PATCH or DELETE"}),
+             headers={"X-HTTP-Method-Override": "PATCH or DELETE", "Tus-Resumable": "1.0.0",
+                      "Upload-Offset": "with PATCH: where this chunk starts",
+                      "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
     Endpoint("GET", "/blobs/{sha256}", blobs.blob, "blobs",
              "Content bytes by sha256, with Range/If-Range (RFC 9110)", response=bytes,
              errors=(304, 404, 412, 416)),
@@ -154,7 +160,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(400, 413, 422)),
     Endpoint("GET", A + "/reports/coverage", reports.coverage, "admin",
              "Coverage rate per village, township and county", response=m.CoverageReport,
-             csv=True, query=("from", "to"), errors=(400,)),
+             csv=True, query=("from", "to"), errors=(400, 422)),
     Endpoint("GET", A + "/members", reports.search_members, "admin",
              "Find members by number or name (?q=)", response=m.MemberSearch, query=("q",),
              errors=(400,)),
@@ -162,7 +168,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A member's learning record", response=m.LearningRecord, csv=True, errors=(404,)),
     Endpoint("GET", A + "/reports/terminals", reports.terminal_months, "admin",
              "Sessions and hours per terminal and month against the county rule",
-             response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400,)),
+             response=m.TerminalMonthsReport, csv=True, query=("from", "to"), errors=(400, 422)),
     Endpoint("GET", A + "/attendance/flagged", attendance.list_flagged, "admin",
              "Attendance records stored but not counted until a person confirms them: "
              "unplaceable times, or attendees not on the village roster",
@@ -174,7 +180,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(400, 404, 415, 422)),
     Endpoint("POST", A + "/terminals/{terminal_id}/enrollment", enrollment.create_code, "admin",
              "A one-time enrollment code for this terminal point (replaces an unused one)",
-             request=enrollment.CodeIn, response=enrollment.CodeOut, status=201,
+             request=enrollment.CodeIn, request_optional=True, response=enrollment.CodeOut,
+             status=201,
              errors=(404, 415, 422)),
     Endpoint("GET", A + "/terminals/{terminal_id}/attendance", reports.terminal_records, "admin",
              "A terminal's latest attendance records, newest first (?limit=1..200)",

@@ -163,7 +163,7 @@ async def add_account(running: RunningServer, username: str = "admin", role: str
         if admin_id is None:  # the account survives a restart on the same data
             row = q.admin_by_name(c, username)
             assert row is not None
-            admin_id = row["id"]
+            admin_id = row.id
         q.create_token(c, admin_id, "tests", secrets.digest(token), now)
 
     await running.app[DB].write(add)

@@ -80,9 +80,9 @@ async def test_every_code_raised_has_chinese() -> None:
     raised = set()
     for path in (REPO / "server").rglob("*.py"):
         raised |= set(re.findall(r'code="([a-z_]+)"', path.read_text(encoding="utf-8")))
-    from server.errors import _HTTP_CODES, ServerError
+    from server.errors import HTTP_CODES, ServerError
     classes = {c.code for c in _subclasses(ServerError)}
-    missing = (raised | classes | set(_HTTP_CODES.values())) - set(ZH)
+    missing = (raised | classes | set(HTTP_CODES.values())) - set(ZH)
     assert not missing
 
 

@@ -43,7 +43,7 @@ async def server_info(request: web.Request) -> web.Response:
 
 async def list_contents(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.list_contents)
-    return json_response(msgspec.convert(rows, list[m.ContentOut]))
+    return json_response(msgspec.convert(rows, list[m.ContentOut], from_attributes=True))
 
 
 async def get_content(request: web.Request) -> web.Response:
@@ -51,7 +51,7 @@ async def get_content(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
     if row is None:
         raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
-    return json_response(msgspec.convert(row, m.ContentOut))
+    return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
 async def patch_content(request: web.Request) -> web.Response:
@@ -62,7 +62,7 @@ async def patch_content(request: web.Request) -> web.Response:
     if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
         raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     row = await db.read(lambda c: q.get_content(c, content_id))
-    return json_response(msgspec.convert(row, m.ContentOut))
+    return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
 async def content_reach(request: web.Request) -> web.Response:
@@ -70,7 +70,7 @@ async def content_reach(request: web.Request) -> web.Response:
     bytes sent from this server and bytes terminals took in from each other."""
     await request.app[EGRESS].flush()  # the figures include what was sent a moment ago
     reach = await request.app[DB].read(q.content_reach)
-    return json_response([m.ContentReach(content_id=cid, **r) for cid, r in reach.items()])
+    return json_response(msgspec.convert(reach, list[m.ContentReach], from_attributes=True))
 
 
 async def content_usage(request: web.Request) -> web.Response:
@@ -79,7 +79,7 @@ async def content_usage(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.content_usage(c, content_id, now))
     if row is None:
         raise NotFound(f"no content {content_id}")
-    return json_response(msgspec.convert(row, m.ContentUsage))
+    return json_response(msgspec.convert(row, m.ContentUsage, from_attributes=True))
 
 
 async def retire_content(request: web.Request) -> web.Response:
@@ -102,7 +102,7 @@ async def retire_content(request: web.Request) -> web.Response:
 
 async def list_assignments(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.list_assignments)
-    return json_response(msgspec.convert(rows, list[m.AssignmentOut]))
+    return json_response(msgspec.convert(rows, list[m.AssignmentOut], from_attributes=True))
 
 
 async def create_assignment(request: web.Request) -> web.Response:
@@ -145,10 +145,11 @@ async def delete_assignment(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     """All sessions, or with `?since=YYYY-MM-DD` those from that county day on."""
     since = None
-    if request.query.get("since"):
-        since = local_day_start(query_date(request, "since", date.today()))
+    if "since" in request.query:
+        since = local_day_start(query_date(request, "since", date.today()),
+                                request.app[CONFIG].county_tz)
     rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
-    return json_response(msgspec.convert(rows, list[m.SessionOut]))
+    return json_response(msgspec.convert(rows, list[m.SessionOut], from_attributes=True))
 
 
 async def get_session(request: web.Request) -> web.Response:
@@ -156,7 +157,7 @@ async def get_session(request: web.Request) -> web.Response:
     row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
     if row is None:
         raise NotFound(f"no session {session_id}")
-    return json_response(msgspec.convert(row, m.SessionOut))
+    return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
 def _not_past(starts_at: datetime) -> None:
@@ -206,7 +207,7 @@ async def patch_session(request: web.Request) -> web.Response:
 
     await request.app[DB].write(change)
     row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
-    return json_response(msgspec.convert(row, m.SessionOut))
+    return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
 async def session_roll_call(request: web.Request) -> web.Response:
@@ -215,7 +216,7 @@ async def session_roll_call(request: web.Request) -> web.Response:
     if await db.read(lambda c: q.session_starts(c, session_id)) is None:
         raise NotFound(f"no session {session_id}")
     rows = await db.read(lambda c: q.session_roll_call(c, session_id))
-    return json_response(msgspec.convert(rows, list[m.RollCallEntry]))
+    return json_response(msgspec.convert(rows, list[m.RollCallEntry], from_attributes=True))
 
 
 async def delete_session(request: web.Request) -> web.Response:
@@ -230,13 +231,13 @@ async def delete_session(request: web.Request) -> web.Response:
 
 async def list_units(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(county.list_units)
-    return json_response(msgspec.convert(rows, list[m.UnitOut]))
+    return json_response(msgspec.convert(rows, list[m.UnitOut], from_attributes=True))
 
 
 async def list_villages(request: web.Request) -> web.Response:
     unit = request.query.get("unit")
     rows = await request.app[DB].read(lambda c: county.list_villages(c, unit))
-    return json_response(msgspec.convert(rows, list[m.VillageOut]))
+    return json_response(msgspec.convert(rows, list[m.VillageOut], from_attributes=True))
 
 
 async def create_terminal(request: web.Request) -> web.Response:
@@ -249,7 +250,7 @@ async def create_terminal(request: web.Request) -> web.Response:
         if v is None:
             raise Unprocessable(f"no village {village_code}", code="unknown_village",
                                 details={"codes": [village_code]})
-        if not county.add_terminal(c, terminal_id, village_code, body.name or v["name"]):
+        if not county.add_terminal(c, terminal_id, village_code, body.name or v.name):
             raise Conflict(f"terminal {terminal_id} exists already", code="terminal_exists",
                            details={"id": terminal_id})
 

@@ -8,7 +8,7 @@ its village's roster (`server.placement`). It counts in no figure until confirme
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
+from typing import cast
 
 from aiohttp import web
 
@@ -24,11 +24,11 @@ from shared.timeutil import from_db, to_db, utcnow
 async def list_flagged(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.flagged)
     return json_response(m.FlaggedRecords(records=[m.FlaggedRecord(
-        terminal_id=r["terminal_id"], record_id=r["record_id"], village_code=r["village_code"],
-        village_name=r["village_name"], title=r["title"], started_at=r["started_at"],
-        ended_at=r["ended_at"], reported_started_at=r["reported_started_at"],
-        received_at=r["received_at"], watched_seconds=round(r["watched_seconds"]),
-        attendees=r["attendees"], reasons=r["flags"].split(","),
+        terminal_id=r.terminal_id, record_id=r.record_id, village_code=r.village_code,
+        village_name=r.village_name, title=r.title, started_at=r.started_at,
+        ended_at=r.ended_at, reported_started_at=r.reported_started_at,
+        received_at=r.received_at, watched_seconds=round(r.watched_seconds),
+        attendees=r.attendees, reasons=cast(list[m.FlagReason], r.flags.split(",")),  # flags holds only these
     ) for r in rows]))
 
 
@@ -40,15 +40,15 @@ async def confirm_flagged(request: web.Request) -> web.Response:
     if row is None:
         raise NotFound(f"terminal {terminal_id} has no flagged record {record_id}", code="unknown_record",
                        details={"terminal_id": terminal_id, "record_id": record_id})
-    placed_start, placed_end = from_db(row["started_at"]), from_db(row["ended_at"])
+    placed_start, placed_end = from_db(row.started_at), from_db(row.ended_at)
     start = body.started_at or placed_start
-    received = from_db(row["received_at"])
+    received = from_db(row.received_at)
     try:
         end = start + (placed_end - placed_start)
     except OverflowError:
         end = received + 2 * RECEIVE_SLACK  # beyond year 9999: refused just below
     if end > received + RECEIVE_SLACK:
-        local = received.astimezone(ZoneInfo(request.app[CONFIG].time_zone)).strftime("%Y-%m-%d %H:%M")
+        local = received.astimezone(request.app[CONFIG].county_tz).strftime("%Y-%m-%d %H:%M")
         raise Unprocessable(
             f"the record was received at {to_db(received)} and cannot end after that: give an "
             "earlier start", code="bad_time", details={"received_at": local},
@@ -57,5 +57,5 @@ async def confirm_flagged(request: web.Request) -> web.Response:
         raise Unprocessable("the start is more than ten years before the record was received",
                             code="bad_time")
     started, ended, now = to_db(start), to_db(end), to_db(utcnow())
-    await db.write(lambda c: q.confirm(c, row["id"], started, ended, now))
+    await db.write(lambda c: q.confirm(c, row.id, started, ended, now))
     return web.Response(status=204)

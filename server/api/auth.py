@@ -97,7 +97,7 @@ async def login(request: web.Request) -> web.Response:
         )
     db = request.app[DB]
     row = await db.read(lambda c: q.admin_by_name(c, body.username))
-    if not await secrets.verify_password(row["password_hash"] if row else None, body.password):
+    if not await secrets.verify_password(row.password_hash if row else None, body.password):
         await throttle.failed(body.username, address)
         raise Unauthorized("wrong user name or password", code="bad_login")
     assert row is not None
@@ -109,11 +109,11 @@ async def login(request: web.Request) -> web.Response:
     session_hash, device_hash = secrets.digest(session_id), secrets.digest(device)
 
     def record(c: sqlite3.Connection) -> None:
-        q.create_session(c, session_hash, row["id"], csrf, now, expires)
-        tq.add_device(c, device_hash, row["id"], now, device_until)
+        q.create_session(c, session_hash, row.id, csrf, now, expires)
+        tq.add_device(c, device_hash, row.id, now, device_until)
 
     await db.write(record)
-    response = json_response(SessionOut(username=row["username"], role=row["role"], csrf_token=csrf))
+    response = json_response(SessionOut(username=row.username, role=row.role, csrf_token=csrf))
     secure = _is_https(request)
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure,
@@ -144,7 +144,7 @@ async def current(request: web.Request) -> web.Response:
 
 async def list_tokens(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(q.list_tokens)
-    return json_response(msgspec.convert(rows, list[TokenOut]))
+    return json_response(msgspec.convert(rows, list[TokenOut], from_attributes=True))
 
 
 async def create_token(request: web.Request) -> web.Response:

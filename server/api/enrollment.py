@@ -95,7 +95,7 @@ async def enroll(request: web.Request) -> web.Response:
     assert t is not None
     signer = request.app[SIGNER]
     return json_response(Enrollment(
-        terminal_id=terminal_id, village_code=t["village_code"], village_name=t["village_name"],
+        terminal_id=terminal_id, village_code=t.village_code, village_name=t.village_name,
         token=token, server_id=request.app[SERVER_ID], server_name=request.app[CONFIG].server_name,
         public_key=signer.public_key_b64, key_fingerprint=signer.fingerprint,
         tls_certificate_sha256=request.app[TLS_PIN] or None,

@@ -18,19 +18,19 @@ from shared.timeutil import from_db, utcnow
 _hb_decoder = msgspec.json.Decoder(Heartbeat)
 
 
-def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[str]) -> m.FleetTerminal:
-    hb = _hb_decoder.decode(row["heartbeat"]) if row["heartbeat"] else None
-    seen = from_db(row["last_seen"]) if row["last_seen"] else None
+def _fleet_terminal(row: fleet.FleetRow, online_after: timedelta, discovered: set[str]) -> m.FleetTerminal:
+    hb = _hb_decoder.decode(row.heartbeat) if row.heartbeat else None
+    seen = from_db(row.last_seen) if row.last_seen else None
     skew = round((hb.terminal_clock - seen).total_seconds(), 1) if hb and seen else None
     clock_problem = skew is not None and abs(skew) > CLOCK_TOLERANCE.total_seconds()
     status = hb.status if hb else None
     if clock_problem and status == "ok":  # the box thinks all is well; its clock says otherwise
         status = f"时钟偏差 {skew:+.0f} 秒 / clock off by {skew:+.0f} s"
     return m.FleetTerminal(
-        id=row["id"], name=row["name"], village_code=row["village_code"],
-        village_name=row["village_name"], unit_code=row["unit_code"], unit_name=row["unit_name"],
-        terrain=row["terrain"], online=seen is not None and utcnow() - seen <= online_after,
-        last_seen=row["last_seen"], last_address=row["last_address"],
+        id=row.id, name=row.name, village_code=row.village_code,
+        village_name=row.village_name, unit_code=row.unit_code, unit_name=row.unit_name,
+        terrain=row.terrain, online=seen is not None and utcnow() - seen <= online_after,
+        last_seen=row.last_seen, last_address=row.last_address,
         software_version=hb.software_version if hb else None,
         disk_free=hb.disk_free if hb else None, disk_total=hb.disk_total if hb else None,
         outbox_backlog=hb.outbox_backlog if hb else None,
@@ -39,9 +39,9 @@ def _fleet_terminal(row: sqlite3.Row, online_after: timedelta, discovered: set[s
         clock_problem=clock_problem,
         status=status,
         playing=hb.playback.sha256 if hb and hb.playback and hb.playback.state == "playing" else None,
-        ready_items=row["ready_items"], discovered=row["id"] in discovered,
-        enrolled=row["enrolled_at"] is not None, revoked=row["revoked_at"] is not None,
-        last_usb_contact=row["last_usb_contact"],
+        ready_items=row.ready_items, discovered=row.id in discovered,
+        enrolled=row.enrolled_at is not None, revoked=row.revoked_at is not None,
+        last_usb_contact=row.last_usb_contact,
     )
 
 
@@ -74,17 +74,17 @@ async def get_fleet(request: web.Request) -> web.Response:
 def _readiness(conn: sqlite3.Connection) -> list[m.SessionReadiness]:
     out = []
     for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12)):
-        needs = [r["sha256"] for r in fleet.session_needs(conn, s["id"])]
+        needs = [r.sha256 for r in fleet.session_needs(conn, s.id)]
         terminals = []
-        for t in fleet.session_terminals(conn, s["id"]):
-            held = fleet.ready_hashes(conn, t["id"])
+        for t in fleet.session_terminals(conn, s.id):
+            held = fleet.ready_hashes(conn, t.id)
             missing = [sha for sha in needs if sha not in held]
             terminals.append(m.TerminalReadiness(
-                terminal_id=t["id"], village_code=t["village_code"],
-                village_name=t["village_name"], ready=not missing, missing=missing,
+                terminal_id=t.id, village_code=t.village_code,
+                village_name=t.village_name, ready=not missing, missing=missing,
             ))
         out.append(m.SessionReadiness(
-            session_id=s["id"], title=s["title"], starts_at=s["starts_at"], items=needs,
+            session_id=s.id, title=s.title, starts_at=s.starts_at, items=needs,
             ready=sum(t.ready for t in terminals), total=len(terminals), terminals=terminals,
         ))
     return out

@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any, TypeVar
 
 import msgspec
@@ -16,7 +16,6 @@ from aiohttp import web
 from server.errors import BadRequest, InvalidBody, UnsupportedMediaType
 
 T = TypeVar("T")
-COUNTY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")  # no daylight saving since 1991
 
 
 async def read_json(request: web.Request, model: type[T]) -> T:
@@ -28,9 +27,32 @@ async def read_json(request: web.Request, model: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as e:
+        if "got `float`" in str(e):
+            # JSON has one number type: 2.0 is the integer 2 (as JSON Schema, and so the
+            # OpenAPI document, says), which msgspec's typed decoding refuses.
+            try:
+                return await asyncio.to_thread(_decode_integral, body, model)
+            except msgspec.ValidationError as again:
+                e = again
         raise InvalidBody(f"the JSON body does not fit: {e}", details=_problem(str(e))) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def _decode_integral(body: bytes, model: type[T]) -> T:
+    """Blocking (a walk over the whole body): call it from a thread."""
+    return msgspec.convert(_integral(msgspec.json.decode(body)), type=model)
+
+
+def _integral(value: Any) -> Any:
+    """`value` with every whole float (2.0) as an int; fields typed float still take it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _problem(problem: str) -> dict[str, object]:
@@ -71,9 +93,17 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+FORMATS = ("json", "csv", "xlsx")
+
+
 def wants_csv(request: web.Request) -> bool:
-    """`?format=csv` or `?format=xlsx`: the report as a table file rather than JSON."""
-    return request.query.get("format") in ("csv", "xlsx")
+    """`?format=csv` or `?format=xlsx`: the report as a table file rather than JSON
+    (`json`, the default, otherwise); any other format is a 400."""
+    fmt = request.query.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(FORMATS)} (got {fmt[:20]!r})",
+                         details={"problem": "参数 format 只能是 json、csv 或 xlsx"})
+    return fmt != "json"
 
 
 def _xlsx_bytes(header: Sequence[str], rows: list[Sequence[Any]]) -> bytes:
@@ -104,19 +134,22 @@ async def table_response(request: web.Request, name: str, header: Sequence[str],
 
 def query_date(request: web.Request, name: str, default: date) -> date:
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+            raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
         raise BadRequest(f"query parameter {name}={raw!r} is not a date like 2026-01-31",
                          details={"problem": f"参数 {name} 应为 2026-01-31 这样的日期"}) from None
 
 
-def local_day_start(d: date) -> datetime:
-    """Midnight of a county day, as a UTC instant."""
-    return datetime.combine(d, time(0), COUNTY_TZ).astimezone(UTC)
+def local_day_start(d: date, tz: tzinfo) -> datetime:
+    """Midnight of day `d` in the county's zone `tz`, as a UTC instant."""
+    return datetime.combine(d, time(0), tz).astimezone(UTC)
 
 
-def local_text(dt: datetime) -> str:
-    return dt.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")
+def local_text(dt: datetime, tz: tzinfo) -> str:
+    """`dt` as the county reads it: YYYY-MM-DD HH:MM in zone `tz`."""
+    return dt.astimezone(tz).strftime("%Y-%m-%d %H:%M")

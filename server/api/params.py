@@ -13,6 +13,8 @@ from server.errors import BadRequest
 from shared.typed import NumberError, strict_int
 
 MAX_INT64 = 2**63 - 1
+FLAG_TRUE = ("", "1", "true", "yes")  # a bare `?name` is a yes
+FLAG_FALSE = ("0", "false", "no")
 
 
 def parse_int(raw: str, name: str, low: int = 0, high: int = MAX_INT64) -> int:
@@ -46,10 +48,9 @@ def flag_query(request: web.Request, name: str) -> bool:
     raw = request.query.get(name)
     if raw is None:
         return False
-    value = raw.strip().lower()
-    if value in ("", "1", "true", "yes"):
+    if raw in FLAG_TRUE:
         return True
-    if value in ("0", "false", "no"):
+    if raw in FLAG_FALSE:
         return False
     raise BadRequest(f"query parameter {name} must be 1 or 0 (got {raw[:40]!r})",
                      code="bad_request", details={"problem": f"参数 {name} 只能是 1 或 0"})

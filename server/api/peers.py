@@ -26,11 +26,11 @@ CREDENTIAL_DAYS = 7
 
 async def credential(request: web.Request) -> web.Response:
     t = await _terminal(request)
-    if not t["public_key"]:
+    if not t.public_key:
         raise Conflict("this terminal enrolled without a key of its own; enroll it again to share "
                        "with its peers", code="no_terminal_key")
     raw = msgspec.json.encode(PeerCredential(
-        terminal_id=t["id"], unit_code=t["unit_code"], public_key=t["public_key"],
+        terminal_id=t.id, unit_code=t.unit_code, public_key=t.public_key,
         expires_at=utcnow() + timedelta(days=CREDENTIAL_DAYS)))
     signature = request.app[SIGNER].sign(CREDENTIAL_CONTEXT + raw)
     return json_response(SignedCredential(credential=msgspec.Raw(raw), signature=signature))
@@ -44,7 +44,7 @@ async def sources(request: web.Request) -> web.Response:
     lan = [x for x in request.query.get("lan", "").split(",") if x][:64]
     config = request.app[CONFIG]
     since = utcnow() - timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
-    rows = await request.app[DB].read(lambda c: q.holders(c, sha, t["id"], since))
+    rows = await request.app[DB].read(lambda c: q.holders(c, sha, t.id, since))
     out = []
     for r in rows:
         hb = msgspec.json.decode(r["heartbeat"], type=Heartbeat) if r["heartbeat"] else None
@@ -59,5 +59,5 @@ async def sources(request: web.Request) -> web.Response:
     out.sort(key=lambda s: (not s.same_lan, not s.same_village))  # LAN, village, township
     wait = 0.0
     if not out:  # nobody near holds it: one terminal per LAN fetches it from the server
-        wait = request.app[LEASES].claim(lan_key(t["id"], lan), sha, t["id"], time.monotonic())
+        wait = request.app[LEASES].claim(lan_key(t.id, lan), sha, t.id, time.monotonic())
     return json_response(Sources(peers=out, wait_seconds=wait))

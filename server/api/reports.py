@@ -6,15 +6,15 @@ import asyncio
 import os
 import tempfile
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
+import msgspec
 from aiohttp import web
 
 from server import roster
 from server.api import models as m
 from server.api.jsonio import (
-    COUNTY_TZ,
     json_response,
     local_day_start,
     local_text,
@@ -30,9 +30,10 @@ from server.queries import members as mq
 from server.queries import reports as rq
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
-from shared.typed import normalize_code
+from shared.typed import NumberError, normalize_code, strict_int
 
 MAX_ROSTER_BYTES = 128 << 20  # a 200,000-row CSV is about 30 MB
+MAX_MONTHS = 36  # of the terminal months report
 EMPTY_BODY_ZH = "请求内容是空的；请把花名册文件（CSV、XLSX 或 XLS）作为请求内容发送"
 RULE_SESSIONS = 2  # the county's rule: at least 2 sessions and 20 hours a month
 RULE_HOURS = 20.0
@@ -63,8 +64,8 @@ async def import_members(request: web.Request) -> web.Response:
                     raise too_large
                 await asyncio.to_thread(spool.write, chunk)
         if size == 0:
-            raise BadRequest("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
-                             details={"problem": EMPTY_BODY_ZH})
+            raise Unprocessable("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
+                                code="empty_roster", details={"problem": EMPTY_BODY_ZH})
         report = await import_roster(db, path, dry_run=dry_run)
     finally:
         await asyncio.to_thread(path.unlink, True)
@@ -118,13 +119,14 @@ def _problem(r: roster.RowResult) -> m.RowProblem:
 
 
 def _period(request: web.Request) -> tuple[datetime, datetime]:
-    today = utcnow().astimezone(COUNTY_TZ).date()
+    tz = request.app[CONFIG].county_tz
+    today = utcnow().astimezone(tz).date()
     start = query_date(request, "from", date(today.year, 1, 1))
     end = query_date(request, "to", today)
     if end < start:
-        raise BadRequest("the period ends before it starts (to < from)",
-                         details={"problem": "结束日期（to）早于开始日期（from）"})
-    return local_day_start(start), local_day_start(end + timedelta(days=1))
+        raise Unprocessable("the period ends before it starts (to < from)", code="period_reversed",
+                            details={"problem": "结束日期（to）早于开始日期（from）"})
+    return local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
 
 
 def _rate(trained: int, members: int) -> float:
@@ -139,12 +141,12 @@ async def coverage(request: web.Request) -> web.Response:
     unit_names: dict[str, str] = {}
     villages = []
     for r in rows:
-        villages.append(m.CoverageRow(level="village", code=r["code"], name=r["name"],
-                                      members=r["members"], trained=r["trained"],
-                                      rate=_rate(r["trained"], r["members"])))
-        units[r["unit_code"]][0] += r["members"]
-        units[r["unit_code"]][1] += r["trained"]
-        unit_names[r["unit_code"]] = r["unit_name"]
+        villages.append(m.CoverageRow(level="village", code=r.code, name=r.name,
+                                      members=r.members, trained=r.trained,
+                                      rate=_rate(r.trained, r.members)))
+        units[r.unit_code][0] += r.members
+        units[r.unit_code][1] += r.trained
+        unit_names[r.unit_code] = r.unit_name
     total_m = sum(v[0] for v in units.values())
     total_t = sum(v[1] for v in units.values())
     out = [m.CoverageRow(level="county", code="", name="全县", members=total_m, trained=total_t,
@@ -165,19 +167,21 @@ async def coverage(request: web.Request) -> web.Response:
 
 
 MAX_MATCHES = 50
+MAX_QUERY = 64  # characters of ?q=
 
 
 async def search_members(request: web.Request) -> web.Response:
     """Members by number (prefix) or name (part of it): `?q=`; at most MAX_MATCHES."""
-    text = request.query.get("q", "").strip()
+    raw = request.query.get("q", "")
+    text = raw.strip()
     if not text:
         raise BadRequest("give ?q= a member number or part of a name", code="empty_query")
-    if len(text) > 64:
+    if len(raw) > MAX_QUERY:
         raise BadRequest("the search text is longer than 64 characters")
     rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1))
-    matches = [m.MemberMatch(member_no=r["member_no"], name=r["name"],
-                             village_code=r["village_code"], village_name=r["village_name"],
-                             unit_name=r["unit_name"], branch=r["branch"]) for r in rows]
+    matches = [m.MemberMatch(member_no=r.member_no, name=r.name, village_code=r.village_code,
+                             village_name=r.village_name, unit_name=r.unit_name, branch=r.branch)
+               for r in rows]
     return json_response(m.MemberSearch(matches=matches[:MAX_MATCHES],
                                         truncated=len(matches) > MAX_MATCHES))
 
@@ -192,18 +196,19 @@ async def member_record(request: web.Request) -> web.Response:
     rows = await db.read(lambda c: rq.member_sessions(c, member_no))
     min_seconds = request.app[CONFIG].counted_min_seconds
     entries = [m.LearningEntry(
-        started_at=r["started_at"], ended_at=r["ended_at"], terminal_id=r["terminal_id"],
-        village_code=r["village_code"], village_name=r["village_name"], title=r["title"],
-        session_id=r["session_id"], contents=r["contents"] or "",
-        watched_seconds=r["watched_seconds"], counted=r["watched_seconds"] >= min_seconds,
+        started_at=r.started_at, ended_at=r.ended_at, terminal_id=r.terminal_id,
+        village_code=r.village_code, village_name=r.village_name, title=r.title,
+        session_id=r.session_id, contents=r.contents or "",
+        watched_seconds=r.watched_seconds, counted=r.watched_seconds >= min_seconds,
     ) for r in rows]
     config = request.app[CONFIG]
-    year = utcnow().astimezone(COUNTY_TZ).year
+    tz = config.county_tz
+    year = utcnow().astimezone(tz).year
     this_year = [e for e in entries
-                 if e.counted and from_db(e.started_at).astimezone(COUNTY_TZ).year == year]
+                 if e.counted and from_db(e.started_at).astimezone(tz).year == year]
     record = m.LearningRecord(
-        member_no=member_no, name=who["name"], village_code=who["village_code"],
-        village_name=who["village_name"], sessions=len(entries),
+        member_no=member_no, name=who.name, village_code=who.village_code,
+        village_name=who.village_name, sessions=len(entries),
         counted_sessions=sum(e.counted for e in entries),
         watched_seconds=round(sum(e.watched_seconds for e in entries), 1), entries=entries,
         year=year, year_sessions=len(this_year),
@@ -215,8 +220,8 @@ async def member_record(request: web.Request) -> web.Response:
             request, f"member-{member_no}",
             ["序号", "姓名", "开始时间", "结束时间", "站点", "村（社区）", "学习内容", "观看分钟",
              "计入受训"],
-            ([member_no, who["name"], local_text(from_db(e.started_at)),
-              local_text(from_db(e.ended_at)), e.terminal_id, e.village_name,
+            ([member_no, who.name, local_text(from_db(e.started_at), tz),
+              local_text(from_db(e.ended_at), tz), e.terminal_id, e.village_name,
               e.contents or e.title, round(e.watched_seconds / 60, 1), "是" if e.counted else "否"]
              for e in entries),
         )
@@ -230,48 +235,53 @@ async def terminal_records(request: web.Request) -> web.Response:
     """A terminal's latest attendance records (`?limit=`, 1..200, default 50), newest first."""
     terminal_id = request.match_info["terminal_id"]
     try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        raise BadRequest("limit must be a whole number from 1 to 200") from None
+        limit = strict_int(request.query.get("limit", "50"), "limit", 1, MAX_RECORDS)
+    except NumberError:
+        raise BadRequest("limit must be a whole number from 1 to 200",
+                         details={"problem": "参数 limit 应为 1 到 200 的整数"}) from None
     if not 1 <= limit <= MAX_RECORDS:
         raise BadRequest("limit must be a whole number from 1 to 200")
     db = request.app[DB]
     if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
         raise NotFound(f"no terminal {terminal_id}", code="unknown_terminal")
     rows = await db.read(lambda c: rq.terminal_records(c, terminal_id, limit))
-    return json_response([m.TerminalRecord(**dict(r)) for r in rows])
+    return json_response(msgspec.convert(rows, list[m.TerminalRecord], from_attributes=True))
 
 
-def _months(start: datetime, end: datetime) -> list[str]:
-    first = start.astimezone(COUNTY_TZ).date().replace(day=1)
-    last = (end - timedelta(seconds=1)).astimezone(COUNTY_TZ).date()
+def _months(start: datetime, end: datetime, tz: tzinfo) -> list[rq.Month]:
+    """The county months [start, end) touches, each cut to the period (UTC instants);
+    422 `period_too_long` beyond MAX_MONTHS, counted before any is made."""
+    first = start.astimezone(tz).date().replace(day=1)
+    last = (end - timedelta(seconds=1)).astimezone(tz).date()
+    if (last.year - first.year) * 12 + last.month - first.month + 1 > MAX_MONTHS:
+        raise Unprocessable("choose a period of at most 36 months", code="period_too_long",
+                            details={"months": MAX_MONTHS})
     out, d = [], first
     while d <= last:
-        out.append(f"{d.year:04d}-{d.month:02d}")
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        following = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        out.append(rq.Month(f"{d.year:04d}-{d.month:02d}", max(start, local_day_start(d, tz)),
+                            min(end, local_day_start(following, tz))))
+        d = following
     return out
 
 
 async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
-    months = _months(start, end)
-    if len(months) > 36:
-        raise BadRequest("choose a period of at most 36 months",
-                         details={"problem": "时间段最长 36 个月"})
+    months = _months(start, end, request.app[CONFIG].county_tz)
     db = request.app[DB]
-    rows = await db.read(lambda c: rq.terminal_months(c, start, end))
+    rows = await db.read(lambda c: rq.terminal_months(c, months))
     terminals = await db.read(rq.all_terminals)
-    held = {(r["terminal_id"], r["month"]): r for r in rows}
+    held = {(r.terminal_id, r.month): r for r in rows}
     out = []
     for t in terminals:
-        for month in months:
-            r = held.get((t["id"], month))
-            sessions = r["sessions"] if r else 0
-            hours = round((r["watched_seconds"] if r else 0.0) / 3600, 2)
+        for month in (mo.month for mo in months):
+            r = held.get((t.id, month))
+            sessions = r.sessions if r else 0
+            hours = round((r.watched_seconds if r else 0.0) / 3600, 2)
             out.append(m.TerminalMonth(
-                terminal_id=t["id"], village_code=t["village_code"],
-                village_name=t["village_name"], month=month, sessions=sessions, hours=hours,
-                attendances=r["attendances"] if r else 0,
+                terminal_id=t.id, village_code=t.village_code,
+                village_name=t.village_name, month=month, sessions=sessions, hours=hours,
+                attendances=r.attendances if r else 0,
                 meets_rule=sessions >= RULE_SESSIONS and hours >= RULE_HOURS,
             ))
     if wants_csv(request):

@@ -6,7 +6,6 @@ own paths) sits in front of this group.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 from aiohttp import web
@@ -26,7 +25,7 @@ from shared.protocol import (
 from shared.timeutil import utcnow
 
 
-async def _terminal(request: web.Request) -> sqlite3.Row:
+async def _terminal(request: web.Request) -> county.TerminalRow:
     terminal_id = request.match_info["terminal_id"]
     row = await request.app[DB].read(lambda c: county.terminal(c, terminal_id))
     if row is None:
@@ -41,7 +40,7 @@ async def get_catalog(request: web.Request) -> web.Response:
     t = await _terminal(request)
     config, now = request.app[CONFIG], utcnow()
     d = await request.app[DB].read(
-        lambda c: catalog.draft(c, config, t["id"], t["village_code"], t["unit_code"], now)
+        lambda c: catalog.draft(c, config, t.id, t.village_code, t.unit_code, now)
     )
     headers = {"ETag": d.etag, "Cache-Control": "no-cache"}
     inm = request.headers.get("If-None-Match")
@@ -56,8 +55,8 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     hb = await read_json(request, Heartbeat)
     now = utcnow()
     db = request.app[DB]
-    await db.write(lambda c: fleet.record_heartbeat(c, t["id"], hb, now, request.remote))
-    request.app[LEASES].renew(t["id"], (i.sha256 for i in hb.cache if i.state == "downloading"),
+    await db.write(lambda c: fleet.record_heartbeat(c, t.id, hb, now, request.remote))
+    request.app[LEASES].renew(t.id, (i.sha256 for i in hb.cache if i.state == "downloading"),
                               time.monotonic())
     version = await db.read(county.catalog_version)
     return json_response(HeartbeatAck(
@@ -68,9 +67,9 @@ async def post_heartbeat(request: web.Request) -> web.Response:
 
 async def get_roster(request: web.Request) -> web.Response:
     t = await _terminal(request)
-    people = await request.app[DB].read(lambda c: members.roster(c, t["village_code"]))
+    people = await request.app[DB].read(lambda c: members.roster(c, t.village_code))
     return json_response(Roster(
-        village_code=t["village_code"], village_name=t["village_name"], members=people,
+        village_code=t.village_code, village_name=t.village_name, members=people,
     ))
 
 
@@ -83,14 +82,14 @@ async def post_attendance(request: web.Request) -> web.Response:
         return await _ingest(request, t)
 
 
-async def _ingest(request: web.Request, t: sqlite3.Row) -> web.Response:
+async def _ingest(request: web.Request, t: county.TerminalRow) -> web.Response:
     batch = await read_json(request, AttendanceBatch)
     # Nothing is refused for its times: a record that cannot be placed is stored flagged.
     now, clock = utcnow(), batch.terminal_clock
     prepared = attendance.prepare(batch, now)
     del batch  # the decoded records weigh more than their rows: not held while the writer works
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t["id"], prepared, clock, now)
+        lambda c: attendance.ingest(c, t.id, prepared, clock, now)
     )
     if result.conflicts:
         raise Unprocessable(

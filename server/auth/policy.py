@@ -1,4 +1,5 @@
-"""Which credentials each request needs, and the middleware that checks them.
+"""Which credentials each request needs, and `authorize`, which checks them (called by
+the auth middleware in `server.middlewares`).
 
     public        the console page, its static files, /api/v1/server, the OpenAPI
                   document, login, and tus OPTIONS (capability discovery)
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from server.appkeys import DB, TOKENS
 from server.auth import secrets
-from server.errors import Forbidden, Handler, Unauthorized
+from server.errors import Forbidden, Unauthorized
 from server.queries import auth as q
 from server.queries import enrollment as eq
 from shared.timeutil import utcnow
@@ -119,7 +120,7 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
         row = await db.read(lambda c: q.token(c, token_hash))
         if row is None:
             raise Unauthorized("the API token is unknown or was revoked")
-        return Admin(admin_id=row["id"], username=row["username"], role=row["role"], csrf=None)
+        return Admin(admin_id=row.admin_id, username=row.username, role=row.role, csrf=None)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -128,8 +129,8 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
     row = await db.read(lambda c: q.session(c, session_hash, now))
     if row is None:
         return None
-    return Admin(admin_id=row["id"], username=row["username"], role=row["role"],
-                 csrf=row["csrf_token"], session_hash=session_hash)
+    return Admin(admin_id=row.admin_id, username=row.username, role=row.role,
+                 csrf=row.csrf_token, session_hash=session_hash)
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -139,11 +140,14 @@ def _same_origin(request: web.Request) -> bool:
     return urlsplit(origin).netloc == request.host
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def authorize(request: web.Request) -> None:
+    """Check the credentials `request` needs and record who sent it (see `principal`).
+
+    Raises Unauthorized (401, with WWW-Authenticate) without usable credentials,
+    Forbidden (403: wrong_terminal, csrf, read_only) when they do not allow this request."""
     access = access_for(request.method, request.path)
     if access == "public":
-        return await handler(request)
+        return
     if access in ("terminal", "blob"):
         token = _bearer(request)
         if token is not None and token.startswith(TERMINAL_TOKEN_PREFIX):
@@ -153,7 +157,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 raise Forbidden(f"terminal {terminal.terminal_id} may not act as {claimed}",
                                 code="wrong_terminal")
             request[_PRINCIPAL] = terminal
-            return await handler(request)
+            return
         if access == "terminal":
             raise Unauthorized("terminal endpoints need the terminal's enrollment token",
                                headers={"WWW-Authenticate": 'Bearer realm="yuanjiao"'})
@@ -170,4 +174,3 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if who.role != "admin" and request.path != "/api/v1/auth/logout":
             raise Forbidden(f"{who.username} may only read (role viewer)", code="read_only")
     request[_PRINCIPAL] = who
-    return await handler(request)

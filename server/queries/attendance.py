@@ -161,9 +161,38 @@ def ingest(
 # --- flagged records ------------------------------------------------------------------
 
 
-def flagged(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+@dataclass(frozen=True)
+class FlaggedRow:
+    """A record stored but not counted: `flags` are its reasons, comma-separated; times
+    RFC 3339 UTC text; `attendees` how many signed in."""
+
+    terminal_id: str
+    record_id: str
+    village_code: str
+    village_name: str
+    title: str
+    started_at: str
+    ended_at: str
+    reported_started_at: str  # nullable column, but written with every record since it came
+    received_at: str
+    watched_seconds: float
+    flags: str
+    attendees: int
+
+
+@dataclass(frozen=True)
+class FlaggedRef:
+    """Where a flagged record is placed now; `id` is its attendance row."""
+
+    id: int
+    started_at: str
+    ended_at: str
+    received_at: str
+
+
+def flagged(conn: sqlite3.Connection) -> list[FlaggedRow]:
     """Flagged records not yet confirmed, oldest received first."""
-    return conn.execute(
+    return [FlaggedRow(*r) for r in conn.execute(
         "SELECT a.terminal_id, a.record_id, t.village_code, v.name AS village_name, a.title, "
         "a.started_at, a.ended_at, a.reported_started_at, a.received_at, a.watched_seconds, "
         "a.flags, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
@@ -171,16 +200,16 @@ def flagged(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
         "WHERE a.flags != '' AND a.confirmed_at IS NULL ORDER BY a.received_at, a.id"
-    ).fetchall()
+    )]
 
 
-def flagged_record(conn: sqlite3.Connection, terminal_id: str, record_id: str) -> sqlite3.Row | None:
+def flagged_record(conn: sqlite3.Connection, terminal_id: str, record_id: str) -> FlaggedRef | None:
     """A record that was flagged (confirmed or not), with its placement."""
-    row: sqlite3.Row | None = conn.execute(
+    row = conn.execute(
         "SELECT id, started_at, ended_at, received_at FROM attendance "
         "WHERE terminal_id = ? AND record_id = ? AND flags != ''", (terminal_id, record_id),
     ).fetchone()
-    return row
+    return None if row is None else FlaggedRef(*row)
 
 
 def confirm(

@@ -3,10 +3,46 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from server.queries import new_id
 from shared.timeutil import to_db
+
+Role = Literal["admin", "viewer"]  # the CHECK on admins.role
+
+
+@dataclass(frozen=True)
+class AdminRow:
+    """A console account: `role` is "admin" or "viewer"; `password_hash` is argon2."""
+
+    id: str
+    username: str
+    password_hash: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a live session or API token belongs to; `csrf_token` for sessions only."""
+
+    admin_id: str
+    username: str
+    role: Role
+    csrf_token: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """An API token as listed (never its secret); times are RFC 3339 UTC text."""
+
+    id: str
+    name: str
+    username: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
 
 
 def create_admin(conn: sqlite3.Connection, username: str, password_hash: str, role: str,
@@ -33,11 +69,11 @@ def set_password(conn: sqlite3.Connection, username: str, password_hash: str, no
     return True
 
 
-def admin_by_name(conn: sqlite3.Connection, username: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def admin_by_name(conn: sqlite3.Connection, username: str) -> AdminRow | None:
+    row = conn.execute(
         "SELECT id, username, password_hash, role FROM admins WHERE username = ?", (username,)
     ).fetchone()
-    return row
+    return None if row is None else AdminRow(*row)
 
 
 def count_admins(conn: sqlite3.Connection) -> int:
@@ -53,13 +89,13 @@ def create_session(conn: sqlite3.Connection, id_hash: str, admin_id: str, csrf: 
     )
 
 
-def session(conn: sqlite3.Connection, id_hash: str, now: datetime) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def session(conn: sqlite3.Connection, id_hash: str, now: datetime) -> Principal | None:
+    row = conn.execute(
         "SELECT a.id, a.username, a.role, s.csrf_token FROM admin_sessions s "
         "JOIN admins a ON a.id = s.admin_id WHERE s.id_hash = ? AND s.expires_at > ?",
         (id_hash, to_db(now)),
     ).fetchone()
-    return row
+    return None if row is None else Principal(*row)
 
 
 def delete_session(conn: sqlite3.Connection, id_hash: str) -> None:
@@ -76,17 +112,18 @@ def create_token(conn: sqlite3.Connection, admin_id: str, name: str, token_hash:
     return token_id
 
 
-def token(conn: sqlite3.Connection, token_hash: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT t.id AS token_id, a.id, a.username, a.role FROM api_tokens t "
+def token(conn: sqlite3.Connection, token_hash: str) -> Principal | None:
+    """The account of a live (not revoked) API token."""
+    row = conn.execute(
+        "SELECT a.id, a.username, a.role FROM api_tokens t "
         "JOIN admins a ON a.id = t.admin_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
         (token_hash,),
     ).fetchone()
-    return row
+    return None if row is None else Principal(*row)
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[dict[str, object]]:
-    return [dict(r) for r in conn.execute(
+def list_tokens(conn: sqlite3.Connection) -> list[TokenRow]:
+    return [TokenRow(*r) for r in conn.execute(
         "SELECT t.id, t.name, a.username, t.created_at, t.last_used_at, t.revoked_at "
         "FROM api_tokens t JOIN admins a ON a.id = t.admin_id ORDER BY t.created_at"
     )]

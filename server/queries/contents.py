@@ -34,6 +34,60 @@ class NewContent:
     poster_size: int | None
 
 
+@dataclass(frozen=True)
+class ContentRow:
+    """A content as stored: sizes in bytes, duration in seconds, `created_at` RFC 3339 UTC."""
+
+    id: str
+    sha256: str
+    size: int
+    title: str
+    kind: str
+    description: str
+    original_filename: str
+    duration_seconds: float
+    container: str
+    video_codec: str
+    audio_codec: str | None
+    width: int | None
+    height: int | None
+    poster_sha256: str | None
+    poster_size: int | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """Content assigned to the county, a unit, a village or a terminal (`scope`, `target`)."""
+
+    id: str
+    content_id: str
+    title: str
+    scope: str
+    target: str
+    needed_by: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SessionItem:
+    id: str
+    sha256: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A scheduled session: its items in order and the villages it is for."""
+
+    id: str
+    title: str
+    starts_at: str
+    created_at: str
+    items: list[SessionItem]
+    villages: list[str]
+
+
 def add_content(conn: sqlite3.Connection, c: NewContent) -> tuple[str, bool]:
     """Insert a content record; the same bytes twice give the existing id and False."""
     row = conn.execute("SELECT id FROM contents WHERE sha256 = ?", (c.sha256,)).fetchone()
@@ -50,17 +104,17 @@ def add_content(conn: sqlite3.Connection, c: NewContent) -> tuple[str, bool]:
     return content_id, True
 
 
-def get_content(conn: sqlite3.Connection, content_id: str) -> dict[str, object] | None:
+def get_content(conn: sqlite3.Connection, content_id: str) -> ContentRow | None:
     row = conn.execute(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = ?", (content_id,)).fetchone()
-    return dict(row) if row else None
+    return ContentRow(*row) if row else None
 
 
-def list_contents(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_contents(conn: sqlite3.Connection) -> list[ContentRow]:
     """Contents in service (not retired), newest first."""
     rows = conn.execute(
         f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
     )
-    return [dict(r) for r in rows]
+    return [ContentRow(*r) for r in rows]
 
 
 # Which terminals an assignment reaches: the county, a township, a village or one terminal.
@@ -80,11 +134,23 @@ def add_egress(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     )
 
 
-def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
-    """Per content id: `assignments`, terminals `targeted` by them, terminals `holding` it
-    ready (from their last heartbeat), bytes that left this server for it
-    (`bytes_from_server`) and bytes terminals took in from each other (`bytes_from_peers`,
-    from their last heartbeats)."""
+@dataclass(frozen=True)
+class Reach:
+    """A content in service: its assignments, the terminals they reach (`targeted`), the
+    terminals `holding` it ready (from their last heartbeat), the bytes of it that left
+    this server (`bytes_from_server`) and those terminals took in from each other
+    (`bytes_from_peers`, from their last heartbeats)."""
+
+    content_id: str
+    assignments: int
+    targeted: int
+    holding: int
+    bytes_from_server: int = 0
+    bytes_from_peers: int = 0
+
+
+def content_reach(conn: sqlite3.Connection) -> list[Reach]:
+    """Per content in service (see Reach)."""
     holding = dict(conn.execute(
         "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
     ).fetchall())
@@ -96,33 +162,85 @@ def content_reach(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
         "JOIN villages v ON v.code = t.village_code"
     ).fetchall()
-    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t["id"] for t in terminals}}
-    for t in terminals:
-        by_scope.setdefault(("unit", t["unit_code"]), set()).add(t["id"])
-        by_scope.setdefault(("village", t["village_code"]), set()).add(t["id"])
-        by_scope[("terminal", t["id"])] = {t["id"]}
-    out: dict[str, dict[str, int]] = {}
-    for r in conn.execute("SELECT id, sha256 FROM contents WHERE retired_at IS NULL"):
-        out[r["id"]] = {"assignments": 0, "holding": holding.get(r["sha256"], 0), "targeted": 0,
-                        "bytes_from_server": egress.get(r["sha256"], 0),
-                        "bytes_from_peers": from_peers.get(r["sha256"], 0) or 0}
+    by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t[0] for t in terminals}}
+    for terminal_id, village_code, unit_code in terminals:
+        by_scope.setdefault(("unit", unit_code), set()).add(terminal_id)
+        by_scope.setdefault(("village", village_code), set()).add(terminal_id)
+        by_scope[("terminal", terminal_id)] = {terminal_id}
+    in_service = {cid: sha for cid, sha in conn.execute(
+        "SELECT id, sha256 FROM contents WHERE retired_at IS NULL")}
+    assignments: dict[str, int] = {}
     reached: dict[str, set[str]] = {}
-    for a in conn.execute("SELECT content_id, scope, target FROM assignments"):
-        if a["content_id"] in out:
-            out[a["content_id"]]["assignments"] += 1
-            reached.setdefault(a["content_id"], set()).update(by_scope.get((a["scope"], a["target"]), ()))
-    for cid, ids in reached.items():
-        out[cid]["targeted"] = len(ids)
-    return out
+    for cid, scope, target in conn.execute("SELECT content_id, scope, target FROM assignments"):
+        if cid in in_service:
+            assignments[cid] = assignments.get(cid, 0) + 1
+            reached.setdefault(cid, set()).update(by_scope.get((scope, target), ()))
+    return [Reach(content_id=cid, assignments=assignments.get(cid, 0),
+                  targeted=len(reached.get(cid, ())), holding=holding.get(sha, 0),
+                  bytes_from_server=egress.get(sha, 0), bytes_from_peers=from_peers.get(sha, 0) or 0)
+            for cid, sha in in_service.items()]
 
 
-def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> dict[str, object] | None:
+@dataclass(frozen=True)
+class UsageAssignment:
+    id: str
+    scope: str
+    target: str
+    needed_by: str | None
+    target_name: str | None  # the unit, village or terminal's village; 全县 for the county
+
+
+@dataclass(frozen=True)
+class UsageSession:
+    id: str
+    title: str
+    starts_at: str
+
+
+@dataclass(frozen=True)
+class UsageTerminal:
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    holding: bool  # reported the file ready in its last heartbeat
+    targeted: bool  # an assignment reaches it
+
+
+@dataclass(frozen=True)
+class ContentUsage:
+    content_id: str
+    title: str
+    assignments: list[UsageAssignment]
+    sessions: list[UsageSession]
+    terminals: list[UsageTerminal]
+
+
+@dataclass(frozen=True)
+class RollCallMember:
+    member_no: str
+    name: str  # empty when the number is no longer on the roster
+
+
+@dataclass(frozen=True)
+class RollCallEntry:
+    """One sitting of a session at one terminal, with the members signed in."""
+
+    terminal_id: str
+    village_name: str
+    unit_name: str
+    started_at: str
+    ended_at: str
+    watched_seconds: float
+    members: list[RollCallMember]
+
+
+def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> ContentUsage | None:
     """Where one content is used: its assignments (with the target's name), upcoming
     sessions that show it, and the terminals that hold it or are meant to."""
     c = conn.execute("SELECT id, sha256, title FROM contents WHERE id = ?", (content_id,)).fetchone()
     if c is None:
         return None
-    assignments = [dict(r) for r in conn.execute(
+    assignments = [UsageAssignment(*r) for r in conn.execute(
         "SELECT a.id, a.scope, a.target, a.needed_by, "
         "CASE a.scope WHEN 'county' THEN '全县' "
         " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
@@ -131,23 +249,21 @@ def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> d
         "       WHERE t.id = a.target) END AS target_name "
         "FROM assignments a WHERE a.content_id = ? ORDER BY a.created_at", (content_id,),
     )]
-    sessions = [dict(r) for r in conn.execute(
+    sessions = [UsageSession(*r) for r in conn.execute(
         "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
         "ON si.session_id = s.id WHERE si.content_id = ? AND s.starts_at >= ? "
         "ORDER BY s.starts_at", (content_id, to_db(now)),
     )]
-    terminals = [dict(r) for r in conn.execute(
+    terminals = [UsageTerminal(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in conn.execute(
         "SELECT t.id AS terminal_id, v.name AS village_name, u.name AS unit_name, "
         "EXISTS (SELECT 1 FROM terminal_items i WHERE i.terminal_id = t.id AND i.sha256 = ? "
         "        AND i.state = 'ready') AS holding, "
         f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = ? AND {_REACH}) AS targeted "
         "FROM terminals t JOIN villages v ON v.code = t.village_code "
-        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c["sha256"], content_id),
-    ) if r["holding"] or r["targeted"]]
-    for t in terminals:
-        t["holding"], t["targeted"] = bool(t["holding"]), bool(t["targeted"])
-    return {"content_id": c["id"], "title": c["title"], "assignments": assignments,
-            "sessions": sessions, "terminals": terminals}
+        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c[1], content_id),
+    ) if r[3] or r[4]]
+    return ContentUsage(content_id=c[0], title=c[2], assignments=assignments,
+                        sessions=sessions, terminals=terminals)
 
 
 def retire_content(conn: sqlite3.Connection, content_id: str, now: datetime) -> bool:
@@ -206,12 +322,12 @@ def add_assignment(
     return str(row[0])
 
 
-def list_assignments(conn: sqlite3.Connection) -> list[dict[str, object]]:
+def list_assignments(conn: sqlite3.Connection) -> list[AssignmentRow]:
     rows = conn.execute(
         "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "
         "FROM assignments a JOIN contents c ON c.id = a.content_id ORDER BY a.created_at"
     )
-    return [dict(r) for r in rows]
+    return [AssignmentRow(*r) for r in rows]
 
 
 def delete_assignment(conn: sqlite3.Connection, assignment_id: str) -> bool:
@@ -245,31 +361,30 @@ def add_session(
     return session_id
 
 
-def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, object] | None:
+def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRow | None:
     found = [s for s in _sessions(conn, "", session_id)]
     return found[0] if found else None
 
 
-def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[dict[str, object]]:
+def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[SessionRow]:
     """Sessions from `since` on (all by default), each with its items and village codes;
     three queries whatever the number of sessions."""
     return _sessions(conn, to_db(since) if since else "", None)
 
 
-def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dict[str, object]]:
+def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[SessionRow]:
     rows = conn.execute(
         "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ?1 "
         "AND (?2 IS NULL OR id = ?2) ORDER BY starts_at", (bound, one),
     ).fetchall()
-    items: dict[str, list[dict[str, object]]] = {}
+    items: dict[str, list[SessionItem]] = {}
     for i in conn.execute(
         "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
         "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
         "WHERE s.starts_at >= ?1 AND (?2 IS NULL OR s.id = ?2) "
         "ORDER BY si.session_id, si.position", (bound, one),
     ):
-        items.setdefault(i["session_id"], []).append({"id": i["id"], "sha256": i["sha256"],
-                                                      "title": i["title"]})
+        items.setdefault(i[0], []).append(SessionItem(id=i[1], sha256=i[2], title=i[3]))
     villages: dict[str, list[str]] = {}
     for v in conn.execute(
         "SELECT sv.session_id, sv.village_code FROM session_villages sv "
@@ -277,7 +392,8 @@ def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[dic
         "AND (?2 IS NULL OR s.id = ?2) ORDER BY sv.session_id, sv.village_code", (bound, one),
     ):
         villages.setdefault(v[0], []).append(v[1])
-    return [{**dict(r), "items": items.get(r["id"], []), "villages": villages.get(r["id"], [])}
+    return [SessionRow(id=r[0], title=r[1], starts_at=r[2], created_at=r[3],
+                       items=items.get(r[0], []), villages=villages.get(r[0], []))
             for r in rows]
 
 
@@ -313,7 +429,7 @@ def session_starts(conn: sqlite3.Connection, session_id: str) -> str | None:
     return str(row[0]) if row else None
 
 
-def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[dict[str, object]]:
+def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[RollCallEntry]:
     """The attendance records a session produced, one per terminal sitting, each with the
     members signed in (number and name)."""
     out = []
@@ -323,14 +439,14 @@ def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[dict[st
         "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
         "WHERE a.session_id = ? ORDER BY u.code, a.terminal_id, a.started_at", (session_id,),
     ).fetchall():
-        members = [dict(m) for m in conn.execute(
+        members = [RollCallMember(*m) for m in conn.execute(
             "SELECT am.member_no, COALESCE(m.name, '') AS name FROM attendance_members am "
             "LEFT JOIN members m ON m.member_no = am.member_no WHERE am.attendance_id = ? "
-            "ORDER BY am.member_no", (r["id"],),
+            "ORDER BY am.member_no", (r[0],),
         )]
-        row = dict(r)
-        del row["id"]
-        out.append({**row, "members": members})
+        out.append(RollCallEntry(terminal_id=r[1], village_name=r[2], unit_name=r[3],
+                                 started_at=r[4], ended_at=r[5], watched_seconds=r[6],
+                                 members=members))
     return out
 
 

@@ -78,15 +78,59 @@ def add_terminal(conn: sqlite3.Connection, terminal_id: str, village_code: str, 
     return cur.rowcount == 1
 
 
-def list_units(conn: sqlite3.Connection) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class UnitRow:
+    """A town, township or subdistrict, with how many villages it has."""
+
+    code: str
+    name: str
+    kind: str
+    villages: int
+
+
+@dataclass(frozen=True)
+class VillageRow:
+    """A village or community, its unit, and how many members and terminals it has."""
+
+    code: str
+    name: str
+    unit_code: str
+    unit_name: str
+    kind: str
+    terrain: str
+    members: int
+    terminals: int
+
+
+@dataclass(frozen=True)
+class VillageRef:
+    code: str
+    name: str
+    unit_code: str
+    unit_name: str
+
+
+@dataclass(frozen=True)
+class TerminalRow:
+    """A terminal point and where it stands."""
+
+    id: str
+    name: str
+    village_code: str
+    village_name: str
+    unit_code: str
+    public_key: str | None  # its own Ed25519 key (base64), when it enrolled with one
+
+
+def list_units(conn: sqlite3.Connection) -> list[UnitRow]:
     rows = conn.execute(
         "SELECT u.code, u.name, u.kind, COUNT(v.code) AS villages FROM units u "
         "LEFT JOIN villages v ON v.unit_code = u.code GROUP BY u.code ORDER BY u.code"
     )
-    return [dict(r) for r in rows]
+    return [UnitRow(*r) for r in rows]
 
 
-def list_villages(conn: sqlite3.Connection, unit_code: str | None = None) -> list[dict[str, object]]:
+def list_villages(conn: sqlite3.Connection, unit_code: str | None = None) -> list[VillageRow]:
     sql = (
         "SELECT v.code, v.name, v.unit_code, u.name AS unit_name, v.kind, v.terrain, "
         "(SELECT COUNT(*) FROM members m WHERE m.village_code = v.code) AS members, "
@@ -97,24 +141,29 @@ def list_villages(conn: sqlite3.Connection, unit_code: str | None = None) -> lis
     if unit_code is not None:
         sql += " WHERE v.unit_code = ?"
         args = (unit_code,)
-    return [dict(r) for r in conn.execute(sql + " ORDER BY v.code", args)]
+    return [VillageRow(*r) for r in conn.execute(sql + " ORDER BY v.code", args)]
 
 
-def village(conn: sqlite3.Connection, code: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT v.*, u.name AS unit_name FROM villages v JOIN units u ON u.code = v.unit_code "
-        "WHERE v.code = ?", (code,)
+def village(conn: sqlite3.Connection, code: str) -> VillageRef | None:
+    row = conn.execute(
+        "SELECT v.code, v.name, v.unit_code, u.name FROM villages v "
+        "JOIN units u ON u.code = v.unit_code WHERE v.code = ?", (code,)
     ).fetchone()
-    return row
+    return None if row is None else VillageRef(*row)
 
 
 def unit_exists(conn: sqlite3.Connection, code: str) -> bool:
     return conn.execute("SELECT 1 FROM units WHERE code = ?", (code,)).fetchone() is not None
 
 
-def terminal(conn: sqlite3.Connection, terminal_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT t.*, v.unit_code, v.name AS village_name FROM terminals t "
+def terminal(conn: sqlite3.Connection, terminal_id: str) -> TerminalRow | None:
+    row = conn.execute(
+        "SELECT t.id, t.name, t.village_code, v.name, v.unit_code, t.public_key FROM terminals t "
         "JOIN villages v ON v.code = t.village_code WHERE t.id = ?", (terminal_id,)
     ).fetchone()
-    return row
+    return None if row is None else TerminalRow(*row)
+
+
+def terminal_village_codes(conn: sqlite3.Connection) -> list[str]:
+    """The villages that have a terminal point, by code."""
+    return [r[0] for r in conn.execute("SELECT village_code FROM terminals ORDER BY village_code")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -26,8 +27,49 @@ def record_heartbeat(
     )
 
 
-def fleet_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute(
+@dataclass(frozen=True)
+class FleetRow:
+    """A terminal point as the fleet view shows it: times are RFC 3339 UTC text,
+    `heartbeat` the last one as JSON, `ready_items` how many items it holds verified."""
+
+    id: str
+    name: str
+    village_code: str
+    village_name: str
+    unit_code: str
+    unit_name: str
+    terrain: str
+    last_seen: str | None
+    last_address: str | None
+    heartbeat: str | None
+    enrolled_at: str | None
+    revoked_at: str | None
+    last_usb_contact: str | None  # when it last answered by USB stick
+    ready_items: int
+
+
+@dataclass(frozen=True)
+class UpcomingSession:
+    id: str
+    title: str
+    starts_at: str
+
+
+@dataclass(frozen=True)
+class NeededItem:
+    sha256: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SessionTerminal:
+    id: str
+    village_code: str
+    village_name: str
+
+
+def fleet_rows(conn: sqlite3.Connection) -> list[FleetRow]:
+    return [FleetRow(*r) for r in conn.execute(
         "SELECT t.id, t.name, t.village_code, v.name AS village_name, v.unit_code, "
         "u.name AS unit_name, v.terrain, t.last_seen, t.last_address, t.heartbeat, "
         "t.enrolled_at, t.revoked_at, t.last_usb_contact, "
@@ -35,30 +77,30 @@ def fleet_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
         "AS ready_items "
         "FROM terminals t JOIN villages v ON v.code = t.village_code "
         "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
-    ).fetchall()
+    )]
 
 
-def upcoming_sessions(conn: sqlite3.Connection, since: datetime) -> list[sqlite3.Row]:
-    return conn.execute(
+def upcoming_sessions(conn: sqlite3.Connection, since: datetime) -> list[UpcomingSession]:
+    return [UpcomingSession(*r) for r in conn.execute(
         "SELECT id, title, starts_at FROM sessions WHERE starts_at >= ? ORDER BY starts_at, id",
         (to_db(since),),
-    ).fetchall()
+    )]
 
 
-def session_needs(conn: sqlite3.Connection, session_id: str) -> list[sqlite3.Row]:
-    return conn.execute(
+def session_needs(conn: sqlite3.Connection, session_id: str) -> list[NeededItem]:
+    return [NeededItem(*r) for r in conn.execute(
         "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
         "WHERE si.session_id = ? ORDER BY si.position", (session_id,),
-    ).fetchall()
+    )]
 
 
-def session_terminals(conn: sqlite3.Connection, session_id: str) -> list[sqlite3.Row]:
-    return conn.execute(
+def session_terminals(conn: sqlite3.Connection, session_id: str) -> list[SessionTerminal]:
+    return [SessionTerminal(*r) for r in conn.execute(
         "SELECT t.id, t.village_code, v.name AS village_name FROM session_villages sv "
         "JOIN terminals t ON t.village_code = sv.village_code "
         "JOIN villages v ON v.code = t.village_code WHERE sv.session_id = ? ORDER BY t.id",
         (session_id,),
-    ).fetchall()
+    )]
 
 
 def ready_hashes(conn: sqlite3.Connection, terminal_id: str) -> set[str]:

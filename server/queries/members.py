@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from server.roster import MemberRow
 from shared.protocol import Member
@@ -50,22 +51,42 @@ def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
     ]
 
 
-def member(conn: sqlite3.Connection, member_no: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT m.*, v.name AS village_name FROM members m JOIN villages v "
+@dataclass(frozen=True)
+class MemberRef:
+    """A member by number, with name and village."""
+
+    member_no: str
+    name: str
+    village_code: str
+    village_name: str
+
+
+@dataclass(frozen=True)
+class MemberMatchRow:
+    member_no: str
+    name: str
+    village_code: str
+    village_name: str
+    unit_name: str
+    branch: str
+
+
+def member(conn: sqlite3.Connection, member_no: str) -> MemberRef | None:
+    row = conn.execute(
+        "SELECT m.member_no, m.name, m.village_code, v.name FROM members m JOIN villages v "
         "ON v.code = m.village_code WHERE member_no = ?", (member_no,),
     ).fetchone()
-    return row
+    return None if row is None else MemberRef(*row)
 
 
-def search(conn: sqlite3.Connection, text: str, limit: int) -> list[sqlite3.Row]:
+def search(conn: sqlite3.Connection, text: str, limit: int) -> list[MemberMatchRow]:
     """Members whose number starts with `text` or whose name contains it; at most `limit`."""
     like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return conn.execute(
+    return [MemberMatchRow(*r) for r in conn.execute(
         "SELECT m.member_no, m.name, m.village_code, v.name AS village_name, "
         "u.name AS unit_name, m.branch FROM members m JOIN villages v ON v.code = m.village_code "
         "JOIN units u ON u.code = v.unit_code "
         "WHERE m.member_no LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\' "
         "ORDER BY m.name = ? DESC, m.member_no = ? DESC, CAST(m.member_no AS INTEGER) LIMIT ?",
         (like + "%", "%" + like + "%", text, text, limit),
-    ).fetchall()
+    )]

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 
-from shared.timeutil import to_db
+from shared.timeutil import from_db, to_db
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """One tus upload: `offset` bytes of `length` are durable; `metadata` is the raw
+    Upload-Metadata header; `content_id` is set once the upload became a content."""
+
+    id: str
+    length: int
+    offset: int
+    metadata: str
+    created_at: datetime
+    expires_at: datetime
+    content_id: str | None
 
 
 def create(
@@ -19,11 +34,17 @@ def create(
     )
 
 
-def get(conn: sqlite3.Connection, upload_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM uploads WHERE id = ?", (upload_id,)
+def get(conn: sqlite3.Connection, upload_id: str) -> UploadRow | None:
+    row = conn.execute(
+        "SELECT id, length, offset, metadata, created_at, expires_at, content_id "
+        "FROM uploads WHERE id = ?", (upload_id,)
     ).fetchone()
-    return row
+    if row is None:
+        return None
+    return UploadRow(
+        id=row[0], length=int(row[1]), offset=int(row[2]), metadata=row[3] or "",
+        created_at=from_db(row[4]), expires_at=from_db(row[5]), content_id=row[6],
+    )
 
 
 def set_offset(conn: sqlite3.Connection, upload_id: str, offset: int) -> None:
