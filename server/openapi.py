@@ -26,8 +26,8 @@ QUERY: dict[str, tuple[bool, dict[str, Any]]] = {  # name: (required, schema)
     "dry_run": (False, {"type": "string", "enum": [*FLAG_TRUE, *FLAG_FALSE]}),
     "limit": (False, {"type": "integer", "minimum": 1, "maximum": 200}),
     "unit": (False, {"type": "string"}),
-    # terminal ids heard on the asking terminal's LAN, comma-separated (at most 64 are read)
-    "lan": (False, {"type": "string", "maxLength": 4096}),
+    # terminal ids heard on the asking terminal's LAN, comma-separated (the first 64 are read)
+    "lan": (False, {"type": "string"}),
 }
 _B64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 _META_PAIR = f"[^\\s,]+(?: {_B64})?"

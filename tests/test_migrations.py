@@ -41,8 +41,8 @@ async def test_attendance_survives_the_key_change(tmp_path: Path) -> None:
         await db.write(old_rows)
     async with Database(path, MIGRATIONS) as db:
         rows = await db.read(lambda c: reports.member_sessions(c, "7"))
-        assert [(r["record_id"], r["watched_seconds"]) for r in rows] == [("r1", 3600.0)]
+        assert [(r.record_id, r.watched_seconds) for r in rows] == [("r1", 3600.0)]
         coverage = await db.read(lambda c: reports.coverage_by_village(
             c, from_db("2026-10-01T00:00:00.000000Z"), from_db("2026-11-01T00:00:00.000000Z"), 60))
-        village = next(r for r in coverage if r["code"] == "140121100001")
-        assert (village["members"], village["trained"]) == (1, 1)
+        village = next(r for r in coverage if r.code == "140121100001")
+        assert (village.members, village.trained) == (1, 1)

@@ -313,7 +313,8 @@ async def test_bundle_choices_and_refusals(tmp_path: Path, films: tuple[Path, Pa
             assert r.status == 422 and (await r.json())["error"]["code"] == "no_terminals"
         async with http.post("/api/v1/admin/bundles",
                              json={"directory": "stick", "terminals": [TA]}) as r:
-            assert r.status == 400 and (await r.json())["error"]["code"] == "bad_directory"
+            error = (await r.json())["error"]  # the document says: an absolute path
+            assert r.status == 422 and error["code"] == "invalid_body" and "directory" in error["message"]
         for outside in ("/etc", str(tmp_path), str(tmp_path / ".." / "elsewhere")):
             async with http.post("/api/v1/admin/bundles/returns", json={"directory": outside}) as r:
                 assert r.status == 422, outside

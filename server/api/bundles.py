@@ -15,11 +15,12 @@ from msgspec import Meta, Struct
 from server import bundles
 from server.api.jsonio import json_response, read_json
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, STORE
-from server.errors import BadRequest, Unprocessable
+from server.errors import Unprocessable
 from shared import bundle as b
 
 log = logging.getLogger(__name__)
-Directory = Annotated[str, Meta(min_length=1, max_length=4096)]
+Directory = Annotated[str, Meta(min_length=2, max_length=4096, pattern="^/",
+                               description="the stick's folder: an absolute path on the server")]
 
 
 class BundleIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -42,8 +43,8 @@ def _stick(request: web.Request, directory: str) -> Path:
     """The stick's folder, if it is an absolute path under one of the USB mount roots
     (`usb_mount_roots`): the console must not write or read anywhere else."""
     if not directory.startswith("/"):
-        raise BadRequest("give the stick's folder as an absolute path on the server, "
-                         "e.g. /media/usb0", code="bad_directory")
+        raise Unprocessable("give the stick's folder as an absolute path on the server, "
+                            "e.g. /media/usb0", code="bad_directory")
     path = Path(os.path.normpath(directory))
     roots = [Path(os.path.normpath(r)) for r in request.app[CONFIG].usb_mount_roots]
     if not any(path != root and path.is_relative_to(root) for root in roots):
