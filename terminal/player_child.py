@@ -1,4 +1,4 @@
-"""The libvlc child: one process per session, started by `terminal.player.Player`.
+"""The libvlc child: one process per session, started by `terminal.playback.player.Player`.
 
     python -m terminal.player_child FD
 

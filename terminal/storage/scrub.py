@@ -36,9 +36,9 @@ from shared.protocol import SessionPlan
 from shared.sqlite import Database
 from shared.timeutil import from_db, to_db, utcnow
 from terminal import constants as k
-from terminal import db as q
-from terminal.cache import Cache
 from terminal.errors import NotReady, VerifyInterrupted
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
 
 log = logging.getLogger(__name__)
 

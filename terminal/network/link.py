@@ -16,11 +16,11 @@ from functools import partial
 import aiohttp
 
 from shared.sqlite import Database
-from terminal import db as q
-from terminal.client import ServerClient
-from terminal.discovery import Discovery, order_candidates
 from terminal.errors import ServerRefused, ServerUnreachable, UntrustedServer
-from terminal.trust import Trust
+from terminal.network.client import ServerClient
+from terminal.network.discovery import Discovery, order_candidates
+from terminal.network.trust import Trust
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ asked to seek, so neither counts. Media time that freezes while playing for
 
 A child that dies (crash, kill -9) or stops answering for `command_timeout` seconds
 ends the item at once with what was counted so far, and `PlayStats.lost` says why;
-the session then ends (`terminal.sessions`). Commands to a lost child do nothing.
+the session then ends (`terminal.playback.sessions`). Commands to a lost child do nothing.
 
 `play()` takes only a `VerifiedMedia`: bytes the cache hashed just before.
 """
@@ -38,7 +38,7 @@ import msgspec
 
 from terminal import constants as k
 from terminal import player_wire as w
-from terminal.cache import VerifiedMedia
+from terminal.storage.cache import VerifiedMedia
 
 log = logging.getLogger(__name__)
 

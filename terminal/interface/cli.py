@@ -30,13 +30,14 @@ import msgspec
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
-from terminal import db as q
-from terminal import progress, sdnotify
+from terminal import sdnotify
 from terminal.config import TerminalConfig, describe, load_config
-from terminal.control import ControlError, Started
-from terminal.migrations import MIGRATIONS
-from terminal.scrub import shown_state
-from terminal.snapshot import ItemStatus, NextSession, Snapshot
+from terminal.interface import progress
+from terminal.interface.control import ControlError, Started
+from terminal.interface.snapshot import ItemStatus, NextSession, Snapshot
+from terminal.storage import db as q
+from terminal.storage.migrations import MIGRATIONS
+from terminal.storage.scrub import shown_state
 
 log = logging.getLogger("terminal")
 
@@ -135,7 +136,7 @@ def _config(args: argparse.Namespace) -> TerminalConfig:
 
 
 async def _wait_for_enrollment(database: Database, stop: asyncio.Event) -> None:
-    from terminal.enroll import stored_identity
+    from terminal.network.enroll import stored_identity
 
     while True:
         terminal_id, _token = await stored_identity(database)
@@ -256,7 +257,7 @@ async def _offline_snapshot(config: TerminalConfig) -> Snapshot:
 
 
 def _local(rfc3339: str | None) -> str:
-    from terminal.tv.screens import local_time
+    from terminal.interface.tv.screens import local_time
 
     return local_time(rfc3339) if rfc3339 else "-"
 
@@ -325,7 +326,7 @@ async def _status(config: TerminalConfig, as_json: bool) -> int:
 async def _session(config: TerminalConfig, args: argparse.Namespace) -> int:
     from terminal.daemon import Terminal
     from terminal.errors import TerminalError
-    from terminal.sessions import SessionSpec
+    from terminal.playback.sessions import SessionSpec
 
     if not args.session_id and not args.item:
         raise SystemExit("请用 --session-id 指定场次，或用 --item 指定课程（`status` 会列出）\n"
@@ -429,7 +430,7 @@ async def _usb(config: TerminalConfig, directory: Path, as_json: bool) -> int:
 
 
 async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
-    from terminal.enroll import stored_identity
+    from terminal.network.enroll import stored_identity
 
     if not config.db_path.exists():
         return config
@@ -441,9 +442,9 @@ async def _with_enrolled_id(config: TerminalConfig) -> TerminalConfig:
 async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None) -> int:
     import aiohttp
 
-    from terminal.discovery import Discovery
-    from terminal.enroll import enroll
     from terminal.errors import TerminalError
+    from terminal.network.discovery import Discovery
+    from terminal.network.enroll import enroll
 
     url = config.server_url
     if not url and config.zeroconf:
@@ -470,9 +471,9 @@ async def _enroll(config: TerminalConfig, code: str, tls_pin: str | None = None)
 
 
 def _tv(config: TerminalConfig, args: argparse.Namespace) -> int:
-    from terminal.tv import app
-    from terminal.tv.api import DaemonApi
-    from terminal.tv.keys import KeyMap, keyboard_devices
+    from terminal.interface.tv import app
+    from terminal.interface.tv.api import DaemonApi
+    from terminal.interface.tv.keys import KeyMap, keyboard_devices
 
     try:
         width, height = (int(n) for n in args.size.lower().split("x"))

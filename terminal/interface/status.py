@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from terminal.control import ControlError, ControlRefused, RosterAnswer, decode_request
-from terminal.snapshot import (  # the snapshot's shapes live there; re-exported for callers
+from terminal.interface.control import ControlError, ControlRefused, RosterAnswer, decode_request
+from terminal.interface.snapshot import (  # the snapshot's shapes live there; re-exported for callers
     ItemStatus,
     NextSession,
     Problem,
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 SnapshotSource = Callable[[], Awaitable[Snapshot]]
-# the action and its decoded request (a struct from terminal.control.ROUTES) -> its answer
+# the action and its decoded request (a struct from terminal.interface.control.ROUTES) -> its answer
 Control = Callable[[str, Any], Awaitable[Any]]
 RosterSource = Callable[[], Awaitable[RosterAnswer]]
 

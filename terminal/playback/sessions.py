@@ -5,7 +5,7 @@ few seconds (watched seconds per item, attendees, the time reached) and closes i
 the end. The time reached is the start plus the length measured on the monotonic clock,
 so a wall-clock step in a session never makes a record end before it starts; the record
 also keeps its boot id, monotonic readings and whether the server had confirmed the
-wall clock (`terminal.clock`), for the server to place it. When the player process dies
+wall clock (`terminal.playback.clock`), for the server to place it. When the player process dies
 mid-item, the session ends there: the record is closed with what was watched so far,
 and `SessionResult.problem` says why.
 
@@ -33,11 +33,11 @@ from shared.protocol import Member, WatchedItem
 from shared.sqlite import Database
 from shared.timeutil import to_db
 from terminal import constants as k
-from terminal import db as q
-from terminal.cache import Cache
-from terminal.clock import Clock
 from terminal.errors import NotReady, TerminalError
-from terminal.player import Player
+from terminal.playback.clock import Clock
+from terminal.playback.player import Player
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from shared.protocol import ClockAnchor
 from shared.sqlite import Database
 from shared.timeutil import utcnow
 from terminal import constants as k
-from terminal import db as q
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

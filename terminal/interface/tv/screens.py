@@ -1,5 +1,5 @@
 """The TV interface's screens as plain data: what is shown, what is focused, and what
-each command does. No toolkit here — `terminal.tv.app` draws a `View` with Tk and sends
+each command does. No toolkit here — `terminal.interface.tv.app` draws a `View` with Tk and sends
 the `Call`s to the daemon — so the focus rules are tested without a display.
 
 Focus rules (each has a test in tests/test_tv_focus.py):
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from shared.protocol import Member
-from terminal import control as ctl
-from terminal.snapshot import Snapshot
-from terminal.tv.keys import LEARN_ORDER, Command
+from terminal.interface import control as ctl
+from terminal.interface.snapshot import Snapshot
+from terminal.interface.tv.keys import LEARN_ORDER, Command
 
 try:
     COUNTY_TIME: timezone | ZoneInfo = ZoneInfo("Asia/Shanghai")
@@ -101,7 +101,7 @@ class Menu:
 class Call:
     """A request for the daemon, sent by the app; its answer comes back to `Ui.answer`."""
 
-    action: str  # a key of terminal.control.ROUTES
+    action: str  # a key of terminal.interface.control.ROUTES
     request: Any
 
 

@@ -18,9 +18,9 @@ from shared.protocol import Catalog, CatalogItem, SignedCatalog
 from shared.signing import verify
 from shared.sqlite import Database
 from shared.timeutil import utcnow
-from terminal import db as q
 from terminal.errors import CatalogRejected
-from terminal.trust import Trust
+from terminal.network.trust import Trust
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Literal, cast, get_args
 from shared.protocol import CachedItem, CacheState, Heartbeat, Playback
 from shared.timeutil import utcnow
 from terminal import constants as k
-from terminal.status import Snapshot
+from terminal.interface.status import Snapshot
 
 _STATES = set(get_args(CacheState))
 _PlayState = Literal["playing", "paused", "buffering", "stopped", "error"]

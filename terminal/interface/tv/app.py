@@ -25,11 +25,11 @@ from pathlib import Path
 from tkinter import font as tkfont
 from typing import Any
 
-from terminal import control as ctl
 from terminal import sdnotify as systemd
-from terminal.tv.api import DaemonApi, DaemonDown
-from terminal.tv.keys import DeviceReader, KeyMap, RepeatFilter, x_key
-from terminal.tv.screens import COUNTY_TIME, Call, Entry, Ui, View
+from terminal.interface import control as ctl
+from terminal.interface.tv.api import DaemonApi, DaemonDown
+from terminal.interface.tv.keys import DeviceReader, KeyMap, RepeatFilter, x_key
+from terminal.interface.tv.screens import COUNTY_TIME, Call, Entry, Ui, View
 
 log = logging.getLogger(__name__)
 

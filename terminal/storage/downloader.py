@@ -28,8 +28,6 @@ import aiohttp
 from shared.files import fsync_dir, fsync_file
 from shared.pieces import BadPiece, PieceCheck, check_prefix
 from terminal import constants as k
-from terminal.bandwidth import RateLimiter
-from terminal.client import TRANSPORT_ERRORS
 from terminal.errors import (
     BadSource,
     DiskFull,
@@ -38,6 +36,8 @@ from terminal.errors import (
     RangeMismatch,
     ServerUnreachable,
 )
+from terminal.network.bandwidth import RateLimiter
+from terminal.network.client import TRANSPORT_ERRORS
 
 log = logging.getLogger(__name__)
 

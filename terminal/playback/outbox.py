@@ -14,7 +14,7 @@ server, until a server accepts them. A batch refused whole without naming record
 
 Each batch carries the sender's boot id and monotonic clock (the server's receive time
 anchors this boot) and the clock anchors of the other boots its records name, so the
-server can place records whose wall clock was wrong (`terminal.clock`).
+server can place records whose wall clock was wrong (`terminal.playback.clock`).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from shared.protocol import AttendanceBatch, AttendanceRecord, WatchedItem
 from shared.sqlite import Database
 from shared.timeutil import from_db
 from terminal import constants as k
-from terminal import db as q
-from terminal.client import ServerClient
-from terminal.clock import Clock
 from terminal.errors import ServerRefused
+from terminal.network.client import ServerClient
+from terminal.playback.clock import Clock
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ import aiohttp
 from shared.files import fsync_dir, fsync_file
 from shared.hashing import sha256_file
 from shared.pieces import piece_count
-from terminal.client import TRANSPORT_ERRORS
-from terminal.downloader import parse_content_range
 from terminal.errors import DownloadFailed, HashMismatch
+from terminal.network.client import TRANSPORT_ERRORS
+from terminal.storage.downloader import parse_content_range
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from shared.signing import fingerprint, load_public_key, proof_message, verify
 from shared.sqlite import Database
-from terminal import db as q
-from terminal.client import ServerClient, ServerInfo
 from terminal.errors import UntrustedServer
+from terminal.network.client import ServerClient, ServerInfo
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

@@ -36,13 +36,13 @@ from shared.peers import (
 )
 from shared.sqlite import Database
 from shared.timeutil import utcnow
-from terminal import db as q
-from terminal.bandwidth import RateLimiter
-from terminal.cache import Cache
-from terminal.client import ServerClient
 from terminal.errors import ServerRefused, ServerUnreachable
-from terminal.trust import Trust
-from terminal.usb import own_key
+from terminal.network.bandwidth import RateLimiter
+from terminal.network.client import ServerClient
+from terminal.network.trust import Trust
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.usb import own_key
 
 log = logging.getLogger(__name__)
 

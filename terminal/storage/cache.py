@@ -5,7 +5,7 @@ Only this module decides that bytes are playable. An item is handed out as a
 nothing else. After an unclean shutdown (no clean-shutdown marker) every file marked
 ready is uncertain ("verifying") and is hashed again before use. A file changed since its
 last check (size or modification time) is "verifying" too, and one that no longer matches
-is removed and fetched anew. The scrub (`terminal.scrub`) hashes every ready file again
+is removed and fetched anew. The scrub (`terminal.storage.scrub`) hashes every ready file again
 on a schedule, which also catches bytes changed behind an unchanged modification time.
 
 Room is made by evicting items no longer assigned, least recently played first, never
@@ -30,8 +30,8 @@ from pathlib import Path
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
-from terminal import db as q
 from terminal.errors import NotReady, VerifyInterrupted
+from terminal.storage import db as q
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from terminal.snapshot import Problem
+from terminal.interface.snapshot import Problem
 
 
 class Condition(StrEnum):

@@ -20,12 +20,12 @@ from shared.signing import fingerprint, load_public_key
 from shared.sqlite import Database
 from shared.timeutil import from_db, to_db, utcnow
 from terminal import constants as k
-from terminal import db as q
-from terminal.client import TRANSPORT_ERRORS, ServerClient, refused
 from terminal.errors import ServerUnreachable, UntrustedServer
-from terminal.link import LAST_GOOD
-from terminal.trust import PINNED_FINGERPRINT, PINNED_KEY
-from terminal.usb import new_key, store_key
+from terminal.network.client import TRANSPORT_ERRORS, ServerClient, refused
+from terminal.network.link import LAST_GOOD
+from terminal.network.trust import PINNED_FINGERPRINT, PINNED_KEY
+from terminal.storage import db as q
+from terminal.storage.usb import new_key, store_key
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,9 @@
 
 One cycle: fetch the catalog (ETag, 304), refresh the roster, then download what is
 missing, needed-sooner first, while the download window is open and there is room
-(hashing cached files again is the scrub's work, `terminal.scrub`). A full disk pauses downloads with a clear
-condition; an expired catalog adds nothing new ("stale") while the cache still plays.
+(hashing cached files again is the scrub's work, `terminal.storage.scrub`). A full disk
+pauses downloads with a clear condition; an expired catalog adds nothing new ("stale")
+while the cache still plays.
 """
 
 from __future__ import annotations
@@ -24,11 +25,6 @@ from shared.pieces import PieceCheck, check_prefix
 from shared.protocol import CatalogItem
 from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
-from terminal import db as q
-from terminal.cache import Cache
-from terminal.catalog import CatalogKeeper
-from terminal.client import ServerClient
-from terminal.downloader import Downloader, Fetched
 from terminal.errors import (
     BadSource,
     CatalogRejected,
@@ -37,9 +33,14 @@ from terminal.errors import (
     ServerRefused,
     ServerUnreachable,
 )
-from terminal.peers import PeerFetcher
-from terminal.swarm import Source, Swarm
-from terminal.window import DownloadWindow
+from terminal.network.client import ServerClient
+from terminal.network.peers import PeerFetcher
+from terminal.network.swarm import Source, Swarm
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.catalog import CatalogKeeper
+from terminal.storage.downloader import Downloader, Fetched
+from terminal.storage.window import DownloadWindow
 
 log = logging.getLogger(__name__)
 VILLAGE_NAME = "village_name"  # from the roster, for the TV's home screen

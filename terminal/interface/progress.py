@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from terminal.snapshot import ItemStatus, Snapshot
+from terminal.interface.snapshot import ItemStatus, Snapshot
 
 SnapshotSource = Callable[[], Awaitable[Snapshot]]
 

@@ -48,12 +48,12 @@ from shared.protocol import AttendanceBatch, CatalogItem, Heartbeat, SignedCatal
 from shared.signing import public_key_bytes
 from shared.sqlite import Database
 from shared.timeutil import utcnow
-from terminal import db as q
-from terminal.cache import Cache
-from terminal.catalog import ETAG, CatalogKeeper
-from terminal.clock import Clock
 from terminal.errors import CatalogRejected
-from terminal.outbox import to_wire
+from terminal.playback.clock import Clock
+from terminal.playback.outbox import to_wire
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.catalog import ETAG, CatalogKeeper
 
 log = logging.getLogger(__name__)
 

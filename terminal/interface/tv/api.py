@@ -1,4 +1,4 @@
-"""The TV interface's side of the local control API (`terminal.control`): blocking calls,
+"""The TV interface's side of the local control API (`terminal.interface.control`): blocking calls,
 made on the interface's worker thread, never on Tk's."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from terminal import control as ctl
-from terminal.snapshot import Snapshot
+from terminal.interface import control as ctl
+from terminal.interface.snapshot import Snapshot
 
 TIMEOUT = 5.0
 SLOW = {"enroll": 40.0, "link-test": 20.0}  # seconds: these wait on the county server

@@ -1,6 +1,6 @@
 """The terminal's local control API: every message shape, defined once.
 
-The TV interface (`terminal.tv`) and `yuanjiao-terminal session` drive the daemon with
+The TV interface (`terminal.interface.tv`) and `yuanjiao-terminal session` drive the daemon with
 these, as JSON over HTTP on the status endpoint, and only from the box itself
 (127.0.0.1): `POST /control/<action>` with the action's request as the body, and
 `GET /control/roster` for the village roster. `ROUTES` names the request and answer
@@ -83,7 +83,7 @@ class EnrollCode(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 class UsbImport(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Take in what verifies from the USB stick mounted at `directory` and write this
-    terminal's undelivered attendance and state back onto it (terminal/usb.py)."""
+    terminal's undelivered attendance and state back onto it (terminal/storage/usb.py)."""
 
     directory: Annotated[str, Meta(min_length=1, max_length=4096)]
 
@@ -136,7 +136,7 @@ class RosterAnswer(Struct, frozen=True, kw_only=True):
 
 
 class UsbResult(Struct, frozen=True, kw_only=True):
-    usb: dict[str, Any]  # terminal.usb.UsbReport: imported, missing, damaged, skipped, returns
+    usb: dict[str, Any]  # terminal.storage.usb.UsbReport: imported, missing, damaged, skipped, returns
     complete: bool  # everything on the stick was taken in and the returns were written
 
 

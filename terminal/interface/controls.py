@@ -1,4 +1,4 @@
-"""The local control API's handlers: what each `terminal.control` action does to the
+"""The local control API's handlers: what each `terminal.interface.control` action does to the
 running terminal. One home for them, apart from the composition root (`daemon.py`);
 `Terminal.control()` hands every request here.
 
@@ -20,14 +20,14 @@ import msgspec
 
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
-from terminal import control as ctl
-from terminal import db as q
-from terminal import heartbeat
 from terminal.errors import ItemError, ServerUnreachable, TerminalError
-from terminal.link import LAST_GOOD
-from terminal.player import Player
-from terminal.sessions import SessionResult, SessionSpec
-from terminal.sync import VILLAGE_NAME, WINDOW_OVERRIDE
+from terminal.interface import control as ctl
+from terminal.network import heartbeat
+from terminal.network.link import LAST_GOOD
+from terminal.playback.player import Player
+from terminal.playback.sessions import SessionResult, SessionSpec
+from terminal.storage import db as q
+from terminal.storage.sync import VILLAGE_NAME, WINDOW_OVERRIDE
 
 if TYPE_CHECKING:
     from terminal.daemon import Terminal
@@ -73,7 +73,7 @@ class Controls:
         return ctl.Started(title=spec.title, attendees=attendees, state="starting")
 
     async def handle(self, action: str, body: object) -> Any:
-        """The local control API (`terminal.control`): `body` is the action's request struct
+        """The local control API (`terminal.interface.control`): `body` is the action's request struct
         (a plain dict is decoded into it); the answer is the action's answer struct, or a
         dict of it when a dict came in. Refusals raise `ControlRefused`."""
         as_dict = isinstance(body, dict)
@@ -224,7 +224,7 @@ class Controls:
         self.t.notify()
 
     async def _enroll(self, r: ctl.EnrollCode) -> ctl.Enrolled:
-        from terminal.enroll import enroll
+        from terminal.network.enroll import enroll
 
         code = "".join(ch for ch in r.code if ch.isalnum())
         stored: str | None = await self.t.db.read(lambda c: q.get_kv(c, LAST_GOOD))
