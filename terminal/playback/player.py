@@ -2,11 +2,11 @@
 
 libvlc (its plugins, decoders, picture pools, and the Mesa libraries its video probing
 loads) holds about 200 MiB and gives little of it back when released, so it never runs
-in the daemon: the first `play()` starts `python -m terminal.player_child`, and
+in the daemon: the first `play()` starts `python -m terminal.playback.player_child`, and
 `async_close()` (the session's end) ends it, so the daemon returns to its own size.
 Daemon and child talk over a socket pair with the typed messages of
-`terminal.player_wire`; every command is answered once libvlc has run it. libvlc's
-events come back as messages and are handled on the event loop.
+`terminal.playback.player_wire`; every command is answered once libvlc has run it.
+libvlc's events come back as messages and are handled on the event loop.
 
 Watched time is media time that really played, counted here from the child's
 time-changed events: the advance between consecutive events counts only when it is a
@@ -37,7 +37,7 @@ from typing import Any, Literal
 import msgspec
 
 from terminal import constants as k
-from terminal import player_wire as w
+from terminal.playback import player_wire as w
 from terminal.storage.cache import VerifiedMedia
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class Player:
         ours, theirs = socket.socketpair()
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "terminal.player_child", str(theirs.fileno()),
+                sys.executable, "-m", "terminal.playback.player_child", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL,
             )
         except OSError as e:

@@ -1,8 +1,9 @@
-"""The libvlc child: one process per session, started by `terminal.playback.player.Player`.
+"""The libvlc child: one process per session, started by
+`terminal.playback.player.Player`.
 
-    python -m terminal.player_child FD
+    python -m terminal.playback.player_child FD
 
-FD is this process's end of a socket pair with the daemon (`terminal.player_wire`).
+FD is this process's end of a socket pair with the daemon (`terminal.playback.player_wire`).
 The main thread reads commands and runs every libvlc call, in order, answering each
 with `Done`; libvlc's events arrive on libvlc's own threads, which only queue an
 `Event` (calling the player from inside an event callback deadlocks libvlc); one
@@ -22,7 +23,7 @@ from typing import Any
 
 import vlc
 
-from terminal import player_wire as w
+from terminal.playback import player_wire as w
 
 _EVENTS: tuple[tuple[str, w.EventName], ...] = (
     ("MediaPlayerTimeChanged", "time"),
@@ -170,7 +171,8 @@ class Child:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m terminal.player_child FD (started by the terminal daemon)", file=sys.stderr)
+        print("usage: python -m terminal.playback.player_child FD (started by the terminal daemon)",
+              file=sys.stderr)
         return 2
     # Ctrl-C at a shell reaches the whole process group: the daemon decides when we stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,4 +1,5 @@
-"""The messages between the daemon's `Player` and its libvlc child (`terminal.player_child`).
+"""The messages between the daemon's `Player` and its libvlc child
+(`terminal.playback.player_child`).
 
 One socket pair per child; every message is a msgspec Struct, MessagePack-encoded and
 framed by a 4-byte big-endian length. Commands carry a number `n`; the child answers
