@@ -38,9 +38,9 @@ from server.bundles import _write_part
 from shared import bundle as b
 from shared.hashing import sha256_file
 from shared.pieces import PieceCheck, piece_hashes
-from terminal.downloader import Downloader
 from terminal.errors import HashMismatch
-from terminal.usb import _copy_verified
+from terminal.storage.downloader import Downloader
+from terminal.storage.usb import _copy_verified
 
 
 def make_film(path: Path, size: int) -> str:

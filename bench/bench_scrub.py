@@ -35,10 +35,10 @@ from shared.hashing import sha256_file
 from shared.protocol import CatalogItem, ContentKind
 from shared.sqlite import Database
 from terminal import constants as k
-from terminal import db as q
-from terminal.cache import Cache
 from terminal.errors import VerifyInterrupted
-from terminal.migrations import MIGRATIONS
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.migrations import MIGRATIONS
 
 
 def write_random(path: Path, size: int) -> str:

@@ -7,7 +7,7 @@ A county server runs as its own process on 127.0.0.1 with the sample county; a 7
 H.264/AAC clip made by ffmpeg is ingested and assigned to the village. The terminal is
 enrolled with the CLI (`enroll CODE`), then the daemon (`yuanjiao-terminal run`) and the
 interface (`yuanjiao-terminal tv`) run as their own processes on the display, the
-daemon's libvlc child (`terminal.player_child`, started for the session) drawing into
+daemon's libvlc child (`terminal.playback.player_child`, started for the session) drawing into
 the interface's window (audio to libvlc's dummy output: the bench machine has no sound
 card). Measured, each for `--seconds`:
 

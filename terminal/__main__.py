@@ -1,3 +1,3 @@
-from terminal.cli import main
+from terminal.interface.cli import main
 
 raise SystemExit(main())

@@ -7,8 +7,8 @@ Background loops: sync (catalog, roster, downloads), heartbeat, outbox, the sche
 of catalog sessions, the scrub (cached files hashed again while idle), and the saving
 of download progress. Each loop that talks to the server backs off with jitter when
 the link fails and looks for the server again; a loop's unexpected failure goes to the
-`Supervisor`. The control API's handlers live in `terminal.controls`, the terminal's
-condition in `terminal.condition`.
+`Supervisor`. The control API's handlers live in `terminal.interface.controls`, the terminal's
+condition in `terminal.interface.condition`.
 """
 
 from __future__ import annotations
@@ -31,29 +31,12 @@ from shared.protocol import Heartbeat, SessionPlan
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
 from terminal import constants as k
-from terminal import control as ctl
-from terminal import db as q
-from terminal import heartbeat
-from terminal.backoff import Backoff
-from terminal.bandwidth import RateLimiter
-from terminal.cache import Cache
-from terminal.catalog import CatalogKeeper
-from terminal.clock import Clock, MonotonicClock, WallClock
-from terminal.condition import Facts, assess
 from terminal.config import TerminalConfig
-from terminal.controls import Controls
-from terminal.discovery import Discovery
-from terminal.downloader import Downloader
-from terminal.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
 from terminal.errors import ItemError, ServerRefused, ServerUnreachable, TerminalError
-from terminal.link import Link
-from terminal.migrations import MIGRATIONS
-from terminal.outbox import Delivery, Outbox
-from terminal.peers import PeerFetcher, PeerService
-from terminal.player import Player
-from terminal.scrub import Scrubber, shown_state
-from terminal.sessions import SessionResult, SessionRunner, SessionSpec
-from terminal.status import (
+from terminal.interface import control as ctl
+from terminal.interface.condition import Facts, assess
+from terminal.interface.controls import Controls
+from terminal.interface.status import (
     ItemStatus,
     NextSession,
     SessionStatus,
@@ -61,11 +44,28 @@ from terminal.status import (
     Snapshot,
     StatusServer,
 )
+from terminal.network import heartbeat
+from terminal.network.backoff import Backoff
+from terminal.network.bandwidth import RateLimiter
+from terminal.network.discovery import Discovery
+from terminal.network.enroll import rotate_if_due, stored_tls_pin, tls_fingerprint
+from terminal.network.link import Link
+from terminal.network.peers import PeerFetcher, PeerService
+from terminal.network.trust import Trust
+from terminal.playback.clock import Clock, MonotonicClock, WallClock
+from terminal.playback.outbox import Delivery, Outbox
+from terminal.playback.player import Player
+from terminal.playback.sessions import SessionResult, SessionRunner, SessionSpec
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.catalog import CatalogKeeper
+from terminal.storage.downloader import Downloader
+from terminal.storage.migrations import MIGRATIONS
+from terminal.storage.scrub import Scrubber, shown_state
+from terminal.storage.sync import VILLAGE_NAME, Syncer
+from terminal.storage.usb import UsbReport
+from terminal.storage.window import DownloadWindow
 from terminal.supervisor import Supervisor
-from terminal.sync import VILLAGE_NAME, Syncer
-from terminal.trust import Trust
-from terminal.usb import UsbReport
-from terminal.window import DownloadWindow
 
 log = logging.getLogger(__name__)
 
@@ -479,7 +479,7 @@ class Terminal:
         return found
 
     async def control(self, action: str, body: object) -> Any:
-        """The local control API (`terminal.controls.Controls.handle`)."""
+        """The local control API (`terminal.interface.controls.Controls.handle`)."""
         return await self.controls.handle(action, body)
 
     async def roster(self) -> ctl.RosterAnswer:
@@ -510,8 +510,8 @@ class Terminal:
 
     async def usb_exchange(self, stick: Path) -> UsbReport:
         """Take in what verifies from a USB stick and write this terminal's returns onto it
-        (terminal/usb.py); downloads of the same items wait meanwhile."""
-        from terminal.usb import UsbExchange
+        (terminal/storage/usb.py); downloads of the same items wait meanwhile."""
+        from terminal.storage.usb import UsbExchange
 
         async def state() -> Heartbeat:
             return heartbeat.build(await self.snapshot(), self.clock.now())

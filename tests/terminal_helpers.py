@@ -45,10 +45,10 @@ async def enroll(http: aiohttp.ClientSession, tconfig: TerminalConfig, server_ur
     `keep_address=False` the terminal forgets the address it enrolled at, so it must find
     the server again by mDNS."""
     from shared.sqlite import Database
-    from terminal import db as q
-    from terminal.enroll import enroll as trade_code
-    from terminal.link import LAST_GOOD
-    from terminal.migrations import MIGRATIONS
+    from terminal.network.enroll import enroll as trade_code
+    from terminal.network.link import LAST_GOOD
+    from terminal.storage import db as q
+    from terminal.storage.migrations import MIGRATIONS
 
     code = await enrollment_code(http, tconfig.terminal_id)
     async with Database(tconfig.db_path, MIGRATIONS) as database, aiohttp.ClientSession() as plain:

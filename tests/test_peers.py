@@ -32,8 +32,8 @@ from shared.protocol import Heartbeat
 from shared.timeutil import utcnow
 from terminal.config import TerminalConfig
 from terminal.daemon import Terminal
-from terminal.sessions import SessionSpec
-from terminal.usb import own_key
+from terminal.playback.sessions import SessionSpec
+from terminal.storage.usb import own_key
 from tests.conftest import make_clip, serve, server_config
 from tests.terminal_helpers import enroll, eventually, item_state, terminal_config, upload
 

@@ -28,7 +28,7 @@ from server.appkeys import BACKFILL, DB
 from shared.pieces import BadPiece, PieceCheck, piece_hashes
 from shared.protocol import Catalog, SignedCatalog
 from terminal.daemon import Terminal
-from terminal.downloader import Downloader
+from terminal.storage.downloader import Downloader
 from tests.blob_proxy import blob_proxy
 from tests.conftest import make_clip, serve, server_config, terminal_token
 from tests.terminal_helpers import (

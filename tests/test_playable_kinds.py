@@ -22,8 +22,8 @@ import vlc
 
 from server.media import probe
 from shared.hashing import sha256_file
-from terminal.cache import VerifiedMedia
-from terminal.player import Player
+from terminal.playback.player import Player
+from terminal.storage.cache import VerifiedMedia
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.asyncio

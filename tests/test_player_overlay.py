@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.cache import VerifiedMedia
-from terminal.player import Player
+from terminal.playback.player import Player
+from terminal.storage.cache import VerifiedMedia
 from tests.tv_helpers import need_x, xvfb
 
 pytestmark = pytest.mark.asyncio

@@ -23,8 +23,8 @@ import pytest
 
 from shared.hashing import sha256_file
 from terminal.daemon import Terminal
-from terminal.player import Player
-from terminal.sessions import SessionSpec
+from terminal.playback.player import Player
+from terminal.playback.sessions import SessionSpec
 from tests.conftest import Server
 from tests.terminal_helpers import assign, enroll, item_state, terminal_config, upload
 
@@ -74,7 +74,7 @@ async def test_changed_file_is_caught_by_the_next_scrub_pass(
     async with Terminal(config) as terminal:
         await terminal.wait_until(item_state(terminal, sha), timeout=30)
         cached = config.cache_dir / sha
-        with caplog.at_level(logging.ERROR, logger="terminal.cache"):
+        with caplog.at_level(logging.ERROR, logger="terminal.storage.cache"):
             await asyncio.to_thread(_flip, cached, 2000, False)
             terminal.scrubber.wake()
             await terminal.wait_until(lambda: any("is corrupt" in r.message for r in caplog.records), 30)

@@ -17,13 +17,13 @@ import msgspec
 import pytest
 
 from shared.protocol import SignedCatalog
-from terminal.catalog import CatalogKeeper, check
-from terminal.client import ServerClient
 from terminal.daemon import Terminal
-from terminal.enroll import enroll as trade_code
 from terminal.errors import CatalogRejected, UntrustedServer
-from terminal.migrations import MIGRATIONS
-from terminal.trust import Trust
+from terminal.network.client import ServerClient
+from terminal.network.enroll import enroll as trade_code
+from terminal.network.trust import Trust
+from terminal.storage.catalog import CatalogKeeper, check
+from terminal.storage.migrations import MIGRATIONS
 from tests.conftest import Server, serve, server_config
 from tests.terminal_helpers import TERMINAL_ID, assign, enroll, enrollment_code, terminal_config, upload
 

@@ -28,10 +28,10 @@ import pytest
 
 from shared.sqlite import Database
 from shared.timeutil import utcnow
-from terminal.clock import Clock
 from terminal.daemon import Terminal
-from terminal.migrations import MIGRATIONS
-from terminal.sessions import Recorder, SessionSpec
+from terminal.playback.clock import Clock
+from terminal.playback.sessions import Recorder, SessionSpec
+from terminal.storage.migrations import MIGRATIONS
 from tests.conftest import serve, server_config
 from tests.terminal_helpers import (
     TERMINAL_ID,

@@ -1,4 +1,4 @@
-"""The terminal's condition has one owner (`terminal.condition.assess`): the facts give
+"""The terminal's condition has one owner (`terminal.interface.condition.assess`): the facts give
 the English line the heartbeat and fleet view carry and the problems the TV and `status`
 show in Chinese, each with what to do; a box not enrolled shows only that. The loops'
 supervisor restarts a loop that fails, without stopping the others."""
@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from terminal.condition import STALE_LINE, Condition, Facts, assess
+from terminal.interface.condition import STALE_LINE, Condition, Facts, assess
 from terminal.supervisor import Supervisor
 
 WELL = Facts(enrolled=True, syncer="ok", stale=False, has_catalog=True, link="connected",

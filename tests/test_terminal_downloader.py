@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from terminal.downloader import Downloader
 from terminal.errors import HashMismatch, RangeMismatch
+from terminal.storage.downloader import Downloader
 
 pytestmark = pytest.mark.asyncio
 BODY = os.urandom(300_000)

@@ -15,7 +15,7 @@ import pytest
 
 from shared.hashing import sha256_file
 from terminal.daemon import Terminal
-from terminal.sessions import SessionSpec
+from terminal.playback.sessions import SessionSpec
 from tests.conftest import serve, server_config
 from tests.terminal_helpers import (
     TERMINAL_ID,

@@ -55,9 +55,9 @@ async def test_enroll_then_sync_with_the_token(tmp_path: Path, clip: Path) -> No
 
 async def test_token_rotates_without_a_pause(tmp_path: Path, clip: Path) -> None:
     from shared.sqlite import Database
-    from terminal import db as q
-    from terminal.enroll import TOKEN
-    from terminal.migrations import MIGRATIONS
+    from terminal.network.enroll import TOKEN
+    from terminal.storage import db as q
+    from terminal.storage.migrations import MIGRATIONS
     from tests.terminal_helpers import enroll
 
     async with serve(server_config(tmp_path), seed=True) as (running, http):

@@ -31,9 +31,9 @@ import pytest
 from server.appkeys import DB
 from server.runner import RunningServer
 from shared.timeutil import to_db, utcnow
-from terminal import db as q
 from terminal.daemon import Terminal
-from terminal.sessions import SessionSpec
+from terminal.playback.sessions import SessionSpec
+from terminal.storage import db as q
 from tests.conftest import serve, server_config
 from tests.terminal_helpers import (
     REPO,

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from shared.hashing import sha256_file
-from terminal.cache import VerifiedMedia
-from terminal.player import Player
+from terminal.playback.player import Player
+from terminal.storage.cache import VerifiedMedia
 
 pytestmark = pytest.mark.asyncio
 

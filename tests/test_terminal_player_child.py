@@ -25,12 +25,12 @@ import msgspec
 import pytest
 
 from shared.hashing import sha256_file
-from terminal.cache import VerifiedMedia
 from terminal.daemon import Terminal
-from terminal.player import Player
-from terminal.sessions import SessionSpec
-from terminal.snapshot import SessionSummary
-from terminal.tv.screens import Ui
+from terminal.interface.snapshot import SessionSummary
+from terminal.interface.tv.screens import Ui
+from terminal.playback.player import Player
+from terminal.playback.sessions import SessionSpec
+from terminal.storage.cache import VerifiedMedia
 from tests.conftest import Server, make_clip
 from tests.terminal_helpers import (
     assign,
@@ -80,7 +80,8 @@ async def test_child_lives_only_while_the_session_plays(tmp_path: Path, server: 
             assert not await asyncio.to_thread(_libvlc_mapped), "libvlc was loaded into the daemon"
     # and nothing the daemon imports loads python-vlc, which maps libvlc as it is imported
     probe = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys, terminal.daemon, terminal.cli; print('vlc' in sys.modules)",
+        sys.executable, "-c",
+        "import sys, terminal.daemon, terminal.interface.cli; print('vlc' in sys.modules)",
         stdout=asyncio.subprocess.PIPE)
     out, _ = await probe.communicate()
     assert out.decode().strip() == "False"

@@ -40,13 +40,13 @@ from shared.hashing import sha256_file
 from shared.protocol import CatalogItem, ContentKind
 from shared.sqlite import Database
 from shared.timeutil import to_db, utcnow
-from terminal import db as q
-from terminal.cache import Cache
 from terminal.daemon import Terminal
 from terminal.errors import VerifyInterrupted
-from terminal.migrations import MIGRATIONS
-from terminal.player import Player
-from terminal.sessions import SessionSpec
+from terminal.playback.player import Player
+from terminal.playback.sessions import SessionSpec
+from terminal.storage import db as q
+from terminal.storage.cache import Cache
+from terminal.storage.migrations import MIGRATIONS
 from tests.conftest import Server, add_account, admin_session, seed_county, server_config
 from tests.terminal_helpers import REPO, VILLAGE, assign, enroll, item_state, terminal_config, upload
 
@@ -124,7 +124,7 @@ async def test_flip_behind_an_unchanged_mtime_is_caught_by_the_scrub(
         await terminal.control("window", {"hours": 0})  # closed again: no refetch for now
 
         cached = config.cache_dir / sha
-        with caplog.at_level(logging.ERROR, logger="terminal.cache"):
+        with caplog.at_level(logging.ERROR, logger="terminal.storage.cache"):
             await asyncio.to_thread(_flip_keeping_mtime, cached, 1500)
             # nothing asks for the file: only the scrub's schedule can find it
             await terminal.wait_until(item_state(terminal, sha, "corrupt"), timeout=30)
@@ -214,7 +214,7 @@ async def test_a_scheduled_sessions_items_are_verified_before_it(
             assert r.status == 201, await r.text()
             session_id = (await r.json())["id"]
 
-        with caplog.at_level(logging.ERROR, logger="terminal.cache"):
+        with caplog.at_level(logging.ERROR, logger="terminal.storage.cache"):
             await terminal.wait_until(lambda: any("is corrupt" in r.message for r in caplog.records), 30)
         caught = utcnow()
         await terminal.wait_until(item_state(terminal, sha), timeout=30)

@@ -25,9 +25,9 @@ from server.runner import RunningServer
 from shared import service
 from shared.sqlite import Database
 from terminal.daemon import Terminal
-from terminal.enroll import enroll as trade_code
-from terminal.migrations import MIGRATIONS
-from terminal.sessions import SessionSpec
+from terminal.network.enroll import enroll as trade_code
+from terminal.playback.sessions import SessionSpec
+from terminal.storage.migrations import MIGRATIONS
 from tests.conftest import serve, server_config
 from tests.terminal_helpers import (
     TERMINAL_ID,

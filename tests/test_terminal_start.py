@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal import db as q
 from terminal.daemon import Terminal
+from terminal.storage import db as q
 from tests.conftest import serve, server_config
 from tests.terminal_helpers import (
     REPO,

@@ -29,7 +29,7 @@ async def test_needed_sooner_first(
     soon_id, soon = await upload(server.http, clip2, "明天就要")
     await assign(server.http, later_id, needed_by=(utcnow() + timedelta(days=30)).isoformat())
     await assign(server.http, soon_id, needed_by=(utcnow() + timedelta(days=1)).isoformat())
-    with caplog.at_level(logging.INFO, logger="terminal.sync"):
+    with caplog.at_level(logging.INFO, logger="terminal.storage.sync"):
         tconfig = await enroll(server.http, terminal_config(tmp_path, server.url), server.url)
         async with Terminal(tconfig) as terminal:
             await terminal.wait_until(item_state(terminal, later), timeout=30)

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from terminal import db as q
 from terminal.daemon import Terminal
-from terminal.enroll import TERMINAL_ID as STORED_ID
+from terminal.network.enroll import TERMINAL_ID as STORED_ID
+from terminal.storage import db as q
 from tests.conftest import make_clip, serve, server_config
 from tests.terminal_helpers import (
     TERMINAL_ID,

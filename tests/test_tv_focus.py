@@ -9,10 +9,10 @@ from __future__ import annotations
 import msgspec
 
 from shared.protocol import Member
-from terminal import control as ctl
-from terminal.status import ItemStatus, NextSession, SessionStatus, Snapshot
-from terminal.tv.keys import Command
-from terminal.tv.screens import Entry, Menu, Ui
+from terminal.interface import control as ctl
+from terminal.interface.status import ItemStatus, NextSession, SessionStatus, Snapshot
+from terminal.interface.tv.keys import Command
+from terminal.interface.tv.screens import Entry, Menu, Ui
 
 
 def snapshot(*, items: int = 3, downloading: int = 0, link: str = "connected",

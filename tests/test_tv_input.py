@@ -13,7 +13,7 @@ import struct
 import threading
 from pathlib import Path
 
-from terminal.tv.keys import (
+from terminal.interface.tv.keys import (
     Command,
     DeviceReader,
     KeyMap,

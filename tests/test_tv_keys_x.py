@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from terminal.daemon import Terminal
-from terminal.tv.keys import LEARN_ORDER, Command
+from terminal.interface.tv.keys import LEARN_ORDER, Command
 from tests.terminal_helpers import terminal_config
 from tests.tv_helpers import tv, xvfb
 

@@ -35,10 +35,10 @@ from server.config import ServerConfig
 from server.signer import Signer
 from shared import bundle as b
 from shared.protocol import SignedCatalog
-from terminal import db as tq
 from terminal.config import TerminalConfig
 from terminal.daemon import Terminal
-from terminal.sessions import SessionSpec
+from terminal.playback.sessions import SessionSpec
+from terminal.storage import db as tq
 from tests.conftest import make_clip, serve, server_config
 from tests.terminal_helpers import REPO, enroll, import_roster, terminal_config, upload
 from tests.usb_helpers import exfat_stick, fat_stick, fill_leaving
@@ -79,7 +79,7 @@ async def _offline_terminal(http: aiohttp.ClientSession, base: Path, terminal_id
     await enroll(http, tconfig, server_url, keep_address=False)
     from shared.protocol import Roster
     from shared.sqlite import Database
-    from terminal.migrations import MIGRATIONS
+    from terminal.storage.migrations import MIGRATIONS
 
     async with Database(tconfig.db_path, MIGRATIONS) as database:
         token = await database.read(lambda c: tq.get_kv(c, "terminal_token"))
@@ -117,7 +117,7 @@ async def _exchange(tconfig: TerminalConfig, stick: Path) -> Any:
 
 async def _state(tconfig: TerminalConfig, sha: str) -> str:
     from shared.sqlite import Database
-    from terminal.migrations import MIGRATIONS
+    from terminal.storage.migrations import MIGRATIONS
 
     async with Database(tconfig.db_path, MIGRATIONS) as database:
         row = await database.read(lambda c: tq.item(c, sha))
@@ -126,7 +126,7 @@ async def _state(tconfig: TerminalConfig, sha: str) -> str:
 
 async def _a_member(tconfig: TerminalConfig) -> str:
     from shared.sqlite import Database
-    from terminal.migrations import MIGRATIONS
+    from terminal.storage.migrations import MIGRATIONS
 
     async with Database(tconfig.db_path, MIGRATIONS) as database:
         return (await database.read(tq.roster))[0].member_no
