@@ -62,7 +62,8 @@ async def _bundle(app: web.Application, args: argparse.Namespace) -> int:
     try:
         if args.bundle_command == "write":
             if not (args.township or args.terminal or args.offline):
-                print("choose --township, --terminal or --offline", file=sys.stderr)
+                print("请选择 --township、--terminal 或 --offline / choose --township, --terminal or "
+                      "--offline", file=sys.stderr)
                 return 2
             report: object = await bundles.write_bundle(
                 app[DB], app[STORE], app[SIGNER], app[CONFIG], app[SERVER_ID], args.directory,
@@ -71,7 +72,7 @@ async def _bundle(app: web.Application, args: argparse.Namespace) -> int:
         else:
             report = await bundles.import_returns(app[DB], args.directory)
     except (bundles.BundleError, OSError) as e:
-        print(f"yuanjiao-server bundle: {e}", file=sys.stderr)
+        print(f"yuanjiao-server bundle: U 盘数据包未完成 / not done: {e}", file=sys.stderr)
         return 1
     print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=2))  # type: ignore[call-overload]
     if isinstance(report, bundles.BundleReport) and not report.complete:
@@ -81,7 +82,8 @@ async def _bundle(app: web.Application, args: argparse.Namespace) -> int:
 
 async def _import_county(app: web.Application, folder: Path) -> int:
     units, villages, terminals = await app[DB].write(lambda c: load_county(c, folder))
-    print(f"{units} units, {villages} villages/communities, {terminals} new terminal points")
+    print(f"乡镇 {units} 个，村（社区）{villages} 个，新增终端站点 {terminals} 个 / {units} units, "
+          f"{villages} villages/communities, {terminals} new terminal points")
     return 0
 
 
@@ -125,8 +127,8 @@ async def _add(app: web.Application, file: Path, meta: ContentMeta, *, assign: b
         return 1
     if assign:
         await app[DB].write(lambda c: cq.add_assignment(c, result.content_id, "county", "", None))
-    state = "added" if result.created else "already held"
-    print(f"{meta.title}: {state} as {result.content_id} (sha256 {result.sha256[:16]}…)")
+    state = "已添加 / added" if result.created else "已有，未重复保存 / already held"
+    print(f"{meta.title}: {state}  {result.content_id} (sha256 {result.sha256[:16]}…)")
     return 0
 
 
@@ -151,11 +153,13 @@ async def _admin(app: web.Application, args: argparse.Namespace) -> int:
                     lambda c: aq.create_admin(c, args.username, hashed, args.role, now))
                 if made is None:
                     raise ValueError(f"{args.username} exists already; use `admin reset`")
-                print(f"account {args.username} ({args.role}) created")
+                print(f"已创建账号 {args.username}（{args.role}）/ account {args.username} "
+                      f"({args.role}) created")
             else:
                 if not await db.write(lambda c: aq.set_password(c, args.username, hashed, now)):
                     raise ValueError(f"no account {args.username}")
-                print(f"password of {args.username} changed; its sessions were ended")
+                print(f"{args.username} 的密码已更改，原有登录已退出 / password of {args.username} "
+                      "changed; its sessions were ended")
             return 0
         row = await db.read(lambda c: aq.admin_by_name(c, args.username))
         if row is None:
@@ -166,7 +170,7 @@ async def _admin(app: web.Application, args: argparse.Namespace) -> int:
         print(token)
         return 0
     except ValueError as e:
-        print(f"yuanjiao-server admin: {e}", file=sys.stderr)
+        print(f"yuanjiao-server admin: 未完成 / not done: {e}", file=sys.stderr)
         return 1
 
 
@@ -186,12 +190,14 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
     db = app[DB]
     password = await ensure_demo_admin(app)
     if password is not None:
-        print(f"console account: admin / {password}  (change it: yuanjiao-server admin reset admin)")
+        print(f"控制台账号 console account: admin  密码 password: {password}"
+              "（请尽快修改 change it: yuanjiao-server admin reset admin）")
     await _import_county(app, county_dir)
     await _import_members(app, county_dir / "members.csv")
     manifest = media_dir / "samples.json"
     if not manifest.exists():
-        print(f"no {manifest}: run `python3 media/make_samples.py` first")
+        print(f"缺少 {manifest}：请先运行 `python3 media/make_samples.py` / no {manifest}: run "
+              "`python3 media/make_samples.py` first")
         return 1
     for sample in json.loads(manifest.read_text(encoding="utf-8")):
         meta = ContentMeta(title=sample["title"], kind=ContentKind(sample["kind"]),
@@ -205,5 +211,6 @@ async def _seed(app: web.Application, county_dir: Path, media_dir: Path) -> int:
         starts = datetime.combine(tomorrow, time(19, 30), tz)
         ids = [c.id for c in reversed(contents)][:2]
         await db.write(lambda c: cq.add_session(c, "冬训第一课", starts, ids, villages))
-        print(f"scheduled 冬训第一课 for {starts:%Y-%m-%d %H:%M} in {len(villages)} villages")
+        print(f"已安排 冬训第一课：{starts:%Y-%m-%d %H:%M}（北京时间），{len(villages)} 个村 / scheduled "
+              f"for {len(villages)} villages")
     return 0

@@ -126,10 +126,12 @@ async def _serve(config: ServerConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with RunningServer(config) as server:
-        print(f"Yuanjiao county server on {server.url}  (data in {config.data_dir})", flush=True)
-        print(f"  API document: {server.url}/api/v1/openapi.json", flush=True)
+        print(f"远教县内容服务器已启动：{server.url}（数据目录 {config.data_dir}）"
+              f" / Yuanjiao county server on {server.url} (data in {config.data_dir})", flush=True)
+        print(f"  管理控制台 console: {server.url}/   接口文档 API document: "
+              f"{server.url}/api/v1/openapi.json", flush=True)
         await stop.wait()
-        print("stopping", flush=True)
+        print("正在停止 / stopping", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,14 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config(args)
     except (ValueError, OSError) as e:
-        print(f"yuanjiao-server: bad settings: {e}", file=sys.stderr)
+        print(f"yuanjiao-server: 设置有误 / bad settings: {e}", file=sys.stderr)
         return 2
     if args.command == "serve":
         try:
             asyncio.run(_serve(config))
         except (OSError, zeroconf.Error) as e:
             # a busy port or a network that refuses mDNS: one line, not a traceback
-            print(f"yuanjiao-server: cannot start: {e}", file=sys.stderr)
+            print(f"yuanjiao-server: 无法启动 / cannot start: {e}", file=sys.stderr)
             return 1
         return 0
     from server import admin_cli

@@ -39,14 +39,14 @@ async def test_seed_demo_then_serve(tmp_path: Path) -> None:
     code, out = await run("seed-demo", "--data-dir", str(data), "--county", str(COUNTY),
                           "--media", str(media))
     assert code == 0, out
-    assert "211 new terminal points" in out and "样片: added" in out and "scheduled" in out
-    found = re.search(r"console account: admin / (\S+)", out)
+    assert "新增终端站点 211 个" in out and "样片: 已添加" in out and "已安排 冬训第一课" in out
+    found = re.search(r"console account: admin  密码 password: (\S+?)（", out)
     assert found, out
     password = found.group(1)
     code, again = await run("seed-demo", "--data-dir", str(data), "--county", str(COUNTY),
                             "--media", str(media))
-    assert code == 0 and "0 new terminal points" in again and "already held" in again
-    assert "console account" not in again  # made once, never printed again
+    assert code == 0 and "新增终端站点 0 个" in again and "already held" in again
+    assert "控制台账号" not in again  # made once, never printed again
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "serve", "--data-dir", str(data), "--port", "0",
