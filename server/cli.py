@@ -30,7 +30,8 @@ log = logging.getLogger("server")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="yuanjiao-server", description="Yuanjiao county content server")
+    p = argparse.ArgumentParser(prog="yuanjiao-server",
+                                description="远教县内容服务器 Yuanjiao county content server")
     p.add_argument("--version", action="version", version=__version__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -43,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("-v", "--verbose", action="store_true",
                         default=argparse.SUPPRESS if nested else False)
 
-    serve = sub.add_parser("serve", help="run the server")
+    serve = sub.add_parser("serve", help="启动服务器 run the server")
     common(serve)
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8750)")
@@ -51,17 +52,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="comma-separated addresses for mDNS, or 'all'")
     serve.add_argument("--no-zeroconf", action="store_true", help="do not use mDNS")
 
-    ic = sub.add_parser("import-county", help="load units.csv and villages.csv")
+    ic = sub.add_parser("import-county",
+        help="导入乡镇和村（units.csv、villages.csv） "
+             "load units.csv and villages.csv")
     common(ic)
     ic.add_argument("folder", type=Path)
 
-    im = sub.add_parser("import-members", help="load the member roster (CSV, XLSX or XLS)")
+    im = sub.add_parser("import-members", help="导入党员花名册（CSV、XLSX、XLS） load the member roster")
     common(im)
     im.add_argument("file", type=Path)
     im.add_argument("--dry-run", action="store_true",
                     help="check every row and print what would happen; store nothing")
 
-    add = sub.add_parser("add", help="add a video file from this machine")
+    add = sub.add_parser("add", help="从本机添加视频 add a video file from this machine")
     common(add)
     add.add_argument("file", type=Path)
     add.add_argument("--title", required=True)
@@ -69,15 +72,16 @@ def _parser() -> argparse.ArgumentParser:
                      choices=["feature_film", "lecture", "farming_technique"])
     add.add_argument("--description", default="")
 
-    demo = sub.add_parser("seed-demo", help="load the sample county, roster and videos")
+    demo = sub.add_parser("seed-demo",
+                          help="载入示例县、花名册和视频 load the sample county, roster and videos")
     common(demo)
     demo.add_argument("--county", type=Path, default=Path("demo/county"))
     demo.add_argument("--media", type=Path, default=Path("media"))
 
-    adm = sub.add_parser("admin", help="console accounts and API tokens")
+    adm = sub.add_parser("admin", help="控制台账号和接口令牌 console accounts and API tokens")
     common(adm)
     adm_sub = adm.add_subparsers(dest="admin_command", required=True)
-    for name, text in (("create", "make an account"), ("reset", "set a new password")):
+    for name, text in (("create", "新建账号 make an account"), ("reset", "重设密码 set a new password")):
         sp = adm_sub.add_parser(name, help=text)
         common(sp, nested=True)
         sp.add_argument("username")
@@ -85,15 +89,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="read the password from standard input instead of asking")
         if name == "create":
             sp.add_argument("--role", choices=["admin", "viewer"], default="admin")
-    tok = adm_sub.add_parser("token", help="make an API token for scripts (shown once)")
+    tok = adm_sub.add_parser("token",
+                             help="生成接口令牌（只显示一次） make an API token for scripts (shown once)")
     common(tok, nested=True)
     tok.add_argument("username")
     tok.add_argument("--name", required=True, help="what the token is for")
 
-    bun = sub.add_parser("bundle", help="USB bundles for villages without a link")
+    bun = sub.add_parser("bundle", help="U 盘数据包（无网络的村） USB bundles for villages without a link")
     common(bun)
     bun_sub = bun.add_subparsers(dest="bundle_command", required=True)
-    bw = bun_sub.add_parser("write", help="write catalogs and missing items onto a stick")
+    bw = bun_sub.add_parser("write", help="把目录和缺少的内容写到 U 盘 "
+                                          "write catalogs and missing items onto a stick")
     common(bw, nested=True)
     bw.add_argument("directory", type=Path, help="the stick's mount point")
     bw.add_argument("--township", help="every terminal of this township (unit code)")
@@ -101,11 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     bw.add_argument("--offline", action="store_true", help="every terminal not online now")
     bw.add_argument("--part-size", type=int, default=None,
                     help="largest file on the stick in bytes (default 2 GiB, for FAT32)")
-    bi = bun_sub.add_parser("import", help="take in the returns terminals wrote on a stick")
+    bi = bun_sub.add_parser("import", help="导入终端写回 U 盘的记录 "
+                                           "take in the returns terminals wrote on a stick")
     common(bi, nested=True)
     bi.add_argument("directory", type=Path, help="the stick's mount point")
 
-    sub.add_parser("settings", help="list every setting")
+    sub.add_parser("settings", help="列出全部设置 list every setting")
     return p
 
 
