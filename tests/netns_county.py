@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -184,7 +185,9 @@ async def run_county(tmp_path: Path, county: County, film: Path, *, peers: bool 
                                      "netns", "--data-dir", str(data))).split()[-1]
     added = await asyncio.to_thread(_run, "-m", "server", "add", str(film), "--title", "专题片",
                                     "--data-dir", str(data), env=env)
-    content_id = added.split(" as ")[1].split()[0]
+    found = re.search(r"\b([0-9a-f]{32})\b", added)  # "<title>: 已添加 / added <content id> (sha256 …)"
+    assert found, added
+    content_id = found.group(1)
     url = f"http://{county.server_addr}:{PORT}"
     async with _process(county.server_ns, "-m", "server", "serve", "--data-dir", str(data),
                         "--host", county.server_addr, "--port", str(PORT), "--no-zeroconf",
