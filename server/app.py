@@ -34,6 +34,7 @@ from server.appkeys import (
 from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
+from server.db import Database
 from server.diskspace import DiskWatch
 from server.ingest import Ingestor, backfill_pieces
 from server.media.store import MediaStore
@@ -46,7 +47,6 @@ from server.signer import Signer
 from server.tls import tls_pin
 from server.traffic import EgressCounter
 from server.uploads import Uploads
-from shared.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ EXPIRY_SWEEP_SECONDS = 3600.0
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    async with Database(config.db_path, MIGRATIONS) as db:
+    async with Database(config.database, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(meta.server_id)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(

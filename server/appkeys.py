@@ -9,6 +9,7 @@ from aiohttp import web
 from server.auth.throttle import LoginThrottle
 from server.auth.token_cache import TokenCache
 from server.config import ServerConfig
+from server.db import Database
 from server.discovery import Discovery
 from server.diskspace import DiskWatch
 from server.ingest import Ingestor
@@ -17,7 +18,6 @@ from server.peer_leases import Leases
 from server.signer import Signer
 from server.traffic import EgressCounter
 from server.uploads import Uploads
-from shared.sqlite import Database
 
 CONFIG = web.AppKey("config", ServerConfig)
 DB = web.AppKey("db", Database)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.db import normalise_url, sqlite_url
 from shared import settings
 
 GiB = 1 << 30
@@ -44,6 +45,16 @@ def _time_zone(value: str) -> str | None:
     return None
 
 
+def _database_url(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        normalise_url(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def _sha256(value: str) -> str | None:
     # as server/tls.py reads it: openssl's AB:CD:... form is fine too
     if re.fullmatch(r"[0-9a-f]{64}", value.replace(":", "").lower()):
@@ -67,6 +78,10 @@ def _interfaces(value: tuple[str, ...]) -> str | None:
 @dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = _setting(Path("var"), "where the database, media store and keys live")
+    database_url: str = _setting(
+        "", "the database: empty for the SQLite file in data_dir, or "
+        "postgresql://user:password@host:port/name", check=_database_url,
+    )
     host: str = _setting(
         "127.0.0.1", "address to listen on; loopback until deployment opens it up", check=_not_empty
     )
@@ -170,7 +185,13 @@ class ServerConfig:
 
     @property
     def db_path(self) -> Path:
+        """The embedded default's SQLite file (used when `database_url` is empty)."""
         return self.data_dir / "yuanjiao.sqlite3"
+
+    @property
+    def database(self) -> str:
+        """The database URL in effect."""
+        return self.database_url or sqlite_url(self.db_path)
 
     @property
     def media_dir(self) -> Path:

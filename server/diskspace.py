@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from server.errors import InsufficientStorage
 from shared.ratelog import RepeatingLog
@@ -39,6 +40,7 @@ RETRY_AFTER_SECONDS: Final = 300  # what a terminal is told to wait on a full di
 FULL_MEMORY_SECONDS: Final = 60.0  # a write that hit a full disk keeps "full" this long
 TERMINAL_WRITES: Final = ("/api/v1/terminals/", "/api/v1/enroll")
 _SQLITE_FULL: Final = 13
+_POSTGRESQL_DISK_FULL: Final = "53100"
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,14 @@ class DiskStatus:
 
 
 def is_disk_full_error(e: BaseException) -> bool:
-    """ENOSPC/EDQUOT from the OS, or SQLite's "database or disk is full"."""
+    """ENOSPC/EDQUOT from the OS, SQLite's "database or disk is full" (SQLITE_FULL), or
+    PostgreSQL's disk_full (SQLSTATE 53100), bare or wrapped by SQLAlchemy."""
+    if isinstance(e, DBAPIError):
+        return is_disk_full_error(e.orig) if isinstance(e.orig, BaseException) else False
     if isinstance(e, sqlite3.Error):
         return getattr(e, "sqlite_errorcode", None) == _SQLITE_FULL or "disk is full" in str(e)
+    if getattr(e, "sqlstate", None) == _POSTGRESQL_DISK_FULL:
+        return True
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 

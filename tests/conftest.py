@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import Connection
 
 from server.config import ServerConfig
 from server.runner import RunningServer
+from tests.pg_cluster import PgCluster
 
 REPO = Path(__file__).resolve().parent.parent
 COUNTY = REPO / "demo" / "county"
@@ -86,9 +88,48 @@ async def _loop_debug() -> None:
     loop.slow_callback_duration = BLOCKING_LIMIT
 
 
+# The engine every server in the tests runs on: SQLite (the default) or, with
+# YUANJIAO_TEST_DATABASE=postgresql, a PostgreSQL cluster started for the run.
+TEST_DATABASE = os.environ.get("YUANJIAO_TEST_DATABASE", "sqlite")
+if TEST_DATABASE not in ("sqlite", "postgresql"):
+    raise SystemExit("YUANJIAO_TEST_DATABASE must be sqlite or postgresql")
+_cluster: PgCluster | None = None
+_schemas: dict[Path, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgresql() -> Iterator[None]:
+    global _cluster
+    if TEST_DATABASE != "postgresql":
+        yield
+        return
+    with PgCluster() as cluster:
+        _cluster = cluster
+        try:
+            yield
+        finally:
+            _cluster = None
+
+
+def database_url(data_dir: Path) -> str:
+    """The database URL for a server on `data_dir`: "" (its own SQLite file) or, on
+    PostgreSQL, a schema of its own, the same one each time the same data_dir starts."""
+    if _cluster is None:
+        return ""
+    if data_dir not in _schemas:
+        _schemas[data_dir] = _cluster.fresh_url()
+    return _schemas[data_dir]
+
+
+def postgresql_cluster() -> PgCluster | None:
+    """The run's PostgreSQL cluster, or None when the tests run on SQLite."""
+    return _cluster
+
+
 def server_config(tmp_path: Path, **changes: object) -> ServerConfig:
+    data_dir = Path(str(changes.get("data_dir", tmp_path / "server")))
     base = ServerConfig(data_dir=tmp_path / "server", port=0, zeroconf=False, min_free_bytes=0,
-                        counted_min_seconds=1.0)
+                        counted_min_seconds=1.0, database_url=database_url(data_dir))
     return base.replace(**changes)
 
 
@@ -158,7 +199,7 @@ async def add_account(running: RunningServer, username: str = "admin", role: str
     hashed, now = _hash_cache[password], utcnow()
     token = secrets.new_token(ADMIN_TOKEN_PREFIX)
 
-    def add(c: sqlite3.Connection) -> None:
+    def add(c: Connection) -> None:
         admin_id = q.create_admin(c, username, hashed, role, now)
         if admin_id is None:  # the account survives a restart on the same data
             row = q.admin_by_name(c, username)

@@ -1,0 +1,333 @@
+"""The server's database: SQLite (the embedded default) or PostgreSQL, behind one API.
+
+Handlers never hold a connection. They pass a plain function to `read()` or `write()`,
+and that function gets a SQLAlchemy Core `Connection` already inside a transaction:
+
+* reads run on a small pool of threads, each in its own read transaction (a snapshot:
+  SQLite's WAL reader, PostgreSQL's REPEATABLE READ READ ONLY);
+* writes are queued to one writer thread per process. It takes every write waiting in
+  the queue, runs each inside its own SAVEPOINT within one transaction, then commits
+  once. A failing write rolls back to its savepoint alone; the others commit. On SQLite
+  (`synchronous=FULL`) each commit is an fsync, and grouping many writers into one commit
+  is what lets durable ingest keep up with many terminals; on PostgreSQL the grouping
+  saves round trips and WAL flushes the same way.
+
+Queries are `sqlalchemy.text()` with named binds in SQL both engines read alike (the
+conventions are in docs/scaling.md). The engine is chosen by one setting, a database URL
+(RFC 1738 form, as SQLAlchemy reads it): `sqlite:///path/to/file` or
+`postgresql://user:password@host:port/name` (driven by psycopg 3).
+
+Migrations are named and applied in order, each recorded in the `migrations` table; each
+carries the SQL for both engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
+
+from shared.ratelog import RepeatingLog
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_GROUP: Final = 256  # writes folded into one commit at most
+Dialect = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step. `sqlite` and `postgresql` are scripts of `;`-ended statements;
+    an empty script is a step that engine does not need (see server/migrations.py)."""
+
+    name: str
+    sqlite: str
+    postgresql: str
+
+
+class DatabaseClosed(RuntimeError):
+    """The database was closed while a call was waiting."""
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://...` (and `postgres://...`) means psycopg 3; SQLite needs a file path.
+
+    Raises ValueError with a sentence a person can act on for anything else."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise ValueError(f"is not a database URL ({e})") from e
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("needs a file: sqlite:///path/to/yuanjiao.sqlite3")
+        return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        if parsed.get_driver_name() not in ("psycopg", "postgresql", "postgres"):
+            raise ValueError("PostgreSQL is driven by psycopg 3: postgresql+psycopg://...")
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError("must be sqlite:///<file> or postgresql://user:password@host/name")
+
+
+_Job = tuple[Callable[[Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
+
+
+class Database:
+    """One database, SQLite or PostgreSQL by `url`; an async context manager.
+
+    `read(fn)` and `write(fn)` return what `fn(connection)` returns, or raise what it
+    raised (SQLAlchemy's exceptions: `IntegrityError`, `OperationalError`, ...);
+    `DatabaseClosed` once closed. A write returns once it is committed."""
+
+    def __init__(
+        self,
+        url: str,
+        migrations: Sequence[Migration],
+        *,
+        readers: int = 3,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.url = normalise_url(url)
+        self.dialect: Dialect = (
+            "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        )
+        self._migrations = migrations
+        self._synchronous = synchronous
+        self._readers_n = readers
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._read_engine: Engine | None = None
+        self._write_engine: Engine | None = None
+        self._closed = False
+        self._failures = RepeatingLog(log)  # a full disk fails every commit: log it once
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, or None on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return None
+        return Path(make_url(self.url).database or "")
+
+    async def __aenter__(self) -> Database:
+        await self.async_open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.async_close()
+
+    async def async_open(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._read_engine, self._write_engine = self._engines()
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(ready, loop), name="db-write", daemon=True,
+        )
+        self._writer.start()
+        await ready
+
+    async def async_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.join)
+        self._readers.shutdown(wait=True)
+        for engine in (self._read_engine, self._write_engine):
+            if engine is not None:
+                engine.dispose()
+
+    def _engines(self) -> tuple[Engine, Engine]:
+        if self.dialect == "sqlite":
+            reader = sa.create_engine(self.url, poolclass=QueuePool, pool_size=self._readers_n,
+                                      max_overflow=0, connect_args={"timeout": 30})
+            writer = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1,
+                                      max_overflow=0, connect_args={"timeout": 30})
+            _sqlite_setup(reader, self._synchronous, begin="BEGIN", query_only=True)
+            _sqlite_setup(writer, self._synchronous, begin="BEGIN IMMEDIATE", query_only=False)
+            return reader, writer
+        # pool_pre_ping: after PostgreSQL restarts, a dead pooled connection is noticed
+        # and replaced before use, so the server recovers without a restart of its own.
+        reader = sa.create_engine(
+            self.url, pool_size=self._readers_n, max_overflow=0, pool_pre_ping=True,
+            isolation_level="REPEATABLE READ", execution_options={"postgresql_readonly": True},
+        )
+        writer = sa.create_engine(self.url, pool_size=1, max_overflow=0, pool_pre_ping=True,
+                                  isolation_level="READ COMMITTED")
+        return reader, writer
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        if self._closed or self._read_engine is None:
+            raise DatabaseClosed("database is closed")
+        engine = self._read_engine
+
+        def run() -> T:
+            with engine.connect() as conn, conn.begin():
+                return fn(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in the writer's transaction; return once it is committed."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, fut, loop))
+        return await fut
+
+    def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+        assert self._write_engine is not None
+        engine = self._write_engine
+        try:
+            self._migrate(engine)
+        except BaseException as e:  # report to the opener, then stop
+            loop.call_soon_threadsafe(_settle, ready, None, e)
+            return
+        loop.call_soon_threadsafe(_settle, ready, None, None)
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    break
+                group = [job]
+                stop = False
+                while len(group) < MAX_GROUP:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stop = True
+                        break
+                    group.append(more)
+                self._run_group(engine, group)
+                if stop:
+                    break
+        finally:
+            # Anything still queued is answered, never left hanging.
+            while True:
+                try:
+                    left = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    left[2].call_soon_threadsafe(
+                        _settle, left[1], None, DatabaseClosed("database is closed")
+                    )
+
+    def _run_group(self, engine: Engine, group: list[_Job]) -> None:
+        results: list[tuple[Any, BaseException | None]] = []
+        try:
+            with engine.connect() as conn, conn.begin():
+                for fn, _fut, _loop in group:
+                    savepoint = conn.begin_nested()
+                    try:
+                        value = fn(conn)
+                    except Exception as e:
+                        savepoint.rollback()
+                        results.append((None, e))
+                    else:
+                        savepoint.commit()
+                        results.append((value, None))
+        except Exception as e:
+            self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
+                                 level=logging.ERROR, exc_info=e)
+            results = [(None, e)] * len(group)
+        for (_fn, fut, loop), (value, err) in zip(group, results, strict=True):
+            loop.call_soon_threadsafe(_settle, fut, value, err)
+
+    def _migrate(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            with conn.begin():
+                conn.execute(text(
+                    "CREATE TABLE IF NOT EXISTS migrations "
+                    "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+                ))
+            for m in self._migrations:
+                script = m.sqlite if self.dialect == "sqlite" else m.postgresql
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        # several server processes may start at once: one migrates
+                        conn.execute(text("SELECT pg_advisory_xact_lock(7305)"))
+                    applied = conn.execute(text("SELECT 1 FROM migrations WHERE name = :name"),
+                                           {"name": m.name}).first()
+                    if applied is not None:
+                        continue
+                    for statement in split_sql(script):
+                        conn.exec_driver_sql(statement)
+                    conn.execute(
+                        text("INSERT INTO migrations (name, applied_at) VALUES (:name, :at)"),
+                        {"name": m.name, "at": datetime.now(UTC).isoformat()},
+                    )
+                log.info("applied migration %s", m.name)
+
+
+def _sqlite_setup(engine: Engine, synchronous: str, *, begin: str, query_only: bool) -> None:
+    """Pragmas on every new connection, and transactions begun by us, not by pysqlite
+    (whose own implicit BEGIN would break SAVEPOINTs and BEGIN IMMEDIATE)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON",
+                       "busy_timeout=30000"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+        if query_only:
+            dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of a migration script: split at a `;` that ends a line (no statement in
+    the migrations has one inside a string or a body)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";").strip()
+            if statement:
+                statements.append(statement)
+            current = []
+    rest = "\n".join(current).strip()
+    if rest:
+        statements.append(rest)
+    return statements
+
+
+def _settle(fut: asyncio.Future[Any], value: Any, err: BaseException | None) -> None:
+    if fut.done():
+        return
+    if err is not None:
+        fut.set_exception(err)
+    else:
+        fut.set_result(value)
