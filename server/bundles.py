@@ -21,16 +21,17 @@ import errno
 import hashlib
 import logging
 import os
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import msgspec
+from sqlalchemy import Connection
 
 from server import catalog
 from server.config import ServerConfig
+from server.db import Database
 from server.media.store import MediaStore
 from server.queries import attendance, fleet, pieces
 from server.queries import bundles as q
@@ -40,7 +41,6 @@ from shared.files import fsync_dir
 from shared.pieces import piece_count, piece_hashes
 from shared.protocol import Catalog, Heartbeat
 from shared.signing import load_public_key
-from shared.sqlite import Database
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,16 +116,16 @@ async def write_bundle(
     if not rows:
         raise BundleError("no enrolled terminal matches the choice; nothing to write"
                           + (f" ({'; '.join(f'{k}: {v}' for k, v in skipped.items())})" if skipped else ""))
-    report = BundleReport(directory=str(stick), terminals=[r["id"] for r in rows],
+    report = BundleReport(directory=str(stick), terminals=[r.id for r in rows],
                           skipped_terminals=skipped)
     wanted: dict[str, tuple[int, int, list[str]]] = {}  # sha -> (size, piece size, pieces)
     signed: dict[str, bytes] = {}
     for r in rows:
-        d = await db.read(partial(catalog.draft, config=config, terminal_id=r["id"],
-                                  village_code=r["village_code"], unit_code=r["unit_code"], now=now))
+        d = await db.read(partial(catalog.draft, config=config, terminal_id=r.id,
+                                  village_code=r.village_code, unit_code=r.unit_code, now=now))
         body = catalog.sign(d, signer, config, now)
-        signed[r["id"]] = body
-        held = await db.read(partial(fleet.ready_hashes, terminal_id=r["id"]))
+        signed[r.id] = body
+        held = await db.read(partial(fleet.ready_hashes, terminal_id=r.id))
         items = msgspec.json.decode(
             bytes(msgspec.json.decode(body, type=dict[str, msgspec.Raw])["catalog"]), type=Catalog).items
         for item in items:
@@ -323,7 +323,7 @@ async def import_returns(db: Database, stick: Path) -> ReturnsReport:
 
 
 def _take_attendance(
-    c: sqlite3.Connection, terminal_id: str, prepared: attendance.PreparedBatch, clock: datetime,
+    c: Connection, terminal_id: str, prepared: attendance.PreparedBatch, clock: datetime,
     digest: str, written: datetime, now: datetime,
 ) -> attendance.IngestResult:
     result = attendance.ingest(c, terminal_id, prepared, clock, now)
@@ -332,7 +332,7 @@ def _take_attendance(
     return result
 
 
-def _take_state(c: sqlite3.Connection, terminal_id: str, state: Heartbeat, digest: str,
+def _take_state(c: Connection, terminal_id: str, state: Heartbeat, digest: str,
                 written: datetime, now: datetime) -> None:
     q.record_state(c, terminal_id, state)
     q.record_return(c, digest, terminal_id, "state", written, now)

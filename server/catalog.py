@@ -8,11 +8,11 @@ every half expiry period, long before the one it holds expires.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
+from sqlalchemy import Connection
 
 from server.config import ServerConfig
 from server.queries.catalog import catalog_parts
@@ -35,7 +35,7 @@ class CatalogDraft:
 
 
 def draft(
-    conn: sqlite3.Connection, config: ServerConfig, terminal_id: str, village_code: str,
+    conn: Connection, config: ServerConfig, terminal_id: str, village_code: str,
     unit_code: str, now: datetime,
 ) -> CatalogDraft:
     since = now - timedelta(hours=12)  # a session that began this morning is still wanted

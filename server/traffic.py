@@ -15,8 +15,8 @@ import contextlib
 import logging
 from collections import Counter
 
+from server.db import Database
 from server.queries import contents as q
-from shared.sqlite import Database
 
 log = logging.getLogger(__name__)
 

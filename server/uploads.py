@@ -49,6 +49,7 @@ from typing import BinaryIO, Final, Protocol
 from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import ServerConfig
+from server.db import Database
 from server.errors import (
     BadRequest,
     ChecksumMismatch,
@@ -66,7 +67,6 @@ from server.queries.uploads import UploadRow
 from shared.files import fsync_dir
 from shared.hashing import update_from_file
 from shared.protocol import ContentKind
-from shared.sqlite import Database
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)

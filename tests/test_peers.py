@@ -25,6 +25,7 @@ import aiohttp
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import text
 
 from server.appkeys import DB
 from shared import peers as sp
@@ -83,7 +84,7 @@ async def _holder(http: aiohttp.ClientSession, tmp_path: Path, url: str, sha: st
 
 async def _stored_heartbeat(running: Any, terminal_id: str) -> Heartbeat:
     raw = await running.app[DB].read(lambda c: c.execute(
-        "SELECT heartbeat FROM terminals WHERE id = ?", (terminal_id,)).fetchone()[0])
+        text("SELECT heartbeat FROM terminals WHERE id = :id"), {"id": terminal_id}).scalar_one())
     return msgspec.json.decode(raw, type=Heartbeat)
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import aiohttp
 import msgspec
 import pytest
+from sqlalchemy import Connection, text
 
 from server.appkeys import BACKFILL, DB
 from shared.pieces import BadPiece, PieceCheck, piece_hashes
@@ -87,7 +87,7 @@ async def test_catalog_carries_piece_hashes_and_old_contents_are_backfilled(
         expected = await asyncio.to_thread(piece_hashes, film, P)
         assert item.sha256 == sha and item.piece_size == P and item.pieces == expected
         # as if stored before piece hashes existed
-        await running.app[DB].write(lambda c: c.execute("DELETE FROM content_pieces"))
+        await running.app[DB].write(lambda c: c.execute(text("DELETE FROM content_pieces")))
 
     async with serve(config) as (running, http):
         await running.app[BACKFILL]
@@ -95,8 +95,8 @@ async def test_catalog_carries_piece_hashes_and_old_contents_are_backfilled(
             item = (await _catalog(as_terminal)).items[0]
         assert item.piece_size == P and item.pieces == expected
 
-        def count(c: sqlite3.Connection) -> int:
-            return int(c.execute("SELECT COUNT(*) FROM content_pieces").fetchone()[0])
+        def count(c: Connection) -> int:
+            return int(c.execute(text("SELECT COUNT(*) FROM content_pieces")).scalar_one())
 
         assert await running.app[DB].read(count) == 1
 

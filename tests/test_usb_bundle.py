@@ -19,8 +19,8 @@ refused (nothing new imports), returns signed by another terminal or altered are
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import aiohttp
 import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, text
 
 from server.appkeys import DB
 from server.config import ServerConfig
@@ -132,9 +133,9 @@ async def _a_member(tconfig: TerminalConfig) -> str:
         return (await database.read(tq.roster))[0].member_no
 
 
-def _stored(conn: sqlite3.Connection, record_id: str) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM attendance WHERE record_id = ?",
-                            (record_id,)).fetchone()[0])
+def _stored(conn: Connection, record_id: str) -> int:
+    return int(conn.execute(text("SELECT COUNT(*) FROM attendance WHERE record_id = :id"),
+                            {"id": record_id}).scalar_one())
 
 
 async def _usb_cli(tconfig: TerminalConfig, stick: Path) -> tuple[int, dict[str, Any]]:
@@ -219,7 +220,7 @@ async def test_round_trip_on_a_fat32_stick(tmp_path: Path, films: tuple[Path, Pa
             assert second_read["records_new"] == 0 and second_read["refused"] == {}
             assert second_read["already_imported"] == second_read["files"] == first_read["files"]
             for record_id in (held.record_id, held_b.record_id):
-                assert await running.app[DB].read(lambda c, r=record_id: _stored(c, r)) == 1
+                assert await running.app[DB].read(functools.partial(_stored, record_id=record_id)) == 1
             async with http.get("/api/v1/admin/fleet") as r:
                 fleet = {t["id"]: t for t in (await r.json())["terminals"]}
             assert fleet[TA]["last_usb_contact"] and fleet[TB]["last_usb_contact"]

@@ -47,15 +47,15 @@ async def sources(request: web.Request) -> web.Response:
     rows = await request.app[DB].read(lambda c: q.holders(c, sha, t.id, since))
     out = []
     for r in rows:
-        hb = msgspec.json.decode(r["heartbeat"], type=Heartbeat) if r["heartbeat"] else None
+        hb = msgspec.json.decode(r.heartbeat, type=Heartbeat) if r.heartbeat else None
         if hb is None or hb.peer_port is None:
             continue
-        host = r["last_address"]
+        host = r.last_address
         if ipaddress.ip_address(host).version == 6:
             host = f"[{host}]"
-        out.append(PeerSource(terminal_id=r["id"], url=f"http://{host}:{hb.peer_port}",
-                              same_village=bool(r["same_village"]), same_township=True,
-                              same_lan=r["id"] in lan))
+        out.append(PeerSource(terminal_id=r.id, url=f"http://{host}:{hb.peer_port}",
+                              same_village=r.same_village, same_township=True,
+                              same_lan=r.id in lan))
     out.sort(key=lambda s: (not s.same_lan, not s.same_village))  # LAN, village, township
     wait = 0.0
     if not out:  # nobody near holds it: one terminal per LAN fetches it from the server

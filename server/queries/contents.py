@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, text
 
 from server.queries import new_id
 from server.queries.county import bump_catalog_version
@@ -88,33 +89,44 @@ class SessionRow:
     villages: list[str]
 
 
-def add_content(conn: sqlite3.Connection, c: NewContent) -> tuple[str, bool]:
+_CONTENT_ID_BY_SHA = text("SELECT id FROM contents WHERE sha256 = :sha256")
+_INSERT_CONTENT = text(
+    f"INSERT INTO contents ({CONTENT_COLUMNS}) VALUES "
+    "(:id, :sha256, :size, :title, :kind, :description, :original_filename, :duration_seconds, "
+    ":container, :video_codec, :audio_codec, :width, :height, :poster_sha256, :poster_size, "
+    ":created_at)"
+)
+_GET_CONTENT = text(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = :id")
+_LIST_CONTENTS = text(
+    f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
+)
+
+
+def add_content(conn: Connection, c: NewContent) -> tuple[str, bool]:
     """Insert a content record; the same bytes twice give the existing id and False."""
-    row = conn.execute("SELECT id FROM contents WHERE sha256 = ?", (c.sha256,)).fetchone()
-    if row is not None:
-        return str(row[0]), False
+    found = conn.execute(_CONTENT_ID_BY_SHA, {"sha256": c.sha256}).scalar_one_or_none()
+    if found is not None:
+        return str(found), False
     content_id = new_id()
-    conn.execute(
-        f"INSERT INTO contents ({CONTENT_COLUMNS}) VALUES "
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (content_id, c.sha256, c.size, c.title, c.kind, c.description, c.original_filename,
-         c.duration_seconds, c.container, c.video_codec, c.audio_codec, c.width, c.height,
-         c.poster_sha256, c.poster_size, to_db(utcnow())),
-    )
+    conn.execute(_INSERT_CONTENT, {
+        "id": content_id, "sha256": c.sha256, "size": c.size, "title": c.title, "kind": c.kind,
+        "description": c.description, "original_filename": c.original_filename,
+        "duration_seconds": c.duration_seconds, "container": c.container,
+        "video_codec": c.video_codec, "audio_codec": c.audio_codec, "width": c.width,
+        "height": c.height, "poster_sha256": c.poster_sha256, "poster_size": c.poster_size,
+        "created_at": to_db(utcnow()),
+    })
     return content_id, True
 
 
-def get_content(conn: sqlite3.Connection, content_id: str) -> ContentRow | None:
-    row = conn.execute(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = ?", (content_id,)).fetchone()
+def get_content(conn: Connection, content_id: str) -> ContentRow | None:
+    row = conn.execute(_GET_CONTENT, {"id": content_id}).first()
     return ContentRow(*row) if row else None
 
 
-def list_contents(conn: sqlite3.Connection) -> list[ContentRow]:
+def list_contents(conn: Connection) -> list[ContentRow]:
     """Contents in service (not retired), newest first."""
-    rows = conn.execute(
-        f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
-    )
-    return [ContentRow(*r) for r in rows]
+    return [ContentRow(*r) for r in conn.execute(_LIST_CONTENTS)]
 
 
 # Which terminals an assignment reaches: the county, a township, a village or one terminal.
@@ -124,14 +136,16 @@ _REACH = (
     "OR (a.scope = 'terminal' AND a.target = t.id))"
 )
 
+_ADD_EGRESS = text(
+    "INSERT INTO content_egress (sha256, bytes) VALUES (:sha256, :bytes) "
+    "ON CONFLICT (sha256) DO UPDATE SET bytes = content_egress.bytes + excluded.bytes"
+)
 
-def add_egress(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
+
+def add_egress(conn: Connection, counts: dict[str, int]) -> None:
     """Add bytes sent from /blobs, per sha256 (server.traffic)."""
-    conn.executemany(
-        "INSERT INTO content_egress (sha256, bytes) VALUES (?, ?) "
-        "ON CONFLICT (sha256) DO UPDATE SET bytes = bytes + excluded.bytes",
-        list(counts.items()),
-    )
+    if counts:
+        conn.execute(_ADD_EGRESS, [{"sha256": sha, "bytes": n} for sha, n in counts.items()])
 
 
 @dataclass(frozen=True)
@@ -149,35 +163,40 @@ class Reach:
     bytes_from_peers: int = 0
 
 
-def content_reach(conn: sqlite3.Connection) -> list[Reach]:
+_HOLDING = text("SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256")
+_FROM_PEERS = text(
+    "SELECT sha256, CAST(SUM(bytes_from_peers) AS BIGINT) FROM terminal_items GROUP BY sha256"
+)
+_EGRESS = text("SELECT sha256, bytes FROM content_egress")
+_TERMINAL_PLACES = text(
+    "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
+    "JOIN villages v ON v.code = t.village_code"
+)
+_IN_SERVICE = text("SELECT id, sha256 FROM contents WHERE retired_at IS NULL")
+_ALL_ASSIGNMENTS = text("SELECT content_id, scope, target FROM assignments")
+
+
+def content_reach(conn: Connection) -> list[Reach]:
     """Per content in service (see Reach)."""
-    holding = dict(conn.execute(
-        "SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256"
-    ).fetchall())
-    from_peers = dict(conn.execute(
-        "SELECT sha256, SUM(bytes_from_peers) FROM terminal_items GROUP BY sha256"
-    ).fetchall())
-    egress = dict(conn.execute("SELECT sha256, bytes FROM content_egress").fetchall())
-    terminals = conn.execute(
-        "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
-        "JOIN villages v ON v.code = t.village_code"
-    ).fetchall()
+    holding: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(_HOLDING)}
+    from_peers: dict[str, int] = {r[0]: int(r[1] or 0) for r in conn.execute(_FROM_PEERS)}
+    egress: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(_EGRESS)}
+    terminals = conn.execute(_TERMINAL_PLACES).all()
     by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t[0] for t in terminals}}
     for terminal_id, village_code, unit_code in terminals:
         by_scope.setdefault(("unit", unit_code), set()).add(terminal_id)
         by_scope.setdefault(("village", village_code), set()).add(terminal_id)
         by_scope[("terminal", terminal_id)] = {terminal_id}
-    in_service = {cid: sha for cid, sha in conn.execute(
-        "SELECT id, sha256 FROM contents WHERE retired_at IS NULL")}
+    in_service: dict[str, str] = {r[0]: r[1] for r in conn.execute(_IN_SERVICE)}
     assignments: dict[str, int] = {}
     reached: dict[str, set[str]] = {}
-    for cid, scope, target in conn.execute("SELECT content_id, scope, target FROM assignments"):
+    for cid, scope, target in conn.execute(_ALL_ASSIGNMENTS):
         if cid in in_service:
             assignments[cid] = assignments.get(cid, 0) + 1
             reached.setdefault(cid, set()).update(by_scope.get((scope, target), ()))
     return [Reach(content_id=cid, assignments=assignments.get(cid, 0),
                   targeted=len(reached.get(cid, ())), holding=holding.get(sha, 0),
-                  bytes_from_server=egress.get(sha, 0), bytes_from_peers=from_peers.get(sha, 0) or 0)
+                  bytes_from_server=egress.get(sha, 0), bytes_from_peers=from_peers.get(sha, 0))
             for cid, sha in in_service.items()]
 
 
@@ -234,241 +253,299 @@ class RollCallEntry:
     members: list[RollCallMember]
 
 
-def content_usage(conn: sqlite3.Connection, content_id: str, now: datetime) -> ContentUsage | None:
+_USAGE_CONTENT = text("SELECT id, sha256, title FROM contents WHERE id = :id")
+_USAGE_ASSIGNMENTS = text(
+    "SELECT a.id, a.scope, a.target, a.needed_by, "
+    "CASE a.scope WHEN 'county' THEN '全县' "
+    " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
+    " WHEN 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
+    " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
+    "       WHERE t.id = a.target) END AS target_name "
+    "FROM assignments a WHERE a.content_id = :id ORDER BY a.created_at"
+)
+_USAGE_SESSIONS = text(
+    "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
+    "ON si.session_id = s.id WHERE si.content_id = :id AND s.starts_at >= :now "
+    "ORDER BY s.starts_at"
+)
+# EXISTS is an integer on SQLite and a boolean on PostgreSQL: read both with bool().
+_USAGE_TERMINALS = text(
+    "SELECT t.id AS terminal_id, v.name AS village_name, u.name AS unit_name, "
+    "EXISTS (SELECT 1 FROM terminal_items i WHERE i.terminal_id = t.id AND i.sha256 = :sha256 "
+    "        AND i.state = 'ready') AS holding, "
+    f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = :id AND {_REACH}) AS targeted "
+    "FROM terminals t JOIN villages v ON v.code = t.village_code "
+    "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
+)
+
+
+def content_usage(conn: Connection, content_id: str, now: datetime) -> ContentUsage | None:
     """Where one content is used: its assignments (with the target's name), upcoming
     sessions that show it, and the terminals that hold it or are meant to."""
-    c = conn.execute("SELECT id, sha256, title FROM contents WHERE id = ?", (content_id,)).fetchone()
+    c = conn.execute(_USAGE_CONTENT, {"id": content_id}).first()
     if c is None:
         return None
-    assignments = [UsageAssignment(*r) for r in conn.execute(
-        "SELECT a.id, a.scope, a.target, a.needed_by, "
-        "CASE a.scope WHEN 'county' THEN '全县' "
-        " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
-        " WHEN 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
-        " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
-        "       WHERE t.id = a.target) END AS target_name "
-        "FROM assignments a WHERE a.content_id = ? ORDER BY a.created_at", (content_id,),
-    )]
+    assignments = [UsageAssignment(*r) for r in conn.execute(_USAGE_ASSIGNMENTS, {"id": content_id})]
     sessions = [UsageSession(*r) for r in conn.execute(
-        "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
-        "ON si.session_id = s.id WHERE si.content_id = ? AND s.starts_at >= ? "
-        "ORDER BY s.starts_at", (content_id, to_db(now)),
-    )]
+        _USAGE_SESSIONS, {"id": content_id, "now": to_db(now)})]
     terminals = [UsageTerminal(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in conn.execute(
-        "SELECT t.id AS terminal_id, v.name AS village_name, u.name AS unit_name, "
-        "EXISTS (SELECT 1 FROM terminal_items i WHERE i.terminal_id = t.id AND i.sha256 = ? "
-        "        AND i.state = 'ready') AS holding, "
-        f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = ? AND {_REACH}) AS targeted "
-        "FROM terminals t JOIN villages v ON v.code = t.village_code "
-        "JOIN units u ON u.code = v.unit_code ORDER BY t.id", (c[1], content_id),
+        _USAGE_TERMINALS, {"sha256": c.sha256, "id": content_id},
     ) if r[3] or r[4]]
-    return ContentUsage(content_id=c[0], title=c[2], assignments=assignments,
+    return ContentUsage(content_id=c.id, title=c.title, assignments=assignments,
                         sessions=sessions, terminals=terminals)
 
 
-def retire_content(conn: sqlite3.Connection, content_id: str, now: datetime) -> bool:
+_RETIRE = text("UPDATE contents SET retired_at = :now WHERE id = :id AND retired_at IS NULL")
+_DELETE_ASSIGNMENTS_OF = text("DELETE FROM assignments WHERE content_id = :id")
+_DELETE_UPCOMING_ITEMS_OF = text(
+    "DELETE FROM session_items WHERE content_id = :id AND session_id IN "
+    "(SELECT id FROM sessions WHERE starts_at >= :now)"
+)
+
+
+def retire_content(conn: Connection, content_id: str, now: datetime) -> bool:
     """Take a content out of service: its assignments go, it leaves upcoming sessions, and
     every catalog drops it (terminals then free its space). Past attendance keeps its name."""
-    cur = conn.execute(
-        "UPDATE contents SET retired_at = ? WHERE id = ? AND retired_at IS NULL",
-        (to_db(now), content_id),
-    )
-    if not cur.rowcount:
+    args = {"id": content_id, "now": to_db(now)}
+    if not conn.execute(_RETIRE, args).rowcount:
         return False
-    conn.execute("DELETE FROM assignments WHERE content_id = ?", (content_id,))
-    conn.execute(
-        "DELETE FROM session_items WHERE content_id = ? AND session_id IN "
-        "(SELECT id FROM sessions WHERE starts_at >= ?)", (content_id, to_db(now)),
-    )
+    conn.execute(_DELETE_ASSIGNMENTS_OF, args)
+    conn.execute(_DELETE_UPCOMING_ITEMS_OF, args)
     bump_catalog_version(conn)
     return True
 
 
-def blob_known(conn: sqlite3.Connection, sha256: str) -> bool:
-    return conn.execute(
-        "SELECT 1 FROM contents WHERE sha256 = ?1 OR poster_sha256 = ?1 LIMIT 1", (sha256,)
-    ).fetchone() is not None
+_BLOB_KNOWN = text(
+    "SELECT 1 FROM contents WHERE sha256 = :sha256 OR poster_sha256 = :sha256 LIMIT 1"
+)
+
+
+def blob_known(conn: Connection, sha256: str) -> bool:
+    return conn.execute(_BLOB_KNOWN, {"sha256": sha256}).first() is not None
+
+
+_UPDATE_CONTENT = text(
+    "UPDATE contents SET title = COALESCE(:title, title), kind = COALESCE(:kind, kind), "
+    "description = COALESCE(:description, description) WHERE id = :id"
+)
 
 
 def update_content(
-    conn: sqlite3.Connection, content_id: str, title: str | None, kind: str | None,
+    conn: Connection, content_id: str, title: str | None, kind: str | None,
     description: str | None,
 ) -> bool:
-    cur = conn.execute(
-        "UPDATE contents SET title = COALESCE(?, title), kind = COALESCE(?, kind), "
-        "description = COALESCE(?, description) WHERE id = ?",
-        (title, kind, description, content_id),
-    )
-    if cur.rowcount:
+    changed = conn.execute(_UPDATE_CONTENT, {
+        "title": title, "kind": kind, "description": description, "id": content_id}).rowcount
+    if changed:
         bump_catalog_version(conn)
-    return cur.rowcount == 1
+    return changed == 1
 
 
 # --- assignments -----------------------------------------------------------------------
 
+_ADD_ASSIGNMENT = text(
+    "INSERT INTO assignments (id, content_id, scope, target, needed_by, created_at) "
+    "VALUES (:id, :content_id, :scope, :target, :needed_by, :created_at) "
+    "ON CONFLICT (content_id, scope, target) "
+    "DO UPDATE SET needed_by = excluded.needed_by RETURNING id"
+)
+_LIST_ASSIGNMENTS = text(
+    "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "
+    "FROM assignments a JOIN contents c ON c.id = a.content_id ORDER BY a.created_at"
+)
+_DELETE_ASSIGNMENT = text("DELETE FROM assignments WHERE id = :id")
+
 
 def add_assignment(
-    conn: sqlite3.Connection, content_id: str, scope: str, target: str, needed_by: datetime | None
+    conn: Connection, content_id: str, scope: str, target: str, needed_by: datetime | None
 ) -> str:
     """Assign content to county/unit/village/terminal; assigning again updates the date."""
-    row = conn.execute(
-        "INSERT INTO assignments (id, content_id, scope, target, needed_by, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(content_id, scope, target) "
-        "DO UPDATE SET needed_by = excluded.needed_by RETURNING id",
-        (new_id(), content_id, scope, target, to_db(needed_by) if needed_by else None,
-         to_db(utcnow())),
-    ).fetchone()
+    assignment_id = conn.execute(_ADD_ASSIGNMENT, {
+        "id": new_id(), "content_id": content_id, "scope": scope, "target": target,
+        "needed_by": to_db(needed_by) if needed_by else None, "created_at": to_db(utcnow()),
+    }).scalar_one()
     bump_catalog_version(conn)
-    return str(row[0])
+    return str(assignment_id)
 
 
-def list_assignments(conn: sqlite3.Connection) -> list[AssignmentRow]:
-    rows = conn.execute(
-        "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "
-        "FROM assignments a JOIN contents c ON c.id = a.content_id ORDER BY a.created_at"
-    )
-    return [AssignmentRow(*r) for r in rows]
+def list_assignments(conn: Connection) -> list[AssignmentRow]:
+    return [AssignmentRow(*r) for r in conn.execute(_LIST_ASSIGNMENTS)]
 
 
-def delete_assignment(conn: sqlite3.Connection, assignment_id: str) -> bool:
-    cur = conn.execute("DELETE FROM assignments WHERE id = ?", (assignment_id,))
-    if cur.rowcount:
+def delete_assignment(conn: Connection, assignment_id: str) -> bool:
+    deleted = conn.execute(_DELETE_ASSIGNMENT, {"id": assignment_id}).rowcount
+    if deleted:
         bump_catalog_version(conn)
-    return cur.rowcount == 1
+    return deleted == 1
 
 
 # --- sessions --------------------------------------------------------------------------
 
+_ADD_SESSION = text(
+    "INSERT INTO sessions (id, title, starts_at, created_at) "
+    "VALUES (:id, :title, :starts_at, :created_at)"
+)
+_ADD_SESSION_ITEM = text(
+    "INSERT INTO session_items (session_id, position, content_id) "
+    "VALUES (:session_id, :position, :content_id)"
+)
+_ADD_SESSION_VILLAGE = text(
+    "INSERT INTO session_villages (session_id, village_code) VALUES (:session_id, :village_code)"
+)
+
+
+def _put_items(conn: Connection, session_id: str, content_ids: list[str]) -> None:
+    if content_ids:
+        conn.execute(_ADD_SESSION_ITEM, [
+            {"session_id": session_id, "position": i, "content_id": cid}
+            for i, cid in enumerate(content_ids)])
+
+
+def _put_villages(conn: Connection, session_id: str, village_codes: list[str]) -> None:
+    if village_codes:
+        conn.execute(_ADD_SESSION_VILLAGE, [
+            {"session_id": session_id, "village_code": code}
+            for code in dict.fromkeys(village_codes)])
+
 
 def add_session(
-    conn: sqlite3.Connection, title: str, starts_at: datetime, content_ids: list[str],
+    conn: Connection, title: str, starts_at: datetime, content_ids: list[str],
     village_codes: list[str],
 ) -> str:
     session_id = new_id()
-    conn.execute(
-        "INSERT INTO sessions (id, title, starts_at, created_at) VALUES (?, ?, ?, ?)",
-        (session_id, title, to_db(starts_at), to_db(utcnow())),
-    )
-    conn.executemany(
-        "INSERT INTO session_items (session_id, position, content_id) VALUES (?, ?, ?)",
-        [(session_id, i, cid) for i, cid in enumerate(content_ids)],
-    )
-    conn.executemany(
-        "INSERT INTO session_villages (session_id, village_code) VALUES (?, ?)",
-        [(session_id, code) for code in dict.fromkeys(village_codes)],
-    )
+    conn.execute(_ADD_SESSION, {"id": session_id, "title": title,
+                                "starts_at": to_db(starts_at), "created_at": to_db(utcnow())})
+    _put_items(conn, session_id, content_ids)
+    _put_villages(conn, session_id, village_codes)
     bump_catalog_version(conn)
     return session_id
 
 
-def get_session(conn: sqlite3.Connection, session_id: str) -> SessionRow | None:
+def get_session(conn: Connection, session_id: str) -> SessionRow | None:
     found = [s for s in _sessions(conn, "", session_id)]
     return found[0] if found else None
 
 
-def list_sessions(conn: sqlite3.Connection, since: datetime | None = None) -> list[SessionRow]:
+def list_sessions(conn: Connection, since: datetime | None = None) -> list[SessionRow]:
     """Sessions from `since` on (all by default), each with its items and village codes;
     three queries whatever the number of sessions."""
     return _sessions(conn, to_db(since) if since else "", None)
 
 
-def _sessions(conn: sqlite3.Connection, bound: str, one: str | None) -> list[SessionRow]:
-    rows = conn.execute(
-        "SELECT id, title, starts_at, created_at FROM sessions WHERE starts_at >= ?1 "
-        "AND (?2 IS NULL OR id = ?2) ORDER BY starts_at", (bound, one),
-    ).fetchall()
+# `:one` is NULL for every session; PostgreSQL needs its type spelt out to test it.
+_ONE = "(CAST(:one AS TEXT) IS NULL OR s.id = :one)"
+_SESSIONS = text(
+    f"SELECT s.id, s.title, s.starts_at, s.created_at FROM sessions s WHERE s.starts_at >= :bound "
+    f"AND {_ONE} ORDER BY s.starts_at"
+)
+_SESSIONS_ITEMS = text(
+    "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
+    "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
+    f"WHERE s.starts_at >= :bound AND {_ONE} "
+    "ORDER BY si.session_id, si.position"
+)
+_SESSIONS_VILLAGES = text(
+    "SELECT sv.session_id, sv.village_code FROM session_villages sv "
+    f"JOIN sessions s ON s.id = sv.session_id WHERE s.starts_at >= :bound "
+    f"AND {_ONE} ORDER BY sv.session_id, sv.village_code"
+)
+
+
+def _sessions(conn: Connection, bound: str, one: str | None) -> list[SessionRow]:
+    args = {"bound": bound, "one": one}
+    rows = conn.execute(_SESSIONS, args).all()
     items: dict[str, list[SessionItem]] = {}
-    for i in conn.execute(
-        "SELECT si.session_id, c.id, c.sha256, c.title FROM session_items si "
-        "JOIN sessions s ON s.id = si.session_id JOIN contents c ON c.id = si.content_id "
-        "WHERE s.starts_at >= ?1 AND (?2 IS NULL OR s.id = ?2) "
-        "ORDER BY si.session_id, si.position", (bound, one),
-    ):
+    for i in conn.execute(_SESSIONS_ITEMS, args):
         items.setdefault(i[0], []).append(SessionItem(id=i[1], sha256=i[2], title=i[3]))
     villages: dict[str, list[str]] = {}
-    for v in conn.execute(
-        "SELECT sv.session_id, sv.village_code FROM session_villages sv "
-        "JOIN sessions s ON s.id = sv.session_id WHERE s.starts_at >= ?1 "
-        "AND (?2 IS NULL OR s.id = ?2) ORDER BY sv.session_id, sv.village_code", (bound, one),
-    ):
+    for v in conn.execute(_SESSIONS_VILLAGES, args):
         villages.setdefault(v[0], []).append(v[1])
     return [SessionRow(id=r[0], title=r[1], starts_at=r[2], created_at=r[3],
                        items=items.get(r[0], []), villages=villages.get(r[0], []))
             for r in rows]
 
 
+_UPDATE_SESSION = text(
+    "UPDATE sessions SET title = COALESCE(:title, title), "
+    "starts_at = COALESCE(:starts_at, starts_at) WHERE id = :id"
+)
+_DELETE_SESSION_ITEMS = text("DELETE FROM session_items WHERE session_id = :id")
+_DELETE_SESSION_VILLAGES = text("DELETE FROM session_villages WHERE session_id = :id")
+
+
 def update_session(
-    conn: sqlite3.Connection, session_id: str, title: str | None, starts_at: datetime | None,
+    conn: Connection, session_id: str, title: str | None, starts_at: datetime | None,
     content_ids: list[str] | None, village_codes: list[str] | None,
 ) -> bool:
     """Change what is given; lists replace the session's items or villages whole."""
-    cur = conn.execute(
-        "UPDATE sessions SET title = COALESCE(?, title), starts_at = COALESCE(?, starts_at) "
-        "WHERE id = ?", (title, to_db(starts_at) if starts_at else None, session_id),
-    )
-    if not cur.rowcount:
+    if not conn.execute(_UPDATE_SESSION, {
+            "title": title, "starts_at": to_db(starts_at) if starts_at else None,
+            "id": session_id}).rowcount:
         return False
     if content_ids is not None:
-        conn.execute("DELETE FROM session_items WHERE session_id = ?", (session_id,))
-        conn.executemany(
-            "INSERT INTO session_items (session_id, position, content_id) VALUES (?, ?, ?)",
-            [(session_id, i, cid) for i, cid in enumerate(content_ids)],
-        )
+        conn.execute(_DELETE_SESSION_ITEMS, {"id": session_id})
+        _put_items(conn, session_id, content_ids)
     if village_codes is not None:
-        conn.execute("DELETE FROM session_villages WHERE session_id = ?", (session_id,))
-        conn.executemany(
-            "INSERT INTO session_villages (session_id, village_code) VALUES (?, ?)",
-            [(session_id, code) for code in dict.fromkeys(village_codes)],
-        )
+        conn.execute(_DELETE_SESSION_VILLAGES, {"id": session_id})
+        _put_villages(conn, session_id, village_codes)
     bump_catalog_version(conn)
     return True
 
 
-def session_starts(conn: sqlite3.Connection, session_id: str) -> str | None:
-    row = conn.execute("SELECT starts_at FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    return str(row[0]) if row else None
+_SESSION_STARTS = text("SELECT starts_at FROM sessions WHERE id = :id")
 
 
-def session_roll_call(conn: sqlite3.Connection, session_id: str) -> list[RollCallEntry]:
+def session_starts(conn: Connection, session_id: str) -> str | None:
+    starts = conn.execute(_SESSION_STARTS, {"id": session_id}).scalar_one_or_none()
+    return str(starts) if starts is not None else None
+
+
+_ROLL_CALL = text(
+    "SELECT a.id, a.terminal_id, v.name AS village_name, u.name AS unit_name, a.started_at, "
+    "a.ended_at, a.watched_seconds FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    "WHERE a.session_id = :id ORDER BY u.code, a.terminal_id, a.started_at"
+)
+_ROLL_CALL_MEMBERS = text(
+    "SELECT am.member_no, COALESCE(m.name, '') AS name FROM attendance_members am "
+    "LEFT JOIN members m ON m.member_no = am.member_no WHERE am.attendance_id = :id "
+    "ORDER BY am.member_no"
+)
+
+
+def session_roll_call(conn: Connection, session_id: str) -> list[RollCallEntry]:
     """The attendance records a session produced, one per terminal sitting, each with the
     members signed in (number and name)."""
     out = []
-    for r in conn.execute(
-        "SELECT a.id, a.terminal_id, v.name AS village_name, u.name AS unit_name, a.started_at, "
-        "a.ended_at, a.watched_seconds FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
-        "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
-        "WHERE a.session_id = ? ORDER BY u.code, a.terminal_id, a.started_at", (session_id,),
-    ).fetchall():
-        members = [RollCallMember(*m) for m in conn.execute(
-            "SELECT am.member_no, COALESCE(m.name, '') AS name FROM attendance_members am "
-            "LEFT JOIN members m ON m.member_no = am.member_no WHERE am.attendance_id = ? "
-            "ORDER BY am.member_no", (r[0],),
-        )]
+    for r in conn.execute(_ROLL_CALL, {"id": session_id}).all():
+        members = [RollCallMember(*m) for m in conn.execute(_ROLL_CALL_MEMBERS, {"id": r[0]})]
         out.append(RollCallEntry(terminal_id=r[1], village_name=r[2], unit_name=r[3],
                                  started_at=r[4], ended_at=r[5], watched_seconds=r[6],
                                  members=members))
     return out
 
 
-def delete_session(conn: sqlite3.Connection, session_id: str) -> bool:
-    cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-    if cur.rowcount:
+_DELETE_SESSION = text("DELETE FROM sessions WHERE id = :id")
+
+
+def delete_session(conn: Connection, session_id: str) -> bool:
+    deleted = conn.execute(_DELETE_SESSION, {"id": session_id}).rowcount
+    if deleted:
         bump_catalog_version(conn)
-    return cur.rowcount == 1
+    return deleted == 1
 
 
-def _missing(conn: sqlite3.Connection, table: str, column: str, values: list[str]) -> list[str]:
-    if not values:
-        return []
-    marks = ",".join("?" * len(values))
-    known = {r[0] for r in conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})",
-                                        values)}
-    return [v for v in values if v not in known]
+_KNOWN_CONTENTS = text("SELECT id FROM contents WHERE id IN :values").bindparams(
+    bindparam("values", expanding=True))
+_KNOWN_VILLAGES = text("SELECT code FROM villages WHERE code IN :values").bindparams(
+    bindparam("values", expanding=True))
 
 
-def missing_contents(conn: sqlite3.Connection, content_ids: list[str]) -> list[str]:
-    return _missing(conn, "contents", "id", content_ids)
+def missing_contents(conn: Connection, content_ids: list[str]) -> list[str]:
+    known = set(conn.execute(_KNOWN_CONTENTS, {"values": content_ids}).scalars())
+    return [v for v in content_ids if v not in known]
 
 
-def missing_villages(conn: sqlite3.Connection, codes: list[str]) -> list[str]:
-    return _missing(conn, "villages", "code", codes)
+def missing_villages(conn: Connection, codes: list[str]) -> list[str]:
+    known = set(conn.execute(_KNOWN_VILLAGES, {"values": codes}).scalars())
+    return [v for v in codes if v not in known]

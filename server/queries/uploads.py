@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Connection, text
 
 from shared.timeutil import from_db, to_db
 
@@ -23,60 +24,70 @@ class UploadRow:
     content_id: str | None
 
 
+# "offset" is quoted: it is a reserved word on PostgreSQL.
+_CREATE = text(
+    'INSERT INTO uploads (id, length, "offset", metadata, created_at, expires_at) '
+    "VALUES (:id, :length, 0, :metadata, :created_at, :expires_at)"
+)
+_GET = text(
+    'SELECT id, length, "offset", metadata, created_at, expires_at, content_id '
+    "FROM uploads WHERE id = :id"
+)
+_SET_OFFSET = text('UPDATE uploads SET "offset" = :offset WHERE id = :id')
+_SET_OFFSET_AFTER_FULL_DISK = text(
+    'UPDATE uploads SET "offset" = :offset, '
+    "expires_at = CASE WHEN expires_at > :expires THEN expires_at ELSE :expires END "
+    "WHERE id = :id"
+)
+_UNFINISHED = text("SELECT id FROM uploads WHERE content_id IS NULL")
+_SET_CONTENT = text("UPDATE uploads SET content_id = :content_id WHERE id = :id")
+_DELETE = text("DELETE FROM uploads WHERE id = :id")
+_EXPIRED = text("SELECT id FROM uploads WHERE expires_at < :now AND content_id IS NULL")
+
+
 def create(
-    conn: sqlite3.Connection, upload_id: str, length: int, metadata: str, now: datetime,
+    conn: Connection, upload_id: str, length: int, metadata: str, now: datetime,
     expires: datetime,
 ) -> None:
-    conn.execute(
-        "INSERT INTO uploads (id, length, offset, metadata, created_at, expires_at) "
-        "VALUES (?, ?, 0, ?, ?, ?)",
-        (upload_id, length, metadata, to_db(now), to_db(expires)),
-    )
+    conn.execute(_CREATE, {"id": upload_id, "length": length, "metadata": metadata,
+                           "created_at": to_db(now), "expires_at": to_db(expires)})
 
 
-def get(conn: sqlite3.Connection, upload_id: str) -> UploadRow | None:
-    row = conn.execute(
-        "SELECT id, length, offset, metadata, created_at, expires_at, content_id "
-        "FROM uploads WHERE id = ?", (upload_id,)
-    ).fetchone()
+def get(conn: Connection, upload_id: str) -> UploadRow | None:
+    row = conn.execute(_GET, {"id": upload_id}).first()
     if row is None:
         return None
     return UploadRow(
-        id=row[0], length=int(row[1]), offset=int(row[2]), metadata=row[3] or "",
-        created_at=from_db(row[4]), expires_at=from_db(row[5]), content_id=row[6],
+        id=row.id, length=int(row.length), offset=int(row.offset), metadata=row.metadata or "",
+        created_at=from_db(row.created_at), expires_at=from_db(row.expires_at),
+        content_id=row.content_id,
     )
 
 
-def set_offset(conn: sqlite3.Connection, upload_id: str, offset: int) -> None:
-    conn.execute("UPDATE uploads SET offset = ? WHERE id = ?", (offset, upload_id))
+def set_offset(conn: Connection, upload_id: str, offset: int) -> None:
+    conn.execute(_SET_OFFSET, {"offset": offset, "id": upload_id})
 
 
 def set_offset_after_full_disk(
-    conn: sqlite3.Connection, upload_id: str, offset: int, expires: datetime
+    conn: Connection, upload_id: str, offset: int, expires: datetime
 ) -> None:
     """Record the offset a full disk cut the upload back to; it expires no earlier than
     `expires`, so the admin has the full expiry time to free space."""
-    conn.execute(
-        "UPDATE uploads SET offset = ?, expires_at = MAX(expires_at, ?) WHERE id = ?",
-        (offset, to_db(expires), upload_id),
-    )
+    conn.execute(_SET_OFFSET_AFTER_FULL_DISK,
+                 {"offset": offset, "expires": to_db(expires), "id": upload_id})
 
 
-def unfinished_ids(conn: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT id FROM uploads WHERE content_id IS NULL")]
+def unfinished_ids(conn: Connection) -> list[str]:
+    return [str(i) for i in conn.execute(_UNFINISHED).scalars()]
 
 
-def set_content(conn: sqlite3.Connection, upload_id: str, content_id: str) -> None:
-    conn.execute("UPDATE uploads SET content_id = ? WHERE id = ?", (content_id, upload_id))
+def set_content(conn: Connection, upload_id: str, content_id: str) -> None:
+    conn.execute(_SET_CONTENT, {"content_id": content_id, "id": upload_id})
 
 
-def delete(conn: sqlite3.Connection, upload_id: str) -> bool:
-    return conn.execute("DELETE FROM uploads WHERE id = ?", (upload_id,)).rowcount == 1
+def delete(conn: Connection, upload_id: str) -> bool:
+    return conn.execute(_DELETE, {"id": upload_id}).rowcount == 1
 
 
-def expired(conn: sqlite3.Connection, now: datetime) -> list[str]:
-    return [
-        r[0] for r in conn.execute(
-            "SELECT id FROM uploads WHERE expires_at < ? AND content_id IS NULL", (to_db(now),)
-        )
-    ]
+def expired(conn: Connection, now: datetime) -> list[str]:
+    return [str(i) for i in conn.execute(_EXPIRED, {"now": to_db(now)}).scalars()]
