@@ -90,7 +90,7 @@ async def _import_county(app: web.Application, folder: Path) -> int:
 async def _import_members(app: web.Application, file: Path, *, dry_run: bool = False) -> int:
     """Import (or with dry_run only check) a roster file; 0 if every row was accepted."""
     try:
-        report = await import_roster(app[DB], file, dry_run=dry_run)
+        report = await import_roster(app[DB], app[CONFIG].data_dir, file, dry_run=dry_run)
     except Unprocessable as e:
         print(f"{file.name}: 花名册无法导入：{chinese(e.code, 422, e.details)}\n"
               f"  the roster cannot be imported: {e.message}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from server.queries import county
 
 
-def load_county(conn: sqlite3.Connection, folder: Path) -> tuple[int, int, int]:
+def load_county(conn: Connection, folder: Path) -> tuple[int, int, int]:
     """Units, villages and one terminal per terminal point; returns the three counts."""
     with open(folder / "units.csv", encoding="utf-8-sig", newline="") as f:
         units = [county.Unit(code=r["code"], name=r["name"], kind=r["kind"]) for r in csv.DictReader(f)]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from sqlalchemy import Connection
+
+from server.db import Database
 from server.media import probe
 from server.media.store import MediaStore
 from server.queries import contents as q
@@ -23,7 +25,6 @@ from shared.files import fsync_file
 from shared.hashing import sha256_file
 from shared.pieces import PIECE_SIZE, piece_hashes
 from shared.protocol import ContentKind
-from shared.sqlite import Database
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Ingestor:
         )
         piece_size = self._piece_size
 
-        def record(c: sqlite3.Connection) -> tuple[str, bool]:
+        def record(c: Connection) -> tuple[str, bool]:
             pieces.store(c, sha256, piece_size, hashes)
             return q.add_content(c, new)
 

@@ -6,6 +6,8 @@
              through to a parameterised route beside it (/contents/{content_id})
     errors   server exceptions and aiohttp's HTTP errors become the one error body
              (`server.errors.error_response`); anything else is logged and answered 500
+    nul      a path or query holding the NUL character (%00) is a 400: no database
+             stores it in text, so it never reaches a query
     disk     terminal writes are refused with 507 + Retry-After while the data disk is at
              its reserve, and a write that still meets a full disk is answered 507
              (`server.diskspace`)
@@ -23,7 +25,13 @@ from aiohttp.typedefs import Middleware
 from server.api.tus import TUS_VERSION, UPLOADS_PATH
 from server.auth.policy import authorize
 from server.diskspace import DiskWatch
-from server.errors import HTTP_CODES, InsufficientStorage, ServerError, error_response
+from server.errors import (
+    HTTP_CODES,
+    BadRequest,
+    InsufficientStorage,
+    ServerError,
+    error_response,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               "find the details in the server log")
 
 
+@web.middleware
+async def nul_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        raise BadRequest("the address or its query holds a NUL character (%00)",
+                         details={"problem": "地址或查询参数中含有空字符（%00）"})
+    return await handler(request)
+
+
 def disk_middleware(disk: DiskWatch) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -99,5 +115,5 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 def middlewares(disk: DiskWatch) -> list[Middleware]:
     """The server's middlewares in the order they wrap a request (outermost first)."""
-    return [tus_middleware, error_middleware, literal_path_middleware, disk_middleware(disk),
-            auth_middleware]
+    return [tus_middleware, error_middleware, nul_middleware, literal_path_middleware,
+            disk_middleware(disk), auth_middleware]

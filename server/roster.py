@@ -32,14 +32,16 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-import sqlite3
 import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import Connection, bindparam, text
 
 from shared.timeutil import to_db, utcnow
 from shared.typed import is_scientific, normalize_code
@@ -127,7 +129,6 @@ class CheckReport:
 
     skipped_title_rows: int = 0
     accepted: int = 0  # rows ok or with a warning
-    new: int = 0  # of those, member numbers not yet in the database
     rejected: int = 0
     warned: int = 0
     rows: list[RowResult] = field(default_factory=list)
@@ -397,6 +398,11 @@ def _row(
     def refused(zh: str, en: str) -> tuple[RowResult, None]:
         return RowResult(line, no, name, code, "refused", _msg(zh, en)), None
 
+    if any("\x00" in value for value in rec.values()):
+        # a damaged export; no database stores the NUL character in text
+        return refused("这一行含有空字符（NUL），可能是文件已损坏；请在表格软件中检查后重新导出",
+                       "the row holds a NUL character (a damaged file?); check it in the "
+                       "spreadsheet and export it again")
     if not no:
         return refused("序号为空", "序号 (member number) is empty")
     if is_scientific(no):
@@ -450,19 +456,18 @@ def _row(
 
 
 def scan(
-    path: Path, villages: set[str], staging: Path, members_db: Path | None = None,
-) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None, bool]]]:
-    """(title rows skipped, each data row's result, member and whether that member number
-    is already in `members_db`), staging accepted rows in the file `staging`. Reads the
-    header now; RosterFormatError for a file that cannot be read or has more than
-    MAX_ROWS rows."""
+    path: Path, villages: set[str], staging: Path,
+) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None]]]:
+    """(title rows skipped, each data row's result and member), staging accepted rows in
+    the file `staging`. Reads the header now; RosterFormatError for a file that cannot be
+    read or has more than MAX_ROWS rows."""
     rows = read_rows(path)
     fields, header_line = find_header(rows)
 
-    def results() -> Iterator[tuple[RowResult, MemberRow | None, bool]]:
+    def results() -> Iterator[tuple[RowResult, MemberRow | None]]:
         from server.queries.staging import Staging  # it imports MemberRow from here
 
-        seen = Staging(staging, members_db)
+        seen = Staging(staging)
         try:
             count = 0
             for line, raw in enumerate(rows, start=header_line + 1):
@@ -473,29 +478,24 @@ def scan(
                     raise RosterFormatError(
                         f"花名册超过 {MAX_ROWS} 行；请分成几个文件导入",
                         f"the roster has more than {MAX_ROWS} rows; import it in several files")
-                result, member = _row(line, raw, fields, villages, seen)
-                yield result, member, member is not None and seen.is_member(member.member_no)
+                yield _row(line, raw, fields, villages, seen)
         finally:
             seen.close()
 
     return header_line - 1, results()
 
 
-def check(path: Path, villages: set[str], staging: Path, members_db: Path | None = None
-          ) -> CheckReport:
+def check(path: Path, villages: set[str], staging: Path) -> CheckReport:
     """Read the whole file and say what each row would do; stage the accepted rows in
-    the file `staging` for `store()`. With `members_db` (the server's database, opened
-    read-only), `new` counts the accepted rows whose member number is not yet a member."""
-    skipped, results = scan(path, villages, staging, members_db)
+    the file `staging` for `store()` (and `count_new()`)."""
+    skipped, results = scan(path, villages, staging)
     report = CheckReport(skipped_title_rows=skipped)
-    for result, member, known in results:
+    for result, _member in results:
         report.add(result)
-        if member is not None and members_db is not None and not known:
-            report.new += 1
     return report
 
 
-def store(conn: sqlite3.Connection, staging: Path) -> tuple[int, int]:
+def store(conn: Connection, staging: Path) -> tuple[int, int]:
     """Upsert the rows `check()` staged, on the writer's connection, in its one
     transaction; returns (added, updated)."""
     from server.queries import members as mq
@@ -505,3 +505,19 @@ def store(conn: sqlite3.Connection, staging: Path) -> tuple[int, int]:
     stored = mq.upsert_stream(conn, staged_members(staging), to_db(utcnow()))
     added = mq.count(conn) - before
     return added, stored - added
+
+
+_KNOWN = text("SELECT COUNT(*) FROM members WHERE member_no IN :numbers").bindparams(
+    bindparam("numbers", expanding=True))
+
+
+def count_new(conn: Connection, staging: Path) -> int:
+    """How many of the rows `check()` staged have a member number not yet a member
+    (blocking: run it as a database read)."""
+    from server.queries.staging import staged_members
+
+    staged = (m.member_no for m in staged_members(staging))
+    new = 0
+    while numbers := list(islice(staged, 500)):
+        new += len(numbers) - int(conn.execute(_KNOWN, {"numbers": numbers}).scalar_one())
+    return new

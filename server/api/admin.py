@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import Connection
 
 from server import __version__
 from server.api import models as m
@@ -87,7 +87,7 @@ async def retire_content(request: web.Request) -> web.Response:
     content_id = request.match_info["content_id"]
     now = utcnow()
 
-    def retire(c: sqlite3.Connection) -> None:
+    def retire(c: Connection) -> None:
         if q.get_content(c, content_id) is None:
             raise NotFound(f"no content {content_id}")
         if not q.retire_content(c, content_id, now):
@@ -108,7 +108,7 @@ async def list_assignments(request: web.Request) -> web.Response:
 async def create_assignment(request: web.Request) -> web.Response:
     body = await read_json(request, m.AssignmentIn)
 
-    def add(c: sqlite3.Connection) -> str:
+    def add(c: Connection) -> str:
         if q.get_content(c, body.content_id) is None:
             raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
         target = "" if body.scope == "county" else normalize_code(body.target)
@@ -171,7 +171,7 @@ async def create_session(request: web.Request) -> web.Response:
     _not_past(body.starts_at)
     villages = [normalize_code(v) for v in body.village_codes]  # typed codes: NFKC, no spaces
 
-    def add(c: sqlite3.Connection) -> str:
+    def add(c: Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
             raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
                                 details={"ids": list(missing)})
@@ -191,7 +191,7 @@ async def patch_session(request: web.Request) -> web.Response:
     if body.starts_at is not None:
         _not_past(body.starts_at)
 
-    def change(c: sqlite3.Connection) -> None:
+    def change(c: Connection) -> None:
         starts = q.session_starts(c, session_id)
         if starts is None:
             raise NotFound(f"no session {session_id}")
@@ -245,7 +245,7 @@ async def create_terminal(request: web.Request) -> web.Response:
     village_code = normalize_code(body.village_code)
     terminal_id = body.id or county.terminal_id_for(village_code)
 
-    def add(c: sqlite3.Connection) -> None:
+    def add(c: Connection) -> None:
         v = county.village(c, village_code)
         if v is None:
             raise Unprocessable(f"no village {village_code}", code="unknown_village",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
 from msgspec import Meta, Struct
+from sqlalchemy import Connection
 
 from server.api.jsonio import json_response, read_json
 from server.appkeys import CONFIG, DB, THROTTLE
@@ -108,7 +108,7 @@ async def login(request: web.Request) -> web.Response:
     device_until = now + timedelta(days=config.known_device_days)
     session_hash, device_hash = secrets.digest(session_id), secrets.digest(device)
 
-    def record(c: sqlite3.Connection) -> None:
+    def record(c: Connection) -> None:
         q.create_session(c, session_hash, row.id, csrf, now, expires)
         tq.add_device(c, device_hash, row.id, now, device_until)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import Connection
 
 from server.api import models as m
 from server.appkeys import CONFIG, DB, DISCOVERY, DISK
@@ -71,7 +71,7 @@ async def get_fleet(request: web.Request) -> web.Response:
     )
 
 
-def _readiness(conn: sqlite3.Connection) -> list[m.SessionReadiness]:
+def _readiness(conn: Connection) -> list[m.SessionReadiness]:
     out = []
     for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12)):
         needs = [r.sha256 for r in fleet.session_needs(conn, s.id)]

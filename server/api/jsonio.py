@@ -24,6 +24,9 @@ async def read_json(request: web.Request, model: type[T]) -> T:
             f"send the body as application/json (got {request.content_type or 'nothing'})"
         )
     body = await request.read()
+    if _NUL_ESCAPE in body and (where := await asyncio.to_thread(_nul_at, body)) is not None:
+        raise InvalidBody(f"the text at {where} holds a NUL character (\\u0000), which cannot "
+                          "be stored", details={"path": where})
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as e:
@@ -37,6 +40,31 @@ async def read_json(request: web.Request, model: type[T]) -> T:
         raise InvalidBody(f"the JSON body does not fit: {e}", details=_problem(str(e))) from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"the body is not valid JSON: {e}", code="invalid_json") from None
+
+
+_NUL_ESCAPE = b"\\u0000"  # how JSON writes the NUL character; no database stores it in text
+
+
+def _nul_at(body: bytes) -> str | None:
+    """The JSON path of the first string (or key) holding NUL, if any; None also for a
+    body that is not JSON (the typed decoding says why). Blocking: a walk of the body."""
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    stack: list[tuple[str, Any]] = [("$", value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, str) and "\x00" in v:
+            return where
+        if isinstance(v, dict):
+            for k, item in v.items():
+                if "\x00" in k:
+                    return where
+                stack.append((f"{where}.{k}", item))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(v))
+    return None
 
 
 def _decode_integral(body: bytes, model: type[T]) -> T:

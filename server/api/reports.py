@@ -24,11 +24,11 @@ from server.api.jsonio import (
 )
 from server.api.params import flag_query
 from server.appkeys import CONFIG, DB
+from server.db import Database
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from server.queries import county
 from server.queries import members as mq
 from server.queries import reports as rq
-from shared.sqlite import Database
 from shared.timeutil import from_db, utcnow
 from shared.typed import NumberError, normalize_code, strict_int
 
@@ -51,8 +51,8 @@ async def import_members(request: web.Request) -> web.Response:
         details={"limit": f"{MAX_ROSTER_BYTES >> 20} MB"})
     if request.content_length is not None and request.content_length > MAX_ROSTER_BYTES:
         raise too_large
-    db = request.app[DB]
-    spool_dir = await asyncio.to_thread(scratch_dir, db)
+    db, data_dir = request.app[DB], request.app[CONFIG].data_dir
+    spool_dir = await asyncio.to_thread(scratch_dir, data_dir)
     fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=spool_dir, suffix=".roster")
     path = Path(name)
     try:
@@ -66,34 +66,36 @@ async def import_members(request: web.Request) -> web.Response:
         if size == 0:
             raise Unprocessable("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
                                 code="empty_roster", details={"problem": EMPTY_BODY_ZH})
-        report = await import_roster(db, path, dry_run=dry_run)
+        report = await import_roster(db, data_dir, path, dry_run=dry_run)
     finally:
         await asyncio.to_thread(path.unlink, True)
     return json_response(report)
 
 
-def scratch_dir(db: Database) -> Path:
-    """`imports/` beside the database: spooled rosters and their scratch files (blocking)."""
-    path = db.path.parent / "imports"
+def scratch_dir(data_dir: Path) -> Path:
+    """`imports/` in the data directory: spooled rosters and their scratch files (blocking)."""
+    path = data_dir / "imports"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-async def import_roster(db: Database, path: Path, *, dry_run: bool) -> m.ImportReport:
-    """Check `path` row by row, then (unless `dry_run`) store it in one transaction.
+async def import_roster(db: Database, data_dir: Path, path: Path, *, dry_run: bool
+                        ) -> m.ImportReport:
+    """Check `path` row by row, then (unless `dry_run`) store it in one transaction;
+    scratch files go under `data_dir`.
 
     Raises Unprocessable (`bad_roster`, `roster_too_big`) for a file that cannot be read.
     """
     villages = await db.read(mq.village_codes)
-    scratch = await asyncio.to_thread(scratch_dir, db)
+    scratch = await asyncio.to_thread(scratch_dir, data_dir)
     fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=scratch, suffix=".staged")
     os.close(fd)
     staging = Path(name)
     try:
-        checked = await asyncio.to_thread(roster.check, path, villages, staging,
-                                          db.path if dry_run else None)
+        checked = await asyncio.to_thread(roster.check, path, villages, staging)
         if dry_run:
-            added, updated = checked.new, checked.accepted - checked.new
+            new = await db.read(lambda c: roster.count_new(c, staging)) if checked.accepted else 0
+            added, updated = new, checked.accepted - new
         elif checked.accepted:
             added, updated = await db.write(lambda c: roster.store(c, staging))
         else:

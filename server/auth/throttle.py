@@ -22,14 +22,15 @@ about whether an account exists.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
+from server.db import Database
 from server.queries import throttle as q
 from server.queries.throttle import AccountLock, AddressFailures
-from shared.sqlite import Database
 from shared.timeutil import utcnow
 
 
@@ -74,7 +75,7 @@ class LoginThrottle:
     async def failed(self, name: str, address: str, *, per_account: bool = True) -> None:
         key, now, p = name.lower(), self._clock(), self.policy
 
-        def record(c: sqlite3.Connection) -> None:
+        def record(c: Connection) -> None:
             at = q.address_failures(c, key, address)
             fresh = at is None or now - at.last_failure > timedelta(seconds=p.cooldown)
             q.put_address_failures(c, key, address, AddressFailures(
@@ -104,7 +105,7 @@ class LoginThrottle:
         of failures unless it is locked (a lock stays until it ends)."""
         key, now = name.lower(), self._clock()
 
-        def record(c: sqlite3.Connection) -> None:
+        def record(c: Connection) -> None:
             q.clear_address(c, key, address)
             q.forgive_account(c, key, now)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
+from sqlalchemy import Connection, bindparam, text
 
 from server import placement
 from shared.protocol import AttendanceBatch, AttendanceRecord
@@ -36,7 +36,7 @@ class IngestResult:
 @dataclass(frozen=True)
 class PreparedRecord:
     record_id: str
-    values: tuple[object, ...]  # the attendance row from seq to watched_seconds
+    values: dict[str, object]  # the attendance row's columns from seq to reported_ended_at
     items: list[tuple[str, float]]
     attendees: list[str]
     reasons: tuple[str, ...]  # time reasons from the placement
@@ -70,8 +70,10 @@ def prepare(batch: AttendanceBatch, received_at: datetime) -> PreparedBatch:
         where = placement.place(r, batch.terminal_clock, received_at, anchors)
         rows.append(PreparedRecord(
             record_id=r.record_id,
-            values=(r.seq, r.session_id, r.title, to_db(where.started_at), to_db(where.ended_at),
-                    watched, started, ended),
+            values={"seq": r.seq, "session_id": r.session_id, "title": r.title,
+                    "started_at": to_db(where.started_at), "ended_at": to_db(where.ended_at),
+                    "watched_seconds": watched, "reported_started_at": started,
+                    "reported_ended_at": ended},
             items=[(i.sha256, i.watched_seconds) for i in r.items],
             attendees=list(dict.fromkeys(r.attendees)), reasons=where.reasons,
         ))
@@ -79,22 +81,57 @@ def prepare(batch: AttendanceBatch, received_at: datetime) -> PreparedBatch:
                          size=len(batch.records))
 
 
-def _village_roster(conn: sqlite3.Connection, terminal_id: str, people: set[str]) -> set[str]:
+_CHUNK = 500  # names per IN list
+
+_ON_ROSTER = text(
+    "SELECT m.member_no FROM members m JOIN terminals t ON t.village_code = m.village_code "
+    "WHERE t.id = :terminal AND m.member_no IN :numbers"
+).bindparams(bindparam("numbers", expanding=True))
+
+_KNOWN = text(
+    "SELECT record_id, digest FROM attendance WHERE terminal_id = :terminal AND record_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+_IDS = text(
+    "SELECT record_id, id FROM attendance WHERE terminal_id = :terminal AND record_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+
+_INSERT = text(
+    "INSERT INTO attendance (terminal_id, record_id, seq, session_id, title, started_at, "
+    "ended_at, watched_seconds, reported_started_at, reported_ended_at, terminal_clock, "
+    "received_at, digest, flags, held) VALUES (:terminal_id, :record_id, :seq, :session_id, "
+    ":title, :started_at, :ended_at, :watched_seconds, :reported_started_at, "
+    ":reported_ended_at, :terminal_clock, :received_at, :digest, :flags, :held)"
+)
+
+# The same item twice in one record adds up.
+_INSERT_ITEM = text(
+    "INSERT INTO attendance_items (attendance_id, sha256, watched_seconds) "
+    "VALUES (:attendance_id, :sha256, :watched_seconds) "
+    "ON CONFLICT (attendance_id, sha256) DO UPDATE "
+    "SET watched_seconds = attendance_items.watched_seconds + excluded.watched_seconds"
+)
+
+_INSERT_MEMBER = text(
+    "INSERT INTO attendance_members (attendance_id, member_no, on_roster) "
+    "VALUES (:attendance_id, :member_no, :on_roster) "
+    "ON CONFLICT (attendance_id, member_no) DO NOTHING"
+)
+
+
+def _village_roster(conn: Connection, terminal_id: str, people: set[str]) -> set[str]:
     """Which of `people` are members of the terminal's village."""
     found: set[str] = set()
     numbers = sorted(people)
-    for start in range(0, len(numbers), 500):
-        chunk = numbers[start:start + 500]
-        found.update(row[0] for row in conn.execute(
-            "SELECT m.member_no FROM members m JOIN terminals t ON t.village_code = m.village_code "
-            f"WHERE t.id = ? AND m.member_no IN ({','.join('?' * len(chunk))})",
-            [terminal_id, *chunk],
-        ))
+    for start in range(0, len(numbers), _CHUNK):
+        found.update(conn.execute(
+            _ON_ROSTER, {"terminal": terminal_id, "numbers": numbers[start:start + _CHUNK]}
+        ).scalars())
     return found
 
 
 def ingest(
-    conn: sqlite3.Connection, terminal_id: str, batch: PreparedBatch,
+    conn: Connection, terminal_id: str, batch: PreparedBatch,
     terminal_clock: datetime, received_at: datetime,
 ) -> IngestResult:
     """Store new records; identical repeats are acknowledged, changed repeats are conflicts.
@@ -110,18 +147,18 @@ def ingest(
         return IngestResult(accepted=[], duplicates=0, conflicts=batch.clashing)
     known: dict[str, str] = {}
     record_ids = list(batch.digests)
-    for start in range(0, len(record_ids), 500):
-        chunk = record_ids[start:start + 500]
+    for start in range(0, len(record_ids), _CHUNK):
         known.update(
-            (row[0], row[1]) for row in conn.execute(
-                "SELECT record_id, digest FROM attendance WHERE terminal_id = ? AND record_id IN "
-                f"({','.join('?' * len(chunk))})", [terminal_id, *chunk],
+            (row.record_id, row.digest) for row in conn.execute(
+                _KNOWN, {"terminal": terminal_id, "ids": record_ids[start:start + _CHUNK]}
             )
         )
     conflicts = [rid for rid, d in known.items() if d != batch.digests[rid]]
     if conflicts:
         return IngestResult(accepted=[], duplicates=0, conflicts=conflicts)
     fresh = [row for row in batch.records if row.record_id not in known]
+    if not fresh:
+        return IngestResult(accepted=record_ids, duplicates=batch.size, conflicts=[])
     on_roster = _village_roster(conn, terminal_id, {m for row in fresh for m in row.attendees})
     clock, received = to_db(terminal_clock), to_db(received_at)
     rows = []
@@ -130,29 +167,26 @@ def ingest(
         if any(m not in on_roster for m in row.attendees):
             reasons.append(placement.NOT_ON_ROSTER)
         held = any(r in placement.TIME_REASONS for r in reasons)
-        rows.append((terminal_id, row.record_id, *row.values, clock, received,
-                     batch.digests[row.record_id], ",".join(reasons), int(held)))
-    conn.executemany(
-        "INSERT INTO attendance (terminal_id, record_id, seq, session_id, title, started_at, "
-        "ended_at, watched_seconds, reported_started_at, reported_ended_at, terminal_clock, "
-        "received_at, digest, flags, held) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    # One writer, one statement: the new rows took consecutive ids ending at the last one.
-    last = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-    row_ids = range(last - len(fresh) + 1, last + 1)
-    conn.executemany(
-        "INSERT INTO attendance_items (attendance_id, sha256, watched_seconds) VALUES (?, ?, ?) "
-        "ON CONFLICT DO UPDATE SET watched_seconds = watched_seconds + excluded.watched_seconds",
-        [(row_id, sha, w) for row_id, row in zip(row_ids, fresh, strict=True)
-         for sha, w in row.items],
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO attendance_members (attendance_id, member_no, on_roster) "
-        "VALUES (?, ?, ?)",
-        [(row_id, m, int(m in on_roster)) for row_id, row in zip(row_ids, fresh, strict=True)
-         for m in row.attendees],
-    )
+        rows.append({"terminal_id": terminal_id, "record_id": row.record_id, **row.values,
+                     "terminal_clock": clock, "received_at": received,
+                     "digest": batch.digests[row.record_id], "flags": ",".join(reasons),
+                     "held": int(held)})
+    conn.execute(_INSERT, rows)
+    # The keys the new rows took, read back by their unique (terminal, record id).
+    fresh_ids = [row.record_id for row in fresh]
+    row_ids: dict[str, int] = {}
+    for start in range(0, len(fresh_ids), _CHUNK):
+        row_ids.update((r.record_id, r.id) for r in conn.execute(
+            _IDS, {"terminal": terminal_id, "ids": fresh_ids[start:start + _CHUNK]}
+        ))
+    items = [{"attendance_id": row_ids[row.record_id], "sha256": sha, "watched_seconds": w}
+             for row in fresh for sha, w in row.items]
+    if items:
+        conn.execute(_INSERT_ITEM, items)
+    attendees = [{"attendance_id": row_ids[row.record_id], "member_no": m,
+                  "on_roster": int(m in on_roster)} for row in fresh for m in row.attendees]
+    if attendees:
+        conn.execute(_INSERT_MEMBER, attendees)
     return IngestResult(
         accepted=record_ids, duplicates=batch.size - len(fresh), conflicts=[]
     )
@@ -190,33 +224,41 @@ class FlaggedRef:
     received_at: str
 
 
-def flagged(conn: sqlite3.Connection) -> list[FlaggedRow]:
+_FLAGGED = text(
+    "SELECT a.terminal_id, a.record_id, t.village_code, v.name AS village_name, a.title, "
+    "a.started_at, a.ended_at, a.reported_started_at, a.received_at, a.watched_seconds, "
+    "a.flags, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
+    "AS attendees "
+    "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
+    "JOIN villages v ON v.code = t.village_code "
+    "WHERE a.flags != '' AND a.confirmed_at IS NULL ORDER BY a.received_at, a.id"
+)
+
+_FLAGGED_RECORD = text(
+    "SELECT id, started_at, ended_at, received_at FROM attendance "
+    "WHERE terminal_id = :terminal AND record_id = :record AND flags != ''"
+)
+
+_CONFIRM = text(
+    "UPDATE attendance SET started_at = :started_at, ended_at = :ended_at, held = 0, "
+    "confirmed_at = :confirmed_at WHERE id = :id"
+)
+
+
+def flagged(conn: Connection) -> list[FlaggedRow]:
     """Flagged records not yet confirmed, oldest received first."""
-    return [FlaggedRow(*r) for r in conn.execute(
-        "SELECT a.terminal_id, a.record_id, t.village_code, v.name AS village_name, a.title, "
-        "a.started_at, a.ended_at, a.reported_started_at, a.received_at, a.watched_seconds, "
-        "a.flags, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
-        "AS attendees "
-        "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
-        "JOIN villages v ON v.code = t.village_code "
-        "WHERE a.flags != '' AND a.confirmed_at IS NULL ORDER BY a.received_at, a.id"
-    )]
+    return [FlaggedRow(*r) for r in conn.execute(_FLAGGED)]
 
 
-def flagged_record(conn: sqlite3.Connection, terminal_id: str, record_id: str) -> FlaggedRef | None:
+def flagged_record(conn: Connection, terminal_id: str, record_id: str) -> FlaggedRef | None:
     """A record that was flagged (confirmed or not), with its placement."""
-    row = conn.execute(
-        "SELECT id, started_at, ended_at, received_at FROM attendance "
-        "WHERE terminal_id = ? AND record_id = ? AND flags != ''", (terminal_id, record_id),
-    ).fetchone()
+    row = conn.execute(_FLAGGED_RECORD, {"terminal": terminal_id, "record": record_id}).first()
     return None if row is None else FlaggedRef(*row)
 
 
 def confirm(
-    conn: sqlite3.Connection, attendance_id: int, started_at: str, ended_at: str, confirmed_at: str,
+    conn: Connection, attendance_id: int, started_at: str, ended_at: str, confirmed_at: str,
 ) -> None:
     """A person placed the record: it counts from now on, at these times, with every attendee."""
-    conn.execute(
-        "UPDATE attendance SET started_at = ?, ended_at = ?, held = 0, confirmed_at = ? WHERE id = ?",
-        (started_at, ended_at, confirmed_at, attendance_id),
-    )
+    conn.execute(_CONFIRM, {"started_at": started_at, "ended_at": ended_at,
+                            "confirmed_at": confirmed_at, "id": attendance_id})

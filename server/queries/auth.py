@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
+
+from sqlalchemy import Connection, text
 
 from server.queries import new_id
 from shared.timeutil import to_db
@@ -45,92 +46,113 @@ class TokenRow:
     revoked_at: str | None
 
 
-def create_admin(conn: sqlite3.Connection, username: str, password_hash: str, role: str,
+# User names compare without regard to ASCII case, as the SQLite column's NOCASE did.
+_NAMED = "lower(username) = lower(:username)"
+_NAME_TAKEN = text(f"SELECT 1 FROM admins WHERE {_NAMED}")
+_CREATE_ADMIN = text(
+    "INSERT INTO admins (id, username, password_hash, role, created_at, password_changed_at) "
+    "VALUES (:id, :username, :password_hash, :role, :now, :now) ON CONFLICT DO NOTHING"
+)
+_ADMIN_ID = text(f"SELECT id FROM admins WHERE {_NAMED}")
+_SET_PASSWORD = text(
+    "UPDATE admins SET password_hash = :password_hash, password_changed_at = :now WHERE id = :id"
+)
+_END_SESSIONS = text("DELETE FROM admin_sessions WHERE admin_id = :id")
+_FORGET_DEVICES = text("DELETE FROM known_devices WHERE admin_id = :id")
+_ADMIN = text(f"SELECT id, username, password_hash, role FROM admins WHERE {_NAMED}")
+_COUNT_ADMINS = text("SELECT COUNT(*) FROM admins")
+_EXPIRE_SESSIONS = text("DELETE FROM admin_sessions WHERE expires_at < :now")
+_CREATE_SESSION = text(
+    "INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, expires_at) "
+    "VALUES (:id_hash, :admin_id, :csrf, :now, :expires)"
+)
+_SESSION = text(
+    "SELECT a.id, a.username, a.role, s.csrf_token FROM admin_sessions s "
+    "JOIN admins a ON a.id = s.admin_id WHERE s.id_hash = :id_hash AND s.expires_at > :now"
+)
+_DELETE_SESSION = text("DELETE FROM admin_sessions WHERE id_hash = :id_hash")
+_CREATE_TOKEN = text(
+    "INSERT INTO api_tokens (id, admin_id, name, token_hash, created_at) "
+    "VALUES (:id, :admin_id, :name, :token_hash, :now)"
+)
+_TOKEN = text(
+    "SELECT a.id, a.username, a.role FROM api_tokens t "
+    "JOIN admins a ON a.id = t.admin_id WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL"
+)
+_TOKENS = text(
+    "SELECT t.id, t.name, a.username, t.created_at, t.last_used_at, t.revoked_at "
+    "FROM api_tokens t JOIN admins a ON a.id = t.admin_id ORDER BY t.created_at, t.id"
+)
+_REVOKE_TOKEN = text(
+    "UPDATE api_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"
+)
+
+
+def create_admin(conn: Connection, username: str, password_hash: str, role: str,
                  now: datetime) -> str | None:
-    """A new account; None if the name is taken."""
+    """A new account; None if the name is taken (in any ASCII case)."""
+    if conn.execute(_NAME_TAKEN, {"username": username}).first() is not None:
+        return None
     admin_id = new_id()
-    cur = conn.execute(
-        "INSERT INTO admins (id, username, password_hash, role, created_at, password_changed_at) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(username) DO NOTHING",
-        (admin_id, username, password_hash, role, to_db(now), to_db(now)),
-    )
+    cur = conn.execute(_CREATE_ADMIN, {"id": admin_id, "username": username,
+                                       "password_hash": password_hash, "role": role,
+                                       "now": to_db(now)})
     return admin_id if cur.rowcount == 1 else None
 
 
-def set_password(conn: sqlite3.Connection, username: str, password_hash: str, now: datetime) -> bool:
+def set_password(conn: Connection, username: str, password_hash: str, now: datetime) -> bool:
     """Change a password; end every session of that account and forget its known devices."""
-    row = conn.execute("SELECT id FROM admins WHERE username = ?", (username,)).fetchone()
-    if row is None:
+    admin_id = conn.execute(_ADMIN_ID, {"username": username}).scalar()
+    if admin_id is None:
         return False
-    conn.execute("UPDATE admins SET password_hash = ?, password_changed_at = ? WHERE id = ?",
-                 (password_hash, to_db(now), row[0]))
-    conn.execute("DELETE FROM admin_sessions WHERE admin_id = ?", (row[0],))
-    conn.execute("DELETE FROM known_devices WHERE admin_id = ?", (row[0],))
+    conn.execute(_SET_PASSWORD, {"password_hash": password_hash, "now": to_db(now), "id": admin_id})
+    conn.execute(_END_SESSIONS, {"id": admin_id})
+    conn.execute(_FORGET_DEVICES, {"id": admin_id})
     return True
 
 
-def admin_by_name(conn: sqlite3.Connection, username: str) -> AdminRow | None:
-    row = conn.execute(
-        "SELECT id, username, password_hash, role FROM admins WHERE username = ?", (username,)
-    ).fetchone()
+def admin_by_name(conn: Connection, username: str) -> AdminRow | None:
+    row = conn.execute(_ADMIN, {"username": username}).first()
     return None if row is None else AdminRow(*row)
 
 
-def count_admins(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM admins").fetchone()[0])
+def count_admins(conn: Connection) -> int:
+    return int(conn.execute(_COUNT_ADMINS).scalar_one())
 
 
-def create_session(conn: sqlite3.Connection, id_hash: str, admin_id: str, csrf: str,
+def create_session(conn: Connection, id_hash: str, admin_id: str, csrf: str,
                    now: datetime, expires: datetime) -> None:
-    conn.execute("DELETE FROM admin_sessions WHERE expires_at < ?", (to_db(now),))
-    conn.execute(
-        "INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, expires_at) "
-        "VALUES (?, ?, ?, ?, ?)", (id_hash, admin_id, csrf, to_db(now), to_db(expires)),
-    )
+    conn.execute(_EXPIRE_SESSIONS, {"now": to_db(now)})
+    conn.execute(_CREATE_SESSION, {"id_hash": id_hash, "admin_id": admin_id, "csrf": csrf,
+                                   "now": to_db(now), "expires": to_db(expires)})
 
 
-def session(conn: sqlite3.Connection, id_hash: str, now: datetime) -> Principal | None:
-    row = conn.execute(
-        "SELECT a.id, a.username, a.role, s.csrf_token FROM admin_sessions s "
-        "JOIN admins a ON a.id = s.admin_id WHERE s.id_hash = ? AND s.expires_at > ?",
-        (id_hash, to_db(now)),
-    ).fetchone()
+def session(conn: Connection, id_hash: str, now: datetime) -> Principal | None:
+    row = conn.execute(_SESSION, {"id_hash": id_hash, "now": to_db(now)}).first()
     return None if row is None else Principal(*row)
 
 
-def delete_session(conn: sqlite3.Connection, id_hash: str) -> None:
-    conn.execute("DELETE FROM admin_sessions WHERE id_hash = ?", (id_hash,))
+def delete_session(conn: Connection, id_hash: str) -> None:
+    conn.execute(_DELETE_SESSION, {"id_hash": id_hash})
 
 
-def create_token(conn: sqlite3.Connection, admin_id: str, name: str, token_hash: str,
+def create_token(conn: Connection, admin_id: str, name: str, token_hash: str,
                  now: datetime) -> str:
     token_id = new_id()
-    conn.execute(
-        "INSERT INTO api_tokens (id, admin_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-        (token_id, admin_id, name, token_hash, to_db(now)),
-    )
+    conn.execute(_CREATE_TOKEN, {"id": token_id, "admin_id": admin_id, "name": name,
+                                 "token_hash": token_hash, "now": to_db(now)})
     return token_id
 
 
-def token(conn: sqlite3.Connection, token_hash: str) -> Principal | None:
+def token(conn: Connection, token_hash: str) -> Principal | None:
     """The account of a live (not revoked) API token."""
-    row = conn.execute(
-        "SELECT a.id, a.username, a.role FROM api_tokens t "
-        "JOIN admins a ON a.id = t.admin_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
-        (token_hash,),
-    ).fetchone()
+    row = conn.execute(_TOKEN, {"token_hash": token_hash}).first()
     return None if row is None else Principal(*row)
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[TokenRow]:
-    return [TokenRow(*r) for r in conn.execute(
-        "SELECT t.id, t.name, a.username, t.created_at, t.last_used_at, t.revoked_at "
-        "FROM api_tokens t JOIN admins a ON a.id = t.admin_id ORDER BY t.created_at"
-    )]
+def list_tokens(conn: Connection) -> list[TokenRow]:
+    return [TokenRow(*r) for r in conn.execute(_TOKENS)]
 
 
-def revoke_token(conn: sqlite3.Connection, token_id: str, now: datetime) -> bool:
-    return conn.execute(
-        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-        (to_db(now), token_id),
-    ).rowcount == 1
+def revoke_token(conn: Connection, token_id: str, now: datetime) -> bool:
+    return conn.execute(_REVOKE_TOKEN, {"now": to_db(now), "id": token_id}).rowcount == 1

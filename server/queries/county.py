@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
 
 from shared.timeutil import to_db, utcnow
 
@@ -27,38 +28,48 @@ class Village:
     terrain: str
 
 
-def bump_catalog_version(conn: sqlite3.Connection) -> int:
+_BUMP = text(
+    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = :key "
+    "RETURNING value"
+)
+_VERSION = text("SELECT value FROM meta WHERE key = :key")
+_UPSERT_UNIT = text(
+    "INSERT INTO units (code, name, kind) VALUES (:code, :name, :kind) "
+    "ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind"
+)
+_UPSERT_VILLAGE = text(
+    "INSERT INTO villages (code, name, unit_code, kind, terrain) "
+    "VALUES (:code, :name, :unit_code, :kind, :terrain) "
+    "ON CONFLICT (code) DO UPDATE SET name = excluded.name, unit_code = excluded.unit_code, "
+    "kind = excluded.kind, terrain = excluded.terrain"
+)
+_ADD_TERMINAL = text(
+    "INSERT INTO terminals (id, village_code, name, created_at) "
+    "VALUES (:id, :village, :name, :now) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def bump_catalog_version(conn: Connection) -> int:
     """Any change that can alter a terminal's catalog moves the version on."""
-    row = conn.execute(
-        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = ? RETURNING value",
-        (CATALOG_VERSION_KEY,),
-    ).fetchone()
-    return int(row[0])
+    return int(conn.execute(_BUMP, {"key": CATALOG_VERSION_KEY}).scalar_one())
 
 
-def catalog_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (CATALOG_VERSION_KEY,)).fetchone()
-    return int(row[0])
+def catalog_version(conn: Connection) -> int:
+    return int(conn.execute(_VERSION, {"key": CATALOG_VERSION_KEY}).scalar_one())
 
 
-def upsert_units(conn: sqlite3.Connection, units: Iterable[Unit]) -> int:
-    rows = [(u.code, u.name, u.kind) for u in units]
-    conn.executemany(
-        "INSERT INTO units (code, name, kind) VALUES (?, ?, ?) "
-        "ON CONFLICT(code) DO UPDATE SET name = excluded.name, kind = excluded.kind",
-        rows,
-    )
+def upsert_units(conn: Connection, units: Iterable[Unit]) -> int:
+    rows = [{"code": u.code, "name": u.name, "kind": u.kind} for u in units]
+    if rows:
+        conn.execute(_UPSERT_UNIT, rows)
     return len(rows)
 
 
-def upsert_villages(conn: sqlite3.Connection, villages: Iterable[Village]) -> int:
-    rows = [(v.code, v.name, v.unit_code, v.kind, v.terrain) for v in villages]
-    conn.executemany(
-        "INSERT INTO villages (code, name, unit_code, kind, terrain) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT(code) DO UPDATE SET name = excluded.name, unit_code = excluded.unit_code, "
-        "kind = excluded.kind, terrain = excluded.terrain",
-        rows,
-    )
+def upsert_villages(conn: Connection, villages: Iterable[Village]) -> int:
+    rows = [{"code": v.code, "name": v.name, "unit_code": v.unit_code, "kind": v.kind,
+             "terrain": v.terrain} for v in villages]
+    if rows:
+        conn.execute(_UPSERT_VILLAGE, rows)
     bump_catalog_version(conn)
     return len(rows)
 
@@ -68,13 +79,10 @@ def terminal_id_for(village_code: str) -> str:
     return f"T{village_code}"
 
 
-def add_terminal(conn: sqlite3.Connection, terminal_id: str, village_code: str, name: str) -> bool:
+def add_terminal(conn: Connection, terminal_id: str, village_code: str, name: str) -> bool:
     """Register a terminal point; False if that id exists already."""
-    cur = conn.execute(
-        "INSERT INTO terminals (id, village_code, name, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT(id) DO NOTHING",
-        (terminal_id, village_code, name, to_db(utcnow())),
-    )
+    cur = conn.execute(_ADD_TERMINAL, {"id": terminal_id, "village": village_code, "name": name,
+                                       "now": to_db(utcnow())})
     return cur.rowcount == 1
 
 
@@ -122,48 +130,54 @@ class TerminalRow:
     public_key: str | None  # its own Ed25519 key (base64), when it enrolled with one
 
 
-def list_units(conn: sqlite3.Connection) -> list[UnitRow]:
-    rows = conn.execute(
-        "SELECT u.code, u.name, u.kind, COUNT(v.code) AS villages FROM units u "
-        "LEFT JOIN villages v ON v.unit_code = u.code GROUP BY u.code ORDER BY u.code"
-    )
-    return [UnitRow(*r) for r in rows]
+_UNITS = text(
+    "SELECT u.code, u.name, u.kind, COUNT(v.code) AS villages FROM units u "
+    "LEFT JOIN villages v ON v.unit_code = u.code GROUP BY u.code, u.name, u.kind ORDER BY u.code"
+)
+_VILLAGES = (
+    "SELECT v.code, v.name, v.unit_code, u.name AS unit_name, v.kind, v.terrain, "
+    "(SELECT COUNT(*) FROM members m WHERE m.village_code = v.code) AS members, "
+    "(SELECT COUNT(*) FROM terminals t WHERE t.village_code = v.code) AS terminals "
+    "FROM villages v JOIN units u ON u.code = v.unit_code"
+)
+_ALL_VILLAGES = text(_VILLAGES + " ORDER BY v.code")
+_UNIT_VILLAGES = text(_VILLAGES + " WHERE v.unit_code = :unit ORDER BY v.code")
+_VILLAGE = text(
+    "SELECT v.code, v.name, v.unit_code, u.name FROM villages v "
+    "JOIN units u ON u.code = v.unit_code WHERE v.code = :code"
+)
+_UNIT_EXISTS = text("SELECT 1 FROM units WHERE code = :code")
+_TERMINAL = text(
+    "SELECT t.id, t.name, t.village_code, v.name, v.unit_code, t.public_key FROM terminals t "
+    "JOIN villages v ON v.code = t.village_code WHERE t.id = :id"
+)
+_TERMINAL_VILLAGES = text("SELECT village_code FROM terminals ORDER BY village_code")
 
 
-def list_villages(conn: sqlite3.Connection, unit_code: str | None = None) -> list[VillageRow]:
-    sql = (
-        "SELECT v.code, v.name, v.unit_code, u.name AS unit_name, v.kind, v.terrain, "
-        "(SELECT COUNT(*) FROM members m WHERE m.village_code = v.code) AS members, "
-        "(SELECT COUNT(*) FROM terminals t WHERE t.village_code = v.code) AS terminals "
-        "FROM villages v JOIN units u ON u.code = v.unit_code"
-    )
-    args: tuple[str, ...] = ()
-    if unit_code is not None:
-        sql += " WHERE v.unit_code = ?"
-        args = (unit_code,)
-    return [VillageRow(*r) for r in conn.execute(sql + " ORDER BY v.code", args)]
+def list_units(conn: Connection) -> list[UnitRow]:
+    return [UnitRow(*r) for r in conn.execute(_UNITS)]
 
 
-def village(conn: sqlite3.Connection, code: str) -> VillageRef | None:
-    row = conn.execute(
-        "SELECT v.code, v.name, v.unit_code, u.name FROM villages v "
-        "JOIN units u ON u.code = v.unit_code WHERE v.code = ?", (code,)
-    ).fetchone()
+def list_villages(conn: Connection, unit_code: str | None = None) -> list[VillageRow]:
+    if unit_code is None:
+        return [VillageRow(*r) for r in conn.execute(_ALL_VILLAGES)]
+    return [VillageRow(*r) for r in conn.execute(_UNIT_VILLAGES, {"unit": unit_code})]
+
+
+def village(conn: Connection, code: str) -> VillageRef | None:
+    row = conn.execute(_VILLAGE, {"code": code}).first()
     return None if row is None else VillageRef(*row)
 
 
-def unit_exists(conn: sqlite3.Connection, code: str) -> bool:
-    return conn.execute("SELECT 1 FROM units WHERE code = ?", (code,)).fetchone() is not None
+def unit_exists(conn: Connection, code: str) -> bool:
+    return conn.execute(_UNIT_EXISTS, {"code": code}).first() is not None
 
 
-def terminal(conn: sqlite3.Connection, terminal_id: str) -> TerminalRow | None:
-    row = conn.execute(
-        "SELECT t.id, t.name, t.village_code, v.name, v.unit_code, t.public_key FROM terminals t "
-        "JOIN villages v ON v.code = t.village_code WHERE t.id = ?", (terminal_id,)
-    ).fetchone()
+def terminal(conn: Connection, terminal_id: str) -> TerminalRow | None:
+    row = conn.execute(_TERMINAL, {"id": terminal_id}).first()
     return None if row is None else TerminalRow(*row)
 
 
-def terminal_village_codes(conn: sqlite3.Connection) -> list[str]:
+def terminal_village_codes(conn: Connection) -> list[str]:
     """The villages that have a terminal point, by code."""
-    return [r[0] for r in conn.execute("SELECT village_code FROM terminals ORDER BY village_code")]
+    return list(conn.execute(_TERMINAL_VILLAGES).scalars())

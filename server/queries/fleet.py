@@ -2,29 +2,41 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
+from sqlalchemy import Connection, text
 
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
 
+_SEEN = text(
+    "UPDATE terminals SET last_seen = :seen, last_address = :address, heartbeat = :heartbeat "
+    "WHERE id = :id"
+)
+_FORGET_ITEMS = text("DELETE FROM terminal_items WHERE terminal_id = :id")
+# A heartbeat naming an item twice keeps the last of them.
+_PUT_ITEM = text(
+    "INSERT INTO terminal_items (terminal_id, sha256, state, bytes_present, bytes_from_peers) "
+    "VALUES (:id, :sha256, :state, :bytes_present, :bytes_from_peers) "
+    "ON CONFLICT (terminal_id, sha256) DO UPDATE SET state = excluded.state, "
+    "bytes_present = excluded.bytes_present, bytes_from_peers = excluded.bytes_from_peers"
+)
+
 
 def record_heartbeat(
-    conn: sqlite3.Connection, terminal_id: str, hb: Heartbeat, seen_at: datetime, address: str | None
+    conn: Connection, terminal_id: str, hb: Heartbeat, seen_at: datetime, address: str | None
 ) -> None:
-    conn.execute(
-        "UPDATE terminals SET last_seen = ?, last_address = ?, heartbeat = ? WHERE id = ?",
-        (to_db(seen_at), address, msgspec.json.encode(hb).decode(), terminal_id),
-    )
-    conn.execute("DELETE FROM terminal_items WHERE terminal_id = ?", (terminal_id,))
-    conn.executemany(
-        "INSERT OR REPLACE INTO terminal_items (terminal_id, sha256, state, bytes_present, bytes_from_peers) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(terminal_id, c.sha256, c.state, c.bytes_present, c.bytes_from_peers) for c in hb.cache],
-    )
+    conn.execute(_SEEN, {"seen": to_db(seen_at), "address": address,
+                         "heartbeat": msgspec.json.encode(hb).decode(), "id": terminal_id})
+    conn.execute(_FORGET_ITEMS, {"id": terminal_id})
+    if hb.cache:
+        conn.execute(_PUT_ITEM, [
+            {"id": terminal_id, "sha256": c.sha256, "state": c.state,
+             "bytes_present": c.bytes_present, "bytes_from_peers": c.bytes_from_peers}
+            for c in hb.cache
+        ])
 
 
 @dataclass(frozen=True)
@@ -68,45 +80,45 @@ class SessionTerminal:
     village_name: str
 
 
-def fleet_rows(conn: sqlite3.Connection) -> list[FleetRow]:
-    return [FleetRow(*r) for r in conn.execute(
-        "SELECT t.id, t.name, t.village_code, v.name AS village_name, v.unit_code, "
-        "u.name AS unit_name, v.terrain, t.last_seen, t.last_address, t.heartbeat, "
-        "t.enrolled_at, t.revoked_at, t.last_usb_contact, "
-        "(SELECT COUNT(*) FROM terminal_items i WHERE i.terminal_id = t.id AND i.state = 'ready') "
-        "AS ready_items "
-        "FROM terminals t JOIN villages v ON v.code = t.village_code "
-        "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
-    )]
+_FLEET = text(
+    "SELECT t.id, t.name, t.village_code, v.name AS village_name, v.unit_code, "
+    "u.name AS unit_name, v.terrain, t.last_seen, t.last_address, t.heartbeat, "
+    "t.enrolled_at, t.revoked_at, t.last_usb_contact, "
+    "(SELECT COUNT(*) FROM terminal_items i WHERE i.terminal_id = t.id AND i.state = 'ready') "
+    "AS ready_items "
+    "FROM terminals t JOIN villages v ON v.code = t.village_code "
+    "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
+)
+_UPCOMING = text(
+    "SELECT id, title, starts_at FROM sessions WHERE starts_at >= :since ORDER BY starts_at, id"
+)
+_NEEDS = text(
+    "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
+    "WHERE si.session_id = :session ORDER BY si.position"
+)
+_SESSION_TERMINALS = text(
+    "SELECT t.id, t.village_code, v.name AS village_name FROM session_villages sv "
+    "JOIN terminals t ON t.village_code = sv.village_code "
+    "JOIN villages v ON v.code = t.village_code WHERE sv.session_id = :session ORDER BY t.id"
+)
+_READY = text("SELECT sha256 FROM terminal_items WHERE terminal_id = :id AND state = 'ready'")
 
 
-def upcoming_sessions(conn: sqlite3.Connection, since: datetime) -> list[UpcomingSession]:
-    return [UpcomingSession(*r) for r in conn.execute(
-        "SELECT id, title, starts_at FROM sessions WHERE starts_at >= ? ORDER BY starts_at, id",
-        (to_db(since),),
-    )]
+def fleet_rows(conn: Connection) -> list[FleetRow]:
+    return [FleetRow(*r) for r in conn.execute(_FLEET)]
 
 
-def session_needs(conn: sqlite3.Connection, session_id: str) -> list[NeededItem]:
-    return [NeededItem(*r) for r in conn.execute(
-        "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
-        "WHERE si.session_id = ? ORDER BY si.position", (session_id,),
-    )]
+def upcoming_sessions(conn: Connection, since: datetime) -> list[UpcomingSession]:
+    return [UpcomingSession(*r) for r in conn.execute(_UPCOMING, {"since": to_db(since)})]
 
 
-def session_terminals(conn: sqlite3.Connection, session_id: str) -> list[SessionTerminal]:
-    return [SessionTerminal(*r) for r in conn.execute(
-        "SELECT t.id, t.village_code, v.name AS village_name FROM session_villages sv "
-        "JOIN terminals t ON t.village_code = sv.village_code "
-        "JOIN villages v ON v.code = t.village_code WHERE sv.session_id = ? ORDER BY t.id",
-        (session_id,),
-    )]
+def session_needs(conn: Connection, session_id: str) -> list[NeededItem]:
+    return [NeededItem(*r) for r in conn.execute(_NEEDS, {"session": session_id})]
 
 
-def ready_hashes(conn: sqlite3.Connection, terminal_id: str) -> set[str]:
-    return {
-        r[0] for r in conn.execute(
-            "SELECT sha256 FROM terminal_items WHERE terminal_id = ? AND state = 'ready'",
-            (terminal_id,),
-        )
-    }
+def session_terminals(conn: Connection, session_id: str) -> list[SessionTerminal]:
+    return [SessionTerminal(*r) for r in conn.execute(_SESSION_TERMINALS, {"session": session_id})]
+
+
+def ready_hashes(conn: Connection, terminal_id: str) -> set[str]:
+    return set(conn.execute(_READY, {"id": terminal_id}).scalars())

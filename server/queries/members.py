@@ -2,52 +2,81 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
+
+from sqlalchemy import Connection, text
 
 from server.roster import MemberRow
 from shared.protocol import Member
 
+# Member numbers are digits in every roster seen, so they sort as numbers; anything else
+# sorts as 0, as SQLite's CAST made it. Eighteen digits still fit a 64-bit integer.
+_NUMBER = (
+    "CASE WHEN {col} <> '' AND trim({col}, '0123456789') = '' AND length({col}) <= 18 "
+    "THEN CAST({col} AS BIGINT) ELSE 0 END"
+)
 
-def village_codes(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT code FROM villages")}
+_VILLAGE_CODES = text("SELECT code FROM villages")
+_COUNT = text("SELECT COUNT(*) FROM members")
+_UPSERT = text(
+    "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
+    "category, phone, updated_at) VALUES (:member_no, :village_code, :name, :sex, :ethnicity, "
+    ":born, :joined, :branch, :category, :phone, :updated_at) "
+    "ON CONFLICT (member_no) DO UPDATE SET village_code = excluded.village_code, "
+    "name = excluded.name, sex = excluded.sex, ethnicity = excluded.ethnicity, "
+    "born = excluded.born, joined = excluded.joined, branch = excluded.branch, "
+    "category = excluded.category, phone = excluded.phone, updated_at = excluded.updated_at"
+)
+_ROSTER = text(
+    "SELECT member_no, name, sex, branch, category FROM members WHERE village_code = :village "
+    f"ORDER BY {_NUMBER.format(col='member_no')}, member_no"
+)
+_MEMBER = text(
+    "SELECT m.member_no, m.name, m.village_code, v.name FROM members m JOIN villages v "
+    "ON v.code = m.village_code WHERE m.member_no = :member"
+)
+_SEARCH = text(
+    "SELECT m.member_no, m.name, m.village_code, v.name AS village_name, "
+    "u.name AS unit_name, m.branch FROM members m JOIN villages v ON v.code = m.village_code "
+    "JOIN units u ON u.code = v.unit_code "
+    "WHERE lower(m.member_no) LIKE lower(:prefix) ESCAPE '\\' "
+    "OR lower(m.name) LIKE lower(:part) ESCAPE '\\' "
+    "ORDER BY CASE WHEN m.name = :text THEN 0 ELSE 1 END, "
+    "CASE WHEN m.member_no = :text THEN 0 ELSE 1 END, "
+    f"{_NUMBER.format(col='m.member_no')}, m.member_no LIMIT :limit"
+)
+_BATCH = 1000  # members per executemany: the stream is never held whole
 
 
-def count(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM members").fetchone()[0])
+def village_codes(conn: Connection) -> set[str]:
+    return set(conn.execute(_VILLAGE_CODES).scalars())
 
 
-def upsert_stream(conn: sqlite3.Connection, rows: Iterable[MemberRow], now: str) -> int:
+def count(conn: Connection) -> int:
+    return int(conn.execute(_COUNT).scalar_one())
+
+
+def upsert_stream(conn: Connection, rows: Iterable[MemberRow], now: str) -> int:
     """Insert or update members by number (the caller's transaction); returns how many."""
     count = 0
-
-    def values() -> Iterator[tuple[object, ...]]:
-        nonlocal count
-        for m in rows:
-            count += 1
-            yield (m.member_no, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
-                   m.branch, m.category, m.phone, now)
-
-    conn.executemany(
-        "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
-        "category, phone, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(member_no) DO UPDATE SET village_code = excluded.village_code, "
-        "name = excluded.name, sex = excluded.sex, ethnicity = excluded.ethnicity, "
-        "born = excluded.born, joined = excluded.joined, branch = excluded.branch, "
-        "category = excluded.category, phone = excluded.phone, updated_at = excluded.updated_at",
-        values(),
-    )
+    members = iter(rows)
+    while batch := [
+        {"member_no": m.member_no, "village_code": m.village_code, "name": m.name, "sex": m.sex,
+         "ethnicity": m.ethnicity, "born": m.born, "joined": m.joined, "branch": m.branch,
+         "category": m.category, "phone": m.phone, "updated_at": now}
+        for m in islice(members, _BATCH)
+    ]:
+        conn.execute(_UPSERT, batch)
+        count += len(batch)
     return count
 
 
-def roster(conn: sqlite3.Connection, village_code: str) -> list[Member]:
+def roster(conn: Connection, village_code: str) -> list[Member]:
     return [
-        Member(member_no=r[0], name=r[1], sex=r[2], branch=r[3], category=r[4])
-        for r in conn.execute(
-            "SELECT member_no, name, sex, branch, category FROM members WHERE village_code = ? "
-            "ORDER BY CAST(member_no AS INTEGER), member_no", (village_code,),
-        )
+        Member(member_no=r.member_no, name=r.name, sex=r.sex, branch=r.branch, category=r.category)
+        for r in conn.execute(_ROSTER, {"village": village_code})
     ]
 
 
@@ -71,22 +100,15 @@ class MemberMatchRow:
     branch: str
 
 
-def member(conn: sqlite3.Connection, member_no: str) -> MemberRef | None:
-    row = conn.execute(
-        "SELECT m.member_no, m.name, m.village_code, v.name FROM members m JOIN villages v "
-        "ON v.code = m.village_code WHERE member_no = ?", (member_no,),
-    ).fetchone()
+def member(conn: Connection, member_no: str) -> MemberRef | None:
+    row = conn.execute(_MEMBER, {"member": member_no}).first()
     return None if row is None else MemberRef(*row)
 
 
-def search(conn: sqlite3.Connection, text: str, limit: int) -> list[MemberMatchRow]:
-    """Members whose number starts with `text` or whose name contains it; at most `limit`."""
-    like = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def search(conn: Connection, query: str, limit: int) -> list[MemberMatchRow]:
+    """Members whose number starts with `query` or whose name contains it (ASCII letters
+    in either case); at most `limit`, exact name then exact number first."""
+    like = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return [MemberMatchRow(*r) for r in conn.execute(
-        "SELECT m.member_no, m.name, m.village_code, v.name AS village_name, "
-        "u.name AS unit_name, m.branch FROM members m JOIN villages v ON v.code = m.village_code "
-        "JOIN units u ON u.code = v.unit_code "
-        "WHERE m.member_no LIKE ? ESCAPE '\\' OR m.name LIKE ? ESCAPE '\\' "
-        "ORDER BY m.name = ? DESC, m.member_no = ? DESC, CAST(m.member_no AS INTEGER) LIMIT ?",
-        (like + "%", "%" + like + "%", text, text, limit),
+        _SEARCH, {"prefix": like + "%", "part": "%" + like + "%", "text": query, "limit": int(limit)},
     )]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 
+from sqlalchemy import Connection, text
 
-def server_id(conn: sqlite3.Connection) -> str:
+_SERVER_ID = text("SELECT value FROM meta WHERE key = 'server_id'")
+_ADD_SERVER_ID = text("INSERT INTO meta (key, value) VALUES ('server_id', :id)")
+
+
+def server_id(conn: Connection) -> str:
     """This server's id (32 hex digits), made on first start and kept for good."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'server_id'").fetchone()
-    if row is not None:
-        return str(row[0])
+    found = conn.execute(_SERVER_ID).scalar_one_or_none()
+    if found is not None:
+        return str(found)
     made = uuid.uuid4().hex
-    conn.execute("INSERT INTO meta (key, value) VALUES ('server_id', ?)", (made,))
+    conn.execute(_ADD_SERVER_ID, {"id": made})
     return made

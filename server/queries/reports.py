@@ -11,10 +11,12 @@ roster, or when a person confirmed the record.
 
 from __future__ import annotations
 
-import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import Connection, text
 
 from shared.timeutil import to_db
 
@@ -31,7 +33,7 @@ class Month:
 COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
 ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
 
-_COVERAGE_SQL = f"""
+_COVERAGE = text(f"""
 WITH trained AS (
     SELECT DISTINCT am.member_no FROM attendance a
     JOIN attendance_members am ON am.attendance_id = a.id
@@ -44,8 +46,8 @@ FROM villages v
 JOIN units u ON u.code = v.unit_code
 LEFT JOIN members m ON m.village_code = v.code
 LEFT JOIN trained t ON t.member_no = m.member_no
-GROUP BY v.code ORDER BY v.code
-"""
+GROUP BY v.code, v.name, v.unit_code, u.name ORDER BY v.code
+""")
 
 
 @dataclass(frozen=True)
@@ -89,25 +91,46 @@ class TerminalRecordRow:
 
 
 def coverage_by_village(
-    conn: sqlite3.Connection, start: datetime, end: datetime, min_seconds: float
+    conn: Connection, start: datetime, end: datetime, min_seconds: float
 ) -> list[VillageCoverage]:
     return [VillageCoverage(*r) for r in conn.execute(
-        _COVERAGE_SQL, {"start": to_db(start), "end": to_db(end), "min": min_seconds}
+        _COVERAGE, {"start": to_db(start), "end": to_db(end), "min": float(min_seconds)}
     )]
 
 
-def member_sessions(conn: sqlite3.Connection, member_no: str) -> list[MemberSession]:
-    return [MemberSession(*r) for r in conn.execute(
-        "SELECT a.terminal_id, a.record_id, a.session_id, a.title, a.started_at, a.ended_at, "
-        "a.watched_seconds, t.village_code, v.name AS village_name, "
-        "(SELECT group_concat(c.title, '、') FROM attendance_items i "
-        " LEFT JOIN contents c ON c.sha256 = i.sha256 "
-        " WHERE i.attendance_id = a.id) AS contents "
-        "FROM attendance_members am JOIN attendance a ON a.id = am.attendance_id "
-        "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
-        f"WHERE am.member_no = ? AND {COUNTED} AND {ATTENDED} ORDER BY a.started_at",
-        (member_no,),
-    )]
+_MEMBER_SESSIONS = text(
+    "SELECT a.id, a.terminal_id, a.record_id, a.session_id, a.title, a.started_at, a.ended_at, "
+    "a.watched_seconds, t.village_code, v.name AS village_name "
+    "FROM attendance_members am JOIN attendance a ON a.id = am.attendance_id "
+    "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
+    f"WHERE am.member_no = :member AND {COUNTED} AND {ATTENDED} ORDER BY a.started_at, a.id"
+)
+
+# The titles of what each of those records showed, in item (sha256) order.
+_MEMBER_CONTENTS = text(
+    "SELECT i.attendance_id, c.title FROM attendance_members am "
+    "JOIN attendance a ON a.id = am.attendance_id "
+    "JOIN attendance_items i ON i.attendance_id = a.id "
+    "JOIN contents c ON c.sha256 = i.sha256 "
+    f"WHERE am.member_no = :member AND {COUNTED} AND {ATTENDED} "
+    "ORDER BY i.attendance_id, i.sha256"
+)
+
+
+def member_sessions(conn: Connection, member_no: str) -> list[MemberSession]:
+    titles: dict[int, list[str]] = defaultdict(list)
+    for attendance_id, title in conn.execute(_MEMBER_CONTENTS, {"member": member_no}):
+        titles[attendance_id].append(title)
+    return [
+        MemberSession(
+            terminal_id=r.terminal_id, record_id=r.record_id, session_id=r.session_id,
+            title=r.title, started_at=r.started_at, ended_at=r.ended_at,
+            watched_seconds=r.watched_seconds, village_code=r.village_code,
+            village_name=r.village_name,
+            contents="、".join(titles[r.id]) if r.id in titles else None,
+        )
+        for r in conn.execute(_MEMBER_SESSIONS, {"member": member_no})
+    ]
 
 
 @dataclass(frozen=True)
@@ -130,42 +153,52 @@ class TerminalPoint:
     village_name: str
 
 
-def terminal_months(conn: sqlite3.Connection, months: Sequence[Month]) -> list[TerminalMonthRow]:
+def terminal_months(conn: Connection, months: Sequence[Month]) -> list[TerminalMonthRow]:
     """Per terminal and month: sessions, watched_seconds, attendances (counted records)."""
     if not months:
         return []
     # Member-attendances are counted per record through the (attendance_id, member_no) key,
     # not by a subquery per month: a year of a county's records stays well under a second.
-    bounds = ", ".join("(?, ?, ?)" for _ in months)
-    return [TerminalMonthRow(*r) for r in conn.execute(
+    # The months are a VALUES list of bind names (at most a few dozen rows).
+    bounds = ", ".join(f"(:month{i}, :lo{i}, :hi{i})" for i in range(len(months)))
+    params: dict[str, object] = {"start": to_db(months[0].start), "end": to_db(months[-1].end)}
+    for i, mo in enumerate(months):
+        params.update({f"month{i}": mo.month, f"lo{i}": to_db(mo.start), f"hi{i}": to_db(mo.end)})
+    return [TerminalMonthRow(*r) for r in conn.execute(text(
         f"WITH months(month, lo, hi) AS (VALUES {bounds}) "
         "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
         "mo.month AS month, COUNT(*) AS sessions, "
-        "SUM(a.watched_seconds) AS watched_seconds, "
-        "SUM((SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id "
-        f"AND {ATTENDED})) AS attendances "
+        "CAST(SUM(a.watched_seconds) AS DOUBLE PRECISION) AS watched_seconds, "
+        "CAST(SUM((SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id "
+        f"AND {ATTENDED})) AS BIGINT) AS attendances "
         "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
         "JOIN villages v ON v.code = t.village_code "
         "JOIN months mo ON a.started_at >= mo.lo AND a.started_at < mo.hi "
-        f"WHERE a.started_at >= ? AND a.started_at < ? AND {COUNTED} "
-        "GROUP BY a.terminal_id, mo.month ORDER BY a.terminal_id, mo.month",
-        [*(v for mo in months for v in (mo.month, to_db(mo.start), to_db(mo.end))),
-         to_db(months[0].start), to_db(months[-1].end)],
-    )]
+        f"WHERE a.started_at >= :start AND a.started_at < :end AND {COUNTED} "
+        "GROUP BY a.terminal_id, t.village_code, v.name, mo.month "
+        "ORDER BY a.terminal_id, mo.month"
+    ), params)]
 
 
-def all_terminals(conn: sqlite3.Connection) -> list[TerminalPoint]:
-    return [TerminalPoint(*r) for r in conn.execute(
-        "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
-        "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
-    )]
+_ALL_TERMINALS = text(
+    "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
+    "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
+)
+
+_TERMINAL_RECORDS = text(
+    "SELECT a.record_id, a.session_id, a.title, a.started_at, a.ended_at, a.watched_seconds, "
+    "a.received_at, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
+    "AS attendees FROM attendance a WHERE a.terminal_id = :terminal "
+    "ORDER BY a.started_at DESC, a.id DESC LIMIT :limit"
+)
 
 
-def terminal_records(conn: sqlite3.Connection, terminal_id: str, limit: int) -> list[TerminalRecordRow]:
+def all_terminals(conn: Connection) -> list[TerminalPoint]:
+    return [TerminalPoint(*r) for r in conn.execute(_ALL_TERMINALS)]
+
+
+def terminal_records(conn: Connection, terminal_id: str, limit: int) -> list[TerminalRecordRow]:
     """A terminal's latest attendance records, newest first, with how many signed in."""
     return [TerminalRecordRow(*r) for r in conn.execute(
-        "SELECT a.record_id, a.session_id, a.title, a.started_at, a.ended_at, a.watched_seconds, "
-        "a.received_at, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
-        "AS attendees FROM attendance a WHERE a.terminal_id = ? ORDER BY a.started_at DESC LIMIT ?",
-        (terminal_id, limit),
+        _TERMINAL_RECORDS, {"terminal": terminal_id, "limit": int(limit)}
     )]
