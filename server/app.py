@@ -41,7 +41,7 @@ from server.media.store import MediaStore
 from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
 from server.peer_leases import Leases
-from server.queries import meta
+from server.queries import meta, rollups
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
@@ -59,6 +59,10 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.database, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(meta.server_id)
+        basis = rollups.Basis(config.county_tz, config.counted_min_seconds)
+        rebuilt = await db.write(lambda c: rollups.ensure(c, basis))
+        if rebuilt is not None:
+            log.info("report roll-ups rebuilt from %d attendance records (%s)", rebuilt, basis.key)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,

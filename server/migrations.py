@@ -239,6 +239,25 @@ CREATE TABLE content_egress (
 );
 """
 
+ROLLUPS = """
+CREATE TABLE terminal_days (
+    terminal_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    sessions {integer} NOT NULL,
+    watched_seconds {real} NOT NULL,
+    attendances {integer} NOT NULL,
+    PRIMARY KEY (terminal_id, day)
+){without_rowid};
+CREATE INDEX terminal_days_day ON terminal_days(day);
+CREATE TABLE member_days (
+    member_no TEXT NOT NULL,
+    day TEXT NOT NULL,
+    records {integer} NOT NULL,
+    PRIMARY KEY (member_no, day)
+){without_rowid};
+CREATE INDEX member_days_day ON member_days(day, member_no);
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -555,4 +574,11 @@ CREATE TABLE content_egress (
 ) WITHOUT ROWID;
 ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 0;
 """),
+    # Roll-ups of attendance per terminal and county day and per member and day, kept in
+    # the transaction that stores or confirms a record (server/queries/rollups.py). They
+    # are filled at the next start, from the attendance rows, on any existing database.
+    Migration("0011_rollups", sqlite=ROLLUPS.format(real="REAL", integer="INTEGER",
+                                                    without_rowid=" WITHOUT ROWID"),
+              postgresql=ROLLUPS.format(real="DOUBLE PRECISION", integer="BIGINT",
+                                        without_rowid="")),
 ]

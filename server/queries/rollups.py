@@ -1,0 +1,138 @@
+"""Roll-ups that keep the reports fast: what each terminal and each member did per day.
+
+* `terminal_days(terminal_id, day, sessions, watched_seconds, attendances)`: counted
+  records of a terminal on a county day (YYYY-MM-DD in the `time_zone` setting), the
+  seconds watched in them, and the attendees who count;
+* `member_days(member_no, day, records)`: counted records a member attended that day
+  which were watched at least `counted_min_seconds` (what makes a member "trained").
+
+They change in the same transaction as what changes them: new records (ingest, late ones
+included: a record lands on the day it was held, whenever it arrives) and a flagged
+record a person confirms (its old contribution is taken out, its new one put in). The
+coverage and terminal-month reports read them instead of every attendance row.
+
+Both depend on two settings (the time zone and `counted_min_seconds`), recorded as the
+roll-ups' basis in `meta`; when either changes, `rebuild()` recomputes them from the
+attendance rows at the next start.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, bindparam, text
+
+from shared.timeutil import from_db
+
+BASIS_KEY = "rollup_basis"
+CHUNK = 2000  # attendance rows read per statement
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What the roll-ups are computed against: the county's time zone (its days) and
+    the watched seconds that make an attendee trained."""
+
+    tz: ZoneInfo
+    min_seconds: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.tz.key}|{self.min_seconds!r}"
+
+    def day(self, started_at: str) -> str:
+        """The county day ("YYYY-MM-DD") of an RFC 3339 UTC instant as stored."""
+        return from_db(started_at).astimezone(self.tz).date().isoformat()
+
+
+_CONTRIBUTIONS = text(
+    "SELECT a.id, a.terminal_id, a.started_at, a.watched_seconds, am.member_no "
+    "FROM attendance a LEFT JOIN attendance_members am ON am.attendance_id = a.id "
+    "AND (am.on_roster = 1 OR a.confirmed_at IS NOT NULL) "
+    "WHERE a.id IN :ids AND a.held = 0 AND a.watched_seconds > 0"
+).bindparams(bindparam("ids", expanding=True))
+
+_ADD_TERMINAL_DAY = text(
+    "INSERT INTO terminal_days (terminal_id, day, sessions, watched_seconds, attendances) "
+    "VALUES (:terminal_id, :day, :sessions, :watched, :attendances) "
+    "ON CONFLICT (terminal_id, day) DO UPDATE SET "
+    "sessions = terminal_days.sessions + excluded.sessions, "
+    "watched_seconds = terminal_days.watched_seconds + excluded.watched_seconds, "
+    "attendances = terminal_days.attendances + excluded.attendances"
+)
+_ADD_MEMBER_DAY = text(
+    "INSERT INTO member_days (member_no, day, records) VALUES (:member_no, :day, :records) "
+    "ON CONFLICT (member_no, day) DO UPDATE SET records = member_days.records + excluded.records"
+)
+
+
+def apply(conn: Connection, attendance_ids: Sequence[int], basis: Basis, sign: int = 1) -> None:
+    """Add (`sign` = 1) or take out (-1) what these attendance rows contribute, as they
+    stand now: only counted records (not held, something watched) contribute, and of
+    their attendees only those who count (on the roster, or the record confirmed)."""
+    terminals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    members: dict[tuple[str, str], int] = defaultdict(int)
+    seen: set[int] = set()
+    for start in range(0, len(attendance_ids), CHUNK):
+        chunk = list(attendance_ids[start:start + CHUNK])
+        for row_id, terminal_id, started_at, watched, member_no in conn.execute(
+            _CONTRIBUTIONS, {"ids": chunk}
+        ):
+            day = basis.day(started_at)
+            sums = terminals[(terminal_id, day)]
+            if row_id not in seen:
+                seen.add(row_id)
+                sums[0] += 1
+                sums[1] += watched
+            if member_no is not None:
+                sums[2] += 1
+                if watched >= basis.min_seconds:
+                    members[(member_no, day)] += 1
+    if terminals:
+        conn.execute(_ADD_TERMINAL_DAY, [
+            {"terminal_id": t, "day": d, "sessions": sign * int(s[0]),
+             "watched": sign * float(s[1]), "attendances": sign * int(s[2])}
+            for (t, d), s in terminals.items()
+        ])
+    if members:
+        conn.execute(_ADD_MEMBER_DAY, [
+            {"member_no": m, "day": d, "records": sign * n} for (m, d), n in members.items()
+        ])
+
+
+def basis_in_force(conn: Connection) -> str | None:
+    return conn.execute(text("SELECT value FROM meta WHERE key = :key"),
+                        {"key": BASIS_KEY}).scalar_one_or_none()
+
+
+def rebuild(conn: Connection, basis: Basis) -> int:
+    """Recompute both roll-ups from every attendance row; returns the rows read."""
+    conn.execute(text("DELETE FROM terminal_days"))
+    conn.execute(text("DELETE FROM member_days"))
+    last, total = 0, 0
+    while True:
+        ids = list(conn.execute(
+            text("SELECT id FROM attendance WHERE id > :last ORDER BY id LIMIT :n"),
+            {"last": last, "n": CHUNK * 5},
+        ).scalars())
+        if not ids:
+            break
+        apply(conn, ids, basis)
+        last, total = ids[-1], total + len(ids)
+    conn.execute(
+        text("INSERT INTO meta (key, value) VALUES (:key, :value) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        {"key": BASIS_KEY, "value": basis.key},
+    )
+    return total
+
+
+def ensure(conn: Connection, basis: Basis) -> int | None:
+    """Rebuild when the roll-ups were computed on another basis (or never); returns the
+    attendance rows read, or None when they were up to date."""
+    if basis_in_force(conn) == basis.key:
+        return None
+    return rebuild(conn, basis)
