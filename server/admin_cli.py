@@ -70,7 +70,7 @@ async def _bundle(app: web.Application, args: argparse.Namespace) -> int:
                 township=args.township, terminal_ids=tuple(args.terminal), offline=args.offline,
                 part_limit=args.part_size or FAT32_PART)
         else:
-            report = await bundles.import_returns(app[DB], args.directory)
+            report = await bundles.import_returns(app[DB], args.directory, app[CONFIG].rollup_basis)
     except (bundles.BundleError, OSError) as e:
         print(f"yuanjiao-server bundle: U 盘数据包未完成 / not done: {e}", file=sys.stderr)
         return 1

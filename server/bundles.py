@@ -33,7 +33,7 @@ from server import catalog
 from server.config import ServerConfig
 from server.db import Database
 from server.media.store import MediaStore
-from server.queries import attendance, fleet, pieces
+from server.queries import attendance, fleet, pieces, rollups
 from server.queries import bundles as q
 from server.signer import Signer
 from shared import bundle as b
@@ -255,8 +255,9 @@ def _whole_on_stick(stick: Path, m: b.ManifestItem) -> bool:
 # --- returns ---------------------------------------------------------------------------
 
 
-async def import_returns(db: Database, stick: Path) -> ReturnsReport:
-    """Ingest every terminal's returns on `stick` that its enrolled key vouches for."""
+async def import_returns(db: Database, stick: Path, basis: rollups.Basis) -> ReturnsReport:
+    """Ingest every terminal's returns on `stick` that its enrolled key vouches for
+    (`basis`: the report roll-ups the records are added to)."""
     base = b.root(stick) / "returns"
     if not await asyncio.to_thread(stick.is_dir):
         raise BundleError(f"{stick} is not a directory: mount the stick and name its folder")
@@ -300,7 +301,8 @@ async def import_returns(db: Database, stick: Path) -> ReturnsReport:
             prepared = attendance.prepare(batch, written)
             result = await db.write(partial(
                 _take_attendance, terminal_id=dir_terminal, prepared=prepared,
-                clock=batch.terminal_clock, digest=digest, written=written, now=now))
+                clock=batch.terminal_clock, digest=digest, written=written, now=now,
+                basis=basis))
             if result.conflicts:
                 report.refused[name] = (f"{len(result.conflicts)} record id(s) were stored before "
                                         "with different contents; nothing from this file was stored")
@@ -324,9 +326,9 @@ async def import_returns(db: Database, stick: Path) -> ReturnsReport:
 
 def _take_attendance(
     c: Connection, terminal_id: str, prepared: attendance.PreparedBatch, clock: datetime,
-    digest: str, written: datetime, now: datetime,
+    digest: str, written: datetime, now: datetime, basis: rollups.Basis,
 ) -> attendance.IngestResult:
-    result = attendance.ingest(c, terminal_id, prepared, clock, now)
+    result = attendance.ingest(c, terminal_id, prepared, clock, now, basis)
     if not result.conflicts:  # a refused file is not marked, so it is reported every time
         q.record_return(c, digest, terminal_id, "attendance", written, now)
     return result

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.db import normalise_url, sqlite_url
+from server.queries import rollups
 from shared import settings
 
 GiB = 1 << 30
@@ -211,6 +212,11 @@ class ServerConfig:
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def rollup_basis(self) -> rollups.Basis:
+        """What the report roll-ups are computed against (server/queries/rollups.py)."""
+        return rollups.Basis(self.county_tz, self.counted_min_seconds)
 
     @property
     def county_tz(self) -> ZoneInfo:

@@ -57,5 +57,6 @@ async def confirm_flagged(request: web.Request) -> web.Response:
         raise Unprocessable("the start is more than ten years before the record was received",
                             code="bad_time")
     started, ended, now = to_db(start), to_db(end), to_db(utcnow())
-    await db.write(lambda c: q.confirm(c, row.id, started, ended, now))
+    basis = request.app[CONFIG].rollup_basis
+    await db.write(lambda c: q.confirm(c, row.id, started, ended, now, basis))
     return web.Response(status=204)

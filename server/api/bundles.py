@@ -76,7 +76,8 @@ async def write(request: web.Request) -> web.Response:
 async def import_returns(request: web.Request) -> web.Response:
     body = await read_json(request, ReturnsIn)
     try:
-        report = await bundles.import_returns(request.app[DB], _stick(request, body.directory))
+        report = await bundles.import_returns(request.app[DB], _stick(request, body.directory),
+                                              request.app[CONFIG].rollup_basis)
     except bundles.BundleError as e:
         raise Unprocessable(str(e), code="bundle_refused") from None
     except OSError as e:

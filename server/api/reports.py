@@ -131,6 +131,13 @@ def _period(request: web.Request) -> tuple[datetime, datetime]:
     return local_day_start(start, tz), local_day_start(end + timedelta(days=1), tz)
 
 
+def _days(start: datetime, end: datetime, tz: tzinfo) -> tuple[str, str]:
+    """The county days ("YYYY-MM-DD", both included) of a period [start, end) that
+    begins and ends at county midnights."""
+    return (start.astimezone(tz).date().isoformat(),
+            (end - timedelta(seconds=1)).astimezone(tz).date().isoformat())
+
+
 def _rate(trained: int, members: int) -> float:
     return round(trained / members, 4) if members else 0.0
 
@@ -138,7 +145,8 @@ def _rate(trained: int, members: int) -> float:
 async def coverage(request: web.Request) -> web.Response:
     start, end = _period(request)
     min_seconds = request.app[CONFIG].counted_min_seconds
-    rows = await request.app[DB].read(lambda c: rq.coverage_by_village(c, start, end, min_seconds))
+    first, last = _days(start, end, request.app[CONFIG].county_tz)
+    rows = await request.app[DB].read(lambda c: rq.coverage_by_village(c, first, last))
     units: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     unit_names: dict[str, str] = {}
     villages = []
@@ -271,7 +279,8 @@ async def terminal_months(request: web.Request) -> web.Response:
     start, end = _period(request)
     months = _months(start, end, request.app[CONFIG].county_tz)
     db = request.app[DB]
-    rows = await db.read(lambda c: rq.terminal_months(c, months))
+    first, last = _days(start, end, request.app[CONFIG].county_tz)
+    rows = await db.read(lambda c: rq.terminal_months(c, first, last))
     terminals = await db.read(rq.all_terminals)
     held = {(r.terminal_id, r.month): r for r in rows}
     out = []

@@ -87,9 +87,10 @@ async def _ingest(request: web.Request, t: county.TerminalRow) -> web.Response:
     # Nothing is refused for its times: a record that cannot be placed is stored flagged.
     now, clock = utcnow(), batch.terminal_clock
     prepared = attendance.prepare(batch, now)
+    basis = request.app[CONFIG].rollup_basis
     del batch  # the decoded records weigh more than their rows: not held while the writer works
     result = await request.app[DB].write(
-        lambda c: attendance.ingest(c, t.id, prepared, clock, now)
+        lambda c: attendance.ingest(c, t.id, prepared, clock, now, basis)
     )
     if result.conflicts:
         raise Unprocessable(

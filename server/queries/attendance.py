@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy import Connection, bindparam, text
 
 from server import placement
+from server.queries import rollups
 from shared.protocol import AttendanceBatch, AttendanceRecord
 from shared.timeutil import to_db
 
@@ -132,7 +133,7 @@ def _village_roster(conn: Connection, terminal_id: str, people: set[str]) -> set
 
 def ingest(
     conn: Connection, terminal_id: str, batch: PreparedBatch,
-    terminal_clock: datetime, received_at: datetime,
+    terminal_clock: datetime, received_at: datetime, basis: rollups.Basis,
 ) -> IngestResult:
     """Store new records; identical repeats are acknowledged, changed repeats are conflicts.
 
@@ -187,6 +188,7 @@ def ingest(
                   "on_roster": int(m in on_roster)} for row in fresh for m in row.attendees]
     if attendees:
         conn.execute(_INSERT_MEMBER, attendees)
+    rollups.apply(conn, list(row_ids.values()), basis)
     return IngestResult(
         accepted=record_ids, duplicates=batch.size - len(fresh), conflicts=[]
     )
@@ -258,7 +260,10 @@ def flagged_record(conn: Connection, terminal_id: str, record_id: str) -> Flagge
 
 def confirm(
     conn: Connection, attendance_id: int, started_at: str, ended_at: str, confirmed_at: str,
+    basis: rollups.Basis,
 ) -> None:
     """A person placed the record: it counts from now on, at these times, with every attendee."""
+    rollups.apply(conn, [attendance_id], basis, sign=-1)  # what it counted for until now
     conn.execute(_CONFIRM, {"started_at": started_at, "ended_at": ended_at,
                             "confirmed_at": confirmed_at, "id": attendance_id})
+    rollups.apply(conn, [attendance_id], basis)

@@ -12,13 +12,10 @@ roster, or when a person confirmed the record.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, text
-
-from shared.timeutil import to_db
 
 
 @dataclass(frozen=True)
@@ -33,12 +30,12 @@ class Month:
 COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
 ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
 
-_COVERAGE = text(f"""
+# Trained = attended a counted record watched at least counted_min_seconds on some day
+# of the period: read from the member-day roll-up, not from every attendance row.
+_COVERAGE = text("""
 WITH trained AS (
-    SELECT DISTINCT am.member_no FROM attendance a
-    JOIN attendance_members am ON am.attendance_id = a.id
-    WHERE a.started_at >= :start AND a.started_at < :end AND a.watched_seconds >= :min
-    AND {COUNTED} AND {ATTENDED}
+    SELECT DISTINCT md.member_no FROM member_days md
+    WHERE md.day >= :first AND md.day <= :last AND md.records > 0
 )
 SELECT v.code, v.name, v.unit_code, u.name AS unit_name,
        COUNT(m.member_no) AS members, COUNT(t.member_no) AS trained
@@ -48,6 +45,7 @@ LEFT JOIN members m ON m.village_code = v.code
 LEFT JOIN trained t ON t.member_no = m.member_no
 GROUP BY v.code, v.name, v.unit_code, u.name ORDER BY v.code
 """)
+
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,11 @@ class TerminalRecordRow:
     attendees: int
 
 
-def coverage_by_village(
-    conn: Connection, start: datetime, end: datetime, min_seconds: float
-) -> list[VillageCoverage]:
+def coverage_by_village(conn: Connection, first_day: str, last_day: str) -> list[VillageCoverage]:
+    """Members and trained members per village over county days [first_day, last_day]
+    ("YYYY-MM-DD", both included), from the roll-ups (server/queries/rollups.py)."""
     return [VillageCoverage(*r) for r in conn.execute(
-        _COVERAGE, {"start": to_db(start), "end": to_db(end), "min": float(min_seconds)}
+        _COVERAGE, {"first": first_day, "last": last_day}
     )]
 
 
@@ -153,31 +151,27 @@ class TerminalPoint:
     village_name: str
 
 
-def terminal_months(conn: Connection, months: Sequence[Month]) -> list[TerminalMonthRow]:
-    """Per terminal and month: sessions, watched_seconds, attendances (counted records)."""
-    if not months:
-        return []
-    # Member-attendances are counted per record through the (attendance_id, member_no) key,
-    # not by a subquery per month: a year of a county's records stays well under a second.
-    # The months are a VALUES list of bind names (at most a few dozen rows).
-    bounds = ", ".join(f"(:month{i}, :lo{i}, :hi{i})" for i in range(len(months)))
-    params: dict[str, object] = {"start": to_db(months[0].start), "end": to_db(months[-1].end)}
-    for i, mo in enumerate(months):
-        params.update({f"month{i}": mo.month, f"lo{i}": to_db(mo.start), f"hi{i}": to_db(mo.end)})
-    return [TerminalMonthRow(*r) for r in conn.execute(text(
-        f"WITH months(month, lo, hi) AS (VALUES {bounds}) "
-        "SELECT a.terminal_id, t.village_code, v.name AS village_name, "
-        "mo.month AS month, COUNT(*) AS sessions, "
-        "CAST(SUM(a.watched_seconds) AS DOUBLE PRECISION) AS watched_seconds, "
-        "CAST(SUM((SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id "
-        f"AND {ATTENDED})) AS BIGINT) AS attendances "
-        "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
-        "JOIN villages v ON v.code = t.village_code "
-        "JOIN months mo ON a.started_at >= mo.lo AND a.started_at < mo.hi "
-        f"WHERE a.started_at >= :start AND a.started_at < :end AND {COUNTED} "
-        "GROUP BY a.terminal_id, t.village_code, v.name, mo.month "
-        "ORDER BY a.terminal_id, mo.month"
-    ), params)]
+_TERMINAL_MONTHS = text(
+    "SELECT d.terminal_id, t.village_code, v.name AS village_name, "
+    "substr(d.day, 1, 7) AS month, CAST(SUM(d.sessions) AS BIGINT) AS sessions, "
+    "CAST(SUM(d.watched_seconds) AS DOUBLE PRECISION) AS watched_seconds, "
+    "CAST(SUM(d.attendances) AS BIGINT) AS attendances "
+    "FROM terminal_days d JOIN terminals t ON t.id = d.terminal_id "
+    "JOIN villages v ON v.code = t.village_code "
+    "WHERE d.day >= :first AND d.day <= :last "
+    "GROUP BY d.terminal_id, t.village_code, v.name, substr(d.day, 1, 7) "
+    "HAVING SUM(d.sessions) > 0 "
+    "ORDER BY d.terminal_id, substr(d.day, 1, 7)"
+)
+
+
+def terminal_months(conn: Connection, first_day: str, last_day: str) -> list[TerminalMonthRow]:
+    """Per terminal and county month ("YYYY-MM") within county days [first_day,
+    last_day] (both included): counted sessions, seconds watched in them, attendances;
+    from the terminal-day roll-up. Months without a counted session are left out."""
+    return [TerminalMonthRow(*r) for r in conn.execute(
+        _TERMINAL_MONTHS, {"first": first_day, "last": last_day}
+    )]
 
 
 _ALL_TERMINALS = text(
