@@ -59,7 +59,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.database, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(meta.server_id)
-        basis = rollups.Basis(config.county_tz, config.counted_min_seconds)
+        basis = config.rollup_basis
         rebuilt = await db.write(lambda c: rollups.ensure(c, basis))
         if rebuilt is not None:
             log.info("report roll-ups rebuilt from %d attendance records (%s)", rebuilt, basis.key)
