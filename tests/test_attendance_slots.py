@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from server.appkeys import ATTENDANCE_SLOTS, DB
 from server.config import ServerConfig
@@ -50,7 +51,7 @@ async def _send(server: Server, terminal: str, n: int) -> int:
 
 async def _stored(server: Server) -> int:
     db = server.running.app[DB]
-    return int(await db.read(lambda c: c.execute("SELECT count(*) FROM attendance").fetchone()[0]))
+    return int(await db.read(lambda c: c.execute(text("SELECT COUNT(*) FROM attendance")).scalar_one()))
 
 
 @pytest.mark.asyncio

@@ -21,16 +21,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import text
 
 from server.appkeys import DB
 from server.auth import secrets
 from server.auth.throttle import LoginThrottle, ThrottlePolicy
+from server.db import Database, sqlite_url
 from server.migrations import MIGRATIONS
 from server.queries import auth as aq
 from server.runner import RunningServer
-from shared.sqlite import Database
 from shared.timeutil import utcnow
-from tests.conftest import ADMIN_PASSWORD, add_account, server_config
+from tests.conftest import ADMIN_PASSWORD, add_account, database_url, server_config
 
 pytestmark = pytest.mark.asyncio
 OFFICE = "10.14.0.10"
@@ -92,8 +93,9 @@ async def test_no_password_is_checked_while_locked(running: RunningServer) -> No
         # Many more tries, spread over addresses: all refused, none counted or checked.
         for i in range(20):
             assert (await login(attacker, f"198.51.100.{i}", password="nope"))[0] == 429
-    failures = await running.app[DB].read(lambda c: c.execute(
-        "SELECT SUM(failures) FROM login_failures WHERE name = 'admin'").fetchone()[0])
+    failures = await running.app[DB].read(lambda c: c.execute(text(
+        "SELECT CAST(SUM(failures) AS BIGINT) FROM login_failures WHERE name = 'admin'"
+    )).scalar_one())
     assert failures == 8
 
 
@@ -117,6 +119,10 @@ async def test_lock_survives_restart_and_password_change_forgets_devices(tmp_pat
             assert status == 429, body  # the device was forgotten with the old password
 
 
+def _url(tmp_path: Path) -> str:
+    return database_url(tmp_path) or sqlite_url(tmp_path / "db.sqlite3")
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -132,7 +138,7 @@ async def test_lock_grows_then_starts_short_again(tmp_path: Path) -> None:
     clock = Clock()
     policy = ThrottlePolicy(max_failures=100, cooldown=300, account_max_failures=3,
                             account_lock=60, account_lock_max=240)
-    async with Database(tmp_path / "db.sqlite3", MIGRATIONS) as db:
+    async with Database(_url(tmp_path), MIGRATIONS) as db:
         throttle = LoginThrottle(db, policy, clock=clock)
 
         async def lock_length() -> int:
@@ -159,7 +165,7 @@ async def test_per_address_limit_and_cooldown(tmp_path: Path) -> None:
     clock = Clock()
     policy = ThrottlePolicy(max_failures=2, cooldown=30, account_max_failures=100,
                             account_lock=60, account_lock_max=240)
-    async with Database(tmp_path / "db.sqlite3", MIGRATIONS) as db:
+    async with Database(_url(tmp_path), MIGRATIONS) as db:
         throttle = LoginThrottle(db, policy, clock=clock)
         await throttle.failed("admin", "10.0.0.1")
         await throttle.failed("admin", "10.0.0.1")

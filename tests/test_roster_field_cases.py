@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-import sqlite3
+import os
 import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, text
 
-from tests.conftest import COUNTY, REPO, Server
+from server.appkeys import DB
+from server.db import Database, sqlite_url
+from server.migrations import MIGRATIONS
+from tests.conftest import COUNTY, REPO, Server, database_url
 
 pytestmark = pytest.mark.asyncio
 ROSTER = REPO / "tests" / "field_cases" / "roster"
@@ -38,10 +42,13 @@ async def post(server: Server, body: bytes, query: str = "") -> tuple[int, dict[
         return r.status, await r.json()
 
 
-def members(server: Server) -> dict[str, tuple[str, str | None, str | None]]:
-    with sqlite3.connect(server.config.db_path) as db:
-        return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
-            "SELECT member_no, village_code, born, joined FROM members")}
+def _members(c: Connection) -> dict[str, tuple[str, str | None, str | None]]:
+    return {r[0]: (r[1], r[2], r[3]) for r in c.execute(
+        text("SELECT member_no, village_code, born, joined FROM members"))}
+
+
+async def members(server: Server) -> dict[str, tuple[str, str | None, str | None]]:
+    return await server.running.app[DB].read(_members)
 
 
 async def test_scientific_notation_refused_with_the_fix(server: Server) -> None:
@@ -54,7 +61,7 @@ async def test_scientific_notation_refused_with_the_fix(server: Server) -> None:
         assert "format the column as Text" in e["message"]
         assert "重复" not in e["message"] and "appears again" not in e["message"]
     assert "1.40121E+11" in report["errors"][2]["message"]
-    assert members(server) == {}
+    assert await members(server) == {}
 
 
 @pytest.mark.parametrize("name", ["title_row_gbk.csv", "title_row.xlsx"])
@@ -65,13 +72,13 @@ async def test_header_below_title_rows(server: Server, name: str) -> None:
     assert report["added"] == 1 and report["rejected"] == 0
     assert report["rows"][0]["line"] == 3 and report["rows"][0]["status"] == "ok"
     no = report["rows"][0]["member_no"]
-    assert members(server)[no][0] == "140121100001"
+    assert (await members(server))[no][0] == "140121100001"
 
 
 async def test_year_month_dates_kept(server: Server) -> None:
     status, report = await post(server, (ROSTER / "yearmonth_dates.csv").read_bytes())
     assert status == 200 and report["added"] == 2 and report["rejected"] == 0
-    assert members(server) == {"19301": ("140121100001", "1965-03", "1990-07"),
+    assert await members(server) == {"19301": ("140121100001", "1965-03", "1990-07"),
                                "19302": ("140121100001", "1966-05", "1991-07")}
 
 
@@ -81,22 +88,23 @@ async def test_duplicate_names_both_lines(server: Server) -> None:
     message = report["errors"][0]["message"]
     assert report["errors"][0]["row"] == 3
     assert "第 2 行" in message and "第 3 行" in message and message.index("重复") < message.index(" / ")
-    with sqlite3.connect(server.config.db_path) as db:
-        assert db.execute("SELECT name FROM members WHERE member_no = '19401'").fetchone() == ("陈一",)
+    name = await server.running.app[DB].read(lambda c: c.execute(
+        text("SELECT name FROM members WHERE member_no = '19401'")).scalar_one())
+    assert name == "陈一"
 
 
 async def test_old_xls_is_read(server: Server) -> None:
     status, report = await post(server, (ROSTER / "old_format.xls").read_bytes())
     assert status == 200, report
     assert report["added"] == 1 and report["rows"][0]["member_no"] == "9501"
-    assert members(server)["9501"] == ("140121100001", "1960-01-01", "1985-01-01")
+    assert (await members(server))["9501"] == ("140121100001", "1960-01-01", "1985-01-01")
 
 
 async def test_full_width_digits_normalised(server: Server) -> None:
     body = HEADER + "１９７０１,全角,男,汉族,１９６０－０１－０２,,支部,１４０１２１１０００ ０１,正式党员,\n"
     status, report = await post(server, body.encode("utf-8"))
     assert status == 200 and report["added"] == 1, report
-    assert members(server) == {"19701": ("140121100001", "1960-01-02", None)}
+    assert await members(server) == {"19701": ("140121100001", "1960-01-02", None)}
 
 
 async def test_dry_run_answers_row_by_row_and_stores_nothing(server: Server) -> None:
@@ -107,7 +115,7 @@ async def test_dry_run_answers_row_by_row_and_stores_nothing(server: Server) -> 
     assert [(r["line"], r["status"], r["name"]) for r in report["rows"]] == [
         (2, "ok", "陈一"), (3, "refused", "陈二")]
     assert report["rows_truncated"] is False
-    assert members(server) == {}
+    assert await members(server) == {}
     status, real = await post(server, body)
     assert real["dry_run"] is False and real["added"] == 1
     status, again = await post(server, body, "?dry_run=1")
@@ -150,9 +158,10 @@ async def test_other_formats_named(server: Server, body: bytes | None, says: str
     assert says in err["message"] and says in err["message_en"] and ".xlsx" in err["message"]
 
 
-async def run_cli(*args: str) -> tuple[int, str]:
+async def run_cli(data: Path, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "YUANJIAO_DATABASE_URL": database_url(data)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", *args, cwd=REPO,
+        sys.executable, "-m", "server", *args, "--data-dir", str(data), cwd=REPO, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
@@ -161,14 +170,15 @@ async def run_cli(*args: str) -> tuple[int, str]:
 
 async def test_cli_dry_run(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    code, out = await run_cli("import-county", "--data-dir", str(data), str(COUNTY))
+    code, out = await run_cli(data, "import-county", str(COUNTY))
     assert code == 0, out
-    code, out = await run_cli("import-members", "--dry-run", "--data-dir", str(data),
+    code, out = await run_cli(data, "import-members", "--dry-run",
                               str(ROSTER / "title_row_gbk.csv"))
     assert code == 0, out
     assert "试导入" in out and "将新增 1 人" in out and "跳过表头上方的标题行 1 行" in out
-    with sqlite3.connect(data / "yuanjiao.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM members").fetchone() == (0,)
-    code, out = await run_cli("import-members", "--data-dir", str(data), str(ROSTER / "sci_notation.csv"))
+    async with Database(database_url(data) or sqlite_url(data / "yuanjiao.sqlite3"),
+                        MIGRATIONS) as db:
+        assert await db.read(lambda c: c.execute(text("SELECT COUNT(*) FROM members")).scalar_one()) == 0
+    code, out = await run_cli(data, "import-members", str(ROSTER / "sci_notation.csv"))
     assert code == 1
     assert "第 2 行" in out and "科学计数法" in out and "Traceback" not in out
