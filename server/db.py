@@ -248,6 +248,11 @@ class Database:
                     savepoint = conn.begin_nested()
                     try:
                         value = fn(conn)
+                    except sa.exc.DBAPIError as e:
+                        if e.connection_invalidated or not conn.in_transaction():
+                            raise  # the connection is gone: the whole group fails with it
+                        savepoint.rollback()
+                        results.append((None, e))
                     except Exception as e:
                         savepoint.rollback()
                         results.append((None, e))

@@ -16,7 +16,8 @@ middleware that applies it is in `server.middlewares`).
     │   └── InvalidBody            422 invalid_body       (JSON that does not fit the model)
     ├── TooManyRequests            429 too_many_requests  (login throttling)
     ├── ChecksumMismatch           460 checksum_mismatch  (tus checksum extension)
-    └── InsufficientStorage        507 insufficient_storage
+    ├── InsufficientStorage        507 insufficient_storage
+    (503 database_unavailable: the database did not answer; answered by the middleware)
 
 Every error body has one shape:
 {"error": {"code": ..., "message": Chinese, "message_en": English, "details"?: {...}}}.

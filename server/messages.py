@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 ZH: dict[str, tuple[str, ...]] = {
     "internal": ("服务器内部出错；县管理员可在服务器日志中查看详情",),
+    "database_unavailable": ("数据库暂时连不上，数据都还在：请 {retry_after} 秒后重试",
+                             "数据库暂时连不上，数据都还在：请稍后重试"),
     "bad_request": ("请求有误：{problem}", "请求有误，请检查后重试"),
     "bad_number": ("{name} 必须是 {low} 到 {high} 之间的整数，只能用半角数字 0–9（收到 {value}）",
                    "{name} 必须是整数，只能用半角数字 0–9（收到 {value}）",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy.exc
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -32,8 +33,11 @@ from server.errors import (
     ServerError,
     error_response,
 )
+from shared.ratelog import RepeatingLog
 
 log = logging.getLogger(__name__)
+DATABASE_RETRY_AFTER = 10  # seconds: a restarting PostgreSQL is back within that, as a rule
+unavailable = RepeatingLog(log)  # one line per outage, then a count
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -78,6 +82,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               headers=headers)
     except ConnectionResetError:
         raise
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as e:
+        # The database is down, restarting or unreachable (or SQLite stayed locked past
+        # its busy timeout): the transaction was rolled back whole, so the request can
+        # simply be sent again; terminals do so on their own.
+        unavailable.event(type(e.orig).__name__, "database unavailable on %s %s: %s",
+                          request.method, request.path, e.orig)
+        return error_response(503, "database_unavailable",
+                              "the database is not answering; nothing was lost, try again shortly",
+                              {"retry_after": DATABASE_RETRY_AFTER},
+                              {"Retry-After": str(DATABASE_RETRY_AFTER)})
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal server error; the county admin can "

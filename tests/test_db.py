@@ -49,7 +49,7 @@ async def test_a_failing_write_rolls_back_alone_in_its_group(tmp_path: Path) -> 
         assert isinstance(results[-1], sqlalchemy.exc.IntegrityError)
         assert all(isinstance(r, int) for r in results[:-1])
         names = await db.read(lambda c: list(c.execute(NAMES).scalars()))
-        assert names == ["n%03d" % i for i in range(100)] + ["seed"]
+        assert names == [f"n{i:03d}" for i in range(100)] + ["seed"]
         total = await db.read(lambda c: c.execute(
             text("SELECT CAST(SUM(size) AS BIGINT) FROM things")).scalar_one())
         assert total == sum(range(100)) and isinstance(total, int)
