@@ -1,21 +1,28 @@
-"""The project's SQLite layer (`shared/sqlite.py`) against aiosqlite, for durable writes.
+"""The server's data layer against the SQLite layer it grew from and aiosqlite, for
+durable writes.
 
     python3 bench/bench_sqlite_layer.py [--quick] [--writers W] [--batches B] [--rows R]
+                                        [--no-postgresql]
 
 W asyncio tasks (terminals, in effect) each write B batches of R rows, one after another;
 a batch counts only once it is durable (WAL, synchronous=FULL: the commit has been
 fsynced), as an attendance batch is before the server answers. Three ways, same table,
 same rows, each on a fresh file:
 
-* `shared.sqlite.Database.write`: one writer thread folds every waiting batch into one
-  transaction (a savepoint each) and commits once;
+* `shared.sqlite.Database.write` (the terminal's layer, and the server's before it moved
+  to SQLAlchemy): one writer thread folds every waiting batch into one transaction (a
+  savepoint each) and commits once; the reference;
+* `server.db.Database.write` on SQLite: the same grouping over SQLAlchemy Core (the
+  server's layer now: ingest before and after the move);
+* `server.db.Database.write` on PostgreSQL (a throwaway cluster, fsync on), where the
+  packages are installed;
 * aiosqlite, one connection, a transaction per batch (how aiosqlite is normally used:
   its one thread runs the calls in order, so each batch pays its own fsync);
 * aiosqlite, a connection per writer (each writer its own thread; SQLite then
   serialises them on the write lock, `busy_timeout` 30 s).
 
-Prints batches/s and rows/s for each, and the ratio of each aiosqlite way to the
-project's layer. The result is recorded in docs/decisions.md.
+Prints batches/s and rows/s for each, and the ratio of each way to the reference. The
+result is recorded in docs/decisions.md.
 """
 
 from __future__ import annotations
@@ -30,9 +37,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
-from _common import machine, table
+from _common import REPO, machine, table
+from sqlalchemy import Connection, text
 
+from server import db as server_db
 from shared.sqlite import Database, Migration
+
+sys.path.insert(0, str(REPO))
+from tests import pg_cluster  # the repository's test helpers (not installed)
 
 SCHEMA = "CREATE TABLE rec (terminal INTEGER, seq INTEGER, payload TEXT, PRIMARY KEY (terminal, seq))"
 INSERT = "INSERT INTO rec (terminal, seq, payload) VALUES (?, ?, ?)"
@@ -58,6 +70,22 @@ async def project_layer(path: Path, writers: int, batches: int, rows: int) -> fl
         async def write(_w: int, data: list[tuple[int, int, str]]) -> None:
             def fn(conn: sqlite3.Connection) -> None:
                 conn.executemany(INSERT, data)
+            await db.write(fn)
+        return await run_writers(writers, batches, rows, write)
+
+
+NAMED_INSERT = text("INSERT INTO rec (terminal, seq, payload) VALUES (:t, :s, :p)")
+PG_SCHEMA = "CREATE TABLE rec (terminal BIGINT, seq BIGINT, payload TEXT, PRIMARY KEY (terminal, seq));"
+
+
+async def server_layer(url: str, writers: int, batches: int, rows: int) -> float:
+    steps = [server_db.Migration("0001", sqlite=SCHEMA + ";", postgresql=PG_SCHEMA)]
+    async with server_db.Database(url, steps) as db:
+        async def write(_w: int, data: list[tuple[int, int, str]]) -> None:
+            params = [{"t": t, "s": s, "p": p} for t, s, p in data]
+
+            def fn(conn: Connection) -> None:
+                conn.execute(NAMED_INSERT, params)
             await db.write(fn)
         return await run_writers(writers, batches, rows, write)
 
@@ -111,12 +139,23 @@ def count(path: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM rec").fetchone()[0])
 
 
+def count_postgresql(url: str) -> int:
+    import sqlalchemy as sa
+    engine = sa.create_engine(server_db.normalise_url(url))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM rec")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a short run")
     ap.add_argument("--writers", type=int, default=64)
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--rows", type=int, default=100)
+    ap.add_argument("--no-postgresql", action="store_true", help="leave PostgreSQL out")
     args = ap.parse_args()
     if args.quick:
         args.writers, args.batches = 32, 5
@@ -124,6 +163,8 @@ async def main() -> int:
           "WAL, synchronous=FULL")
     ways: list[tuple[str, Callable[[Path, int, int, int], Awaitable[float]]]] = [
         ("shared.sqlite (grouped commits)", project_layer),
+        ("server.db on SQLite (SQLAlchemy, grouped)",
+         lambda p, w, b, r: server_layer(server_db.sqlite_url(p), w, b, r)),
         ("aiosqlite, one connection", aiosqlite_shared),
         ("aiosqlite, connection per writer", aiosqlite_per_writer),
     ]
@@ -138,6 +179,15 @@ async def main() -> int:
                 print(f"{name}: stored {stored} rows, expected {total_batches * args.rows}")
                 return 1
             results.append((name, seconds))
+    if not args.no_postgresql and pg_cluster.available():
+        with pg_cluster.PgCluster(durable=True) as cluster:
+            url = cluster.fresh_url()
+            seconds = await server_layer(url, args.writers, args.batches, args.rows)
+            stored = count_postgresql(url)
+            if stored != total_batches * args.rows:
+                print(f"PostgreSQL: stored {stored} rows, expected {total_batches * args.rows}")
+                return 1
+            results.append(("server.db on PostgreSQL 15 (fsync on)", seconds))
     base = results[0][1]
     print(table(["way", "seconds", "batches/s", "rows/s", "ratio to shared.sqlite"],
                 [(n, s, total_batches / s, total_batches * args.rows / s, base / s) for n, s in results]))
