@@ -7,6 +7,7 @@ tus clients send as Bearer."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -15,7 +16,15 @@ import pytest
 
 from server.runner import RunningServer
 from tests import tusclient
-from tests.conftest import ADMIN_PASSWORD, REPO, Server, add_account, admin_session, server_config
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    REPO,
+    Server,
+    add_account,
+    admin_session,
+    database_url,
+    server_config,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -146,6 +155,7 @@ async def test_api_tokens_shown_once_and_revocable(server: Server, clip: Path) -
 async def cli(data: Path, *args: str, stdin: str = "") -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "admin", *args, "--data-dir", str(data), cwd=REPO,
+        env={**os.environ, "YUANJIAO_DATABASE_URL": database_url(data)},
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)

@@ -14,15 +14,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import COUNTY, REPO, make_clip
+from tests.conftest import COUNTY, REPO, database_url, make_clip
 
 pytestmark = pytest.mark.asyncio
 
 
-async def run(*args: str) -> tuple[int, str]:
+def _env(data: Path, **more: str) -> dict[str, str]:
+    """The environment of a command on `data`: the tests' database engine for it."""
+    return {**os.environ, "YUANJIAO_DATABASE_URL": database_url(data), **more}
+
+
+async def run(*args: str, data: Path | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", *args, cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=_env(data) if data is not None else None,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
@@ -37,21 +43,21 @@ async def test_seed_demo_then_serve(tmp_path: Path) -> None:
         [{"file": "a.mp4", "title": "样片", "kind": "lecture"}], ensure_ascii=False), encoding="utf-8")
     data = tmp_path / "data"
     code, out = await run("seed-demo", "--data-dir", str(data), "--county", str(COUNTY),
-                          "--media", str(media))
+                          "--media", str(media), data=data)
     assert code == 0, out
     assert "新增终端站点 211 个" in out and "样片: 已添加" in out and "已安排 冬训第一课" in out
     found = re.search(r"console account: admin  密码 password: (\S+?)（", out)
     assert found, out
     password = found.group(1)
     code, again = await run("seed-demo", "--data-dir", str(data), "--county", str(COUNTY),
-                            "--media", str(media))
+                            "--media", str(media), data=data)
     assert code == 0 and "新增终端站点 0 个" in again and "already held" in again
     assert "控制台账号" not in again  # made once, never printed again
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", "serve", "--data-dir", str(data), "--port", "0",
         "--no-zeroconf", cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=_env(data, PYTHONUNBUFFERED="1"),
     )
     assert proc.stdout is not None
     try:
