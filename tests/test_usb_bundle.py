@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -346,6 +347,7 @@ async def test_server_cli_writes_and_imports(tmp_path: Path, films: tuple[Path, 
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server", "bundle", *args, str(stick),
             "--data-dir", str(config.data_dir), cwd=REPO,
+            env={**os.environ, "YUANJIAO_DATABASE_URL": config.database_url},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode is not None, err
