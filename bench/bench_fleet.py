@@ -33,9 +33,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import random
 import resource
-import sqlite3
 import subprocess
 import sys
 import time
@@ -47,7 +47,12 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
+import sqlalchemy
 from _common import REPO, ServerProcess, admin_token, machine, memory_kib, run_cli, table, temp_dir
+
+sys.path.insert(0, str(REPO))
+from server.config import load_config
+from server.db import normalise_url
 
 TARGET_P99_MS = 100.0
 RANGE = 256 * 1024
@@ -235,11 +240,15 @@ async def paced(fleet: Fleet, seconds: float, interval: float,
 
 
 def stored_records(data_dir: Path) -> int:
-    conn = sqlite3.connect(f"file:{data_dir / 'yuanjiao.sqlite3'}?mode=ro", uri=True)
+    """Attendance rows in the database of the server on `data_dir` (its SQLite file, or
+    YUANJIAO_DATABASE_URL as the server read it)."""
+    engine = sqlalchemy.create_engine(normalise_url(
+        load_config(None, os.environ, {"data_dir": data_dir}).database))
     try:
-        return int(conn.execute("SELECT count(*) FROM attendance").fetchone()[0])
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM attendance")).scalar_one())
     finally:
-        conn.close()
+        engine.dispose()
 
 
 @dataclass

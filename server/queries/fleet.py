@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
@@ -15,8 +15,13 @@ _SEEN = text(
     "UPDATE terminals SET last_seen = :seen, last_address = :address, heartbeat = :heartbeat "
     "WHERE id = :id"
 )
-_FORGET_ITEMS = text("DELETE FROM terminal_items WHERE terminal_id = :id")
-# A heartbeat naming an item twice keeps the last of them.
+_HELD = text(
+    "SELECT sha256, state, bytes_present, bytes_from_peers FROM terminal_items "
+    "WHERE terminal_id = :id"
+)
+_DROP_ITEMS = text(
+    "DELETE FROM terminal_items WHERE terminal_id = :id AND sha256 IN :gone"
+).bindparams(bindparam("gone", expanding=True))
 _PUT_ITEM = text(
     "INSERT INTO terminal_items (terminal_id, sha256, state, bytes_present, bytes_from_peers) "
     "VALUES (:id, :sha256, :state, :bytes_present, :bytes_from_peers) "
@@ -28,15 +33,23 @@ _PUT_ITEM = text(
 def record_heartbeat(
     conn: Connection, terminal_id: str, hb: Heartbeat, seen_at: datetime, address: str | None
 ) -> None:
+    """Store the heartbeat; `terminal_items` becomes the heartbeat's cache (an item named
+    twice counts as its last mention). Only the items that changed are written: a
+    terminal whose cache stands still costs one read of its rows, not a rewrite of them
+    each beat."""
     conn.execute(_SEEN, {"seen": to_db(seen_at), "address": address,
                          "heartbeat": msgspec.json.encode(hb).decode(), "id": terminal_id})
-    conn.execute(_FORGET_ITEMS, {"id": terminal_id})
-    if hb.cache:
-        conn.execute(_PUT_ITEM, [
-            {"id": terminal_id, "sha256": c.sha256, "state": c.state,
-             "bytes_present": c.bytes_present, "bytes_from_peers": c.bytes_from_peers}
-            for c in hb.cache
-        ])
+    wanted = {c.sha256: (c.state, c.bytes_present, c.bytes_from_peers) for c in hb.cache}
+    held = {r.sha256: (r.state, r.bytes_present, r.bytes_from_peers)
+            for r in conn.execute(_HELD, {"id": terminal_id})}
+    if gone := [sha for sha in held if sha not in wanted]:
+        conn.execute(_DROP_ITEMS, {"id": terminal_id, "gone": gone})
+    if changed := [
+        {"id": terminal_id, "sha256": sha, "state": state, "bytes_present": present,
+         "bytes_from_peers": from_peers}
+        for sha, (state, present, from_peers) in wanted.items() if held.get(sha) != wanted[sha]
+    ]:
+        conn.execute(_PUT_ITEM, changed)
 
 
 @dataclass(frozen=True)
