@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -64,23 +63,25 @@ def make_file(path: Path, size: int) -> str:
 
 def ingest(data_dir: Path, src: Path, sha: str, size: int) -> str:
     """Put the file in the store and record it as content, as an upload would."""
+    import sqlalchemy
+
+    from server.db import sqlite_url
     from server.queries.contents import NewContent, add_content
 
     dest = data_dir / "media" / sha[:2] / sha
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
-    conn = sqlite3.connect(data_dir / "yuanjiao.sqlite3", isolation_level=None)
+    engine = sqlalchemy.create_engine(sqlite_url(data_dir / "yuanjiao.sqlite3"))
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        content_id, _ = add_content(conn, NewContent(
-            sha256=sha, size=size, title="基准测试：大文件", kind="feature_film", description="",
-            original_filename="bench.mp4", duration_seconds=3600.0, container="mov,mp4",
-            video_codec="h264", audio_codec="aac", width=1280, height=720, poster_sha256=None,
-            poster_size=None,
-        ))
-        conn.execute("COMMIT")
+        with engine.begin() as conn:
+            content_id, _ = add_content(conn, NewContent(
+                sha256=sha, size=size, title="基准测试：大文件", kind="feature_film",
+                description="", original_filename="bench.mp4", duration_seconds=3600.0,
+                container="mov,mp4", video_codec="h264", audio_codec="aac", width=1280,
+                height=720, poster_sha256=None, poster_size=None,
+            ))
     finally:
-        conn.close()
+        engine.dispose()
     return content_id
 
 

@@ -94,7 +94,7 @@ _INSERT_CONTENT = text(
     f"INSERT INTO contents ({CONTENT_COLUMNS}) VALUES "
     "(:id, :sha256, :size, :title, :kind, :description, :original_filename, :duration_seconds, "
     ":container, :video_codec, :audio_codec, :width, :height, :poster_sha256, :poster_size, "
-    ":created_at)"
+    ":created_at) ON CONFLICT (sha256) DO NOTHING RETURNING id"
 )
 _GET_CONTENT = text(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = :id")
 _LIST_CONTENTS = text(
@@ -103,20 +103,20 @@ _LIST_CONTENTS = text(
 
 
 def add_content(conn: Connection, c: NewContent) -> tuple[str, bool]:
-    """Insert a content record; the same bytes twice give the existing id and False."""
-    found = conn.execute(_CONTENT_ID_BY_SHA, {"sha256": c.sha256}).scalar_one_or_none()
-    if found is not None:
-        return str(found), False
+    """Insert a content record; the same bytes twice give the existing id and False (also
+    when another server process stored them a moment before)."""
     content_id = new_id()
-    conn.execute(_INSERT_CONTENT, {
+    inserted = conn.execute(_INSERT_CONTENT, {
         "id": content_id, "sha256": c.sha256, "size": c.size, "title": c.title, "kind": c.kind,
         "description": c.description, "original_filename": c.original_filename,
         "duration_seconds": c.duration_seconds, "container": c.container,
         "video_codec": c.video_codec, "audio_codec": c.audio_codec, "width": c.width,
         "height": c.height, "poster_sha256": c.poster_sha256, "poster_size": c.poster_size,
         "created_at": to_db(utcnow()),
-    })
-    return content_id, True
+    }).scalar_one_or_none()
+    if inserted is not None:
+        return content_id, True
+    return str(conn.execute(_CONTENT_ID_BY_SHA, {"sha256": c.sha256}).scalar_one()), False
 
 
 def get_content(conn: Connection, content_id: str) -> ContentRow | None:
