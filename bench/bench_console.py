@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import random
-import sqlite3
 import sys
 import time
 import uuid
@@ -33,9 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import sqlalchemy
 from _common import REPO, ServerProcess, admin_token, machine, median, run_cli, table, temp_dir
+from sqlalchemy import text
 
 sys.path.insert(0, str(REPO))
+from server.config import load_config
+from server.db import normalise_url
 from server.queries.fleet import record_heartbeat
 from shared.protocol import CachedItem, Heartbeat
 from shared.timeutil import to_db
@@ -45,35 +49,52 @@ CONTENTS = 500
 KINDS = ("feature_film", "lecture", "farming_technique")
 
 
-def seed(db: Path, rng: random.Random) -> dict[str, str]:
-    """Fill the server's database; returns names the screens need (a content, a member...)."""
+def seed(data_dir: Path, rng: random.Random) -> dict[str, str]:
+    """Fill the database of the server on `data_dir` (its SQLite file, or
+    YUANJIAO_DATABASE_URL as the server reads it), in one transaction; returns names the
+    screens need (a content, a member...)."""
+    engine = sqlalchemy.create_engine(normalise_url(
+        load_config(None, os.environ, {"data_dir": data_dir}).database))
+    try:
+        with engine.begin() as conn:
+            return _seed(conn, rng)
+    finally:
+        engine.dispose()
+
+
+def _seed(conn: sqlalchemy.Connection, rng: random.Random) -> dict[str, str]:
     now = datetime.now(UTC)
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    terminals = [(r[0], r[1]) for r in conn.execute("SELECT id, village_code FROM terminals")]
-    units = [r[0] for r in conn.execute("SELECT code FROM units")]
+    terminals = [(r[0], r[1]) for r in conn.execute(text("SELECT id, village_code FROM terminals"))]
+    units = list(conn.execute(text("SELECT code FROM units")).scalars())
     members: dict[str, list[str]] = {}
-    for no, village in conn.execute("SELECT member_no, village_code FROM members"):
+    for no, village in conn.execute(text("SELECT member_no, village_code FROM members")):
         members.setdefault(village, []).append(no)
     contents = []
+    content_rows = []
     for i in range(CONTENTS):
         cid, sha = uuid.uuid4().hex, hashlib.sha256(f"content {i}".encode()).hexdigest()
         contents.append((cid, sha))
-        conn.execute(
-            "INSERT INTO contents (id, sha256, size, title, kind, description, original_filename, "
-            "duration_seconds, container, video_codec, audio_codec, width, height, poster_sha256, "
-            "poster_size, created_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, 'mp4', 'h264', 'aac', 1280, "
-            "720, NULL, NULL, ?)",
-            (cid, sha, rng.randint(50, 900) << 20, f"第{i + 1}讲 农村实用技术与党课", KINDS[i % 3],
-             f"film{i}.mp4", rng.randint(600, 5400), to_db(now - timedelta(days=365 - i % 365))))
+        content_rows.append({
+            "id": cid, "sha256": sha, "size": rng.randint(50, 900) << 20,
+            "title": f"第{i + 1}讲 农村实用技术与党课", "kind": KINDS[i % 3],
+            "filename": f"film{i}.mp4", "duration": float(rng.randint(600, 5400)),
+            "created_at": to_db(now - timedelta(days=365 - i % 365))})
+    conn.execute(text(
+        "INSERT INTO contents (id, sha256, size, title, kind, description, original_filename, "
+        "duration_seconds, container, video_codec, audio_codec, width, height, poster_sha256, "
+        "poster_size, created_at) VALUES (:id, :sha256, :size, :title, :kind, '', :filename, "
+        ":duration, 'mp4', 'h264', 'aac', 1280, 720, NULL, NULL, :created_at)"), content_rows)
+    assignments = []
     for i in range(800):
         cid = contents[i % CONTENTS][0]
         scope, target = (("county", "") if i < 50 else ("unit", units[i % len(units)]) if i < 300
                          else ("village", terminals[i % len(terminals)][1]))
-        conn.execute("INSERT OR IGNORE INTO assignments (id, content_id, scope, target, needed_by, "
-                     "created_at) VALUES (?, ?, ?, ?, NULL, ?)",
-                     (uuid.uuid4().hex, cid, scope, target, to_db(now)))
+        assignments.append({"id": uuid.uuid4().hex, "content_id": cid, "scope": scope,
+                            "target": target, "created_at": to_db(now)})
+    conn.execute(text(  # a repeated (content, scope, target) is skipped
+        "INSERT INTO assignments (id, content_id, scope, target, needed_by, created_at) "
+        "VALUES (:id, :content_id, :scope, :target, NULL, :created_at) "
+        "ON CONFLICT DO NOTHING"), assignments)
     sessions: list[tuple[str, datetime, str, list[str]]] = []
     start = now - timedelta(days=365)
     for tid, village in terminals:
@@ -83,36 +104,52 @@ def seed(db: Path, rng: random.Random) -> dict[str, str]:
     for k in range(20):
         at = now + timedelta(days=k + 1)
         sessions.append((uuid.uuid4().hex, at, "", [t for t, _ in terminals[k * 10:k * 10 + 30]]))
-    member_rows, item_rows, att_rows = [], [], []
-    aid = 0
+    session_rows: list[dict[str, object]] = []
+    item_of_session: list[dict[str, object]] = []
+    village_of_session: list[dict[str, object]] = []
+    att_rows: list[dict[str, object]] = []
+    items_by_record: dict[str, list[tuple[str, float]]] = {}
+    members_by_record: dict[str, list[str]] = {}
     for sid, at, village, tids in sessions:
         cids = [contents[rng.randrange(CONTENTS)] for _ in range(2)]
-        conn.execute("INSERT INTO sessions (id, title, starts_at, created_at) VALUES (?, ?, ?, ?)",
-                     (sid, "冬训" if at > now else "月度党课", to_db(at), to_db(now)))
-        conn.executemany("INSERT OR IGNORE INTO session_items (session_id, position, content_id) "
-                         "VALUES (?, ?, ?)", [(sid, i, c[0]) for i, c in enumerate(cids)])
+        session_rows.append({"id": sid, "title": "冬训" if at > now else "月度党课",
+                             "starts_at": to_db(at), "created_at": to_db(now)})
+        item_of_session += [{"session_id": sid, "position": i, "content_id": c[0]}
+                            for i, c in enumerate(cids)]
         villages = {v for t, v in terminals if t in tids}
-        conn.executemany("INSERT INTO session_villages (session_id, village_code) VALUES (?, ?)",
-                         [(sid, v) for v in villages])
+        village_of_session += [{"session_id": sid, "village_code": v} for v in villages]
         if at > now:
             continue
-        aid += 1
-        tid = tids[0]
+        tid, record_id = tids[0], uuid.uuid4().hex
         watched = rng.uniform(1800, 9000)
-        att_rows.append((aid, tid, uuid.uuid4().hex, aid, sid, "月度党课", to_db(at),
-                         to_db(at + timedelta(seconds=watched + 300)), watched, to_db(at),
-                         to_db(at + timedelta(hours=1)), "bench"))
-        item_rows += [(aid, c[1], watched / 2) for c in dict.fromkeys(cids)]
+        att_rows.append({"terminal_id": tid, "record_id": record_id, "seq": len(att_rows) + 1,
+                         "session_id": sid, "title": "月度党课", "started_at": to_db(at),
+                         "ended_at": to_db(at + timedelta(seconds=watched + 300)),
+                         "watched_seconds": watched, "terminal_clock": to_db(at),
+                         "received_at": to_db(at + timedelta(hours=1)), "digest": "bench"})
+        items_by_record[record_id] = [(c[1], watched / 2) for c in dict.fromkeys(cids)]
         roster = members.get(village, [])
-        member_rows += [(aid, no) for no in rng.sample(roster, min(len(roster), rng.randint(12, 24)))]
-    conn.executemany(
-        "INSERT INTO attendance (id, terminal_id, record_id, seq, session_id, title, started_at, "
-        "ended_at, watched_seconds, terminal_clock, received_at, digest) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", att_rows)
-    conn.executemany("INSERT INTO attendance_items (attendance_id, sha256, watched_seconds) "
-                     "VALUES (?, ?, ?)", item_rows)
-    conn.executemany("INSERT OR IGNORE INTO attendance_members (attendance_id, member_no) "
-                     "VALUES (?, ?)", member_rows)
+        members_by_record[record_id] = rng.sample(roster, min(len(roster), rng.randint(12, 24)))
+    conn.execute(text("INSERT INTO sessions (id, title, starts_at, created_at) "
+                      "VALUES (:id, :title, :starts_at, :created_at)"), session_rows)
+    conn.execute(text("INSERT INTO session_items (session_id, position, content_id) "
+                      "VALUES (:session_id, :position, :content_id)"), item_of_session)
+    conn.execute(text("INSERT INTO session_villages (session_id, village_code) "
+                      "VALUES (:session_id, :village_code)"), village_of_session)
+    conn.execute(text(
+        "INSERT INTO attendance (terminal_id, record_id, seq, session_id, title, started_at, "
+        "ended_at, watched_seconds, terminal_clock, received_at, digest) VALUES (:terminal_id, "
+        ":record_id, :seq, :session_id, :title, :started_at, :ended_at, :watched_seconds, "
+        ":terminal_clock, :received_at, :digest)"), att_rows)
+    ids = {r.record_id: r.id for r in conn.execute(text("SELECT record_id, id FROM attendance"))}
+    item_rows = [{"id": ids[rid], "sha256": sha, "watched": w}
+                 for rid, items in items_by_record.items() for sha, w in items]
+    member_rows = [{"id": ids[rid], "member_no": no}
+                   for rid, nos in members_by_record.items() for no in nos]
+    conn.execute(text("INSERT INTO attendance_items (attendance_id, sha256, watched_seconds) "
+                      "VALUES (:id, :sha256, :watched)"), item_rows)
+    conn.execute(text("INSERT INTO attendance_members (attendance_id, member_no) "
+                      "VALUES (:id, :member_no) ON CONFLICT DO NOTHING"), member_rows)
     for i, (tid, _) in enumerate(terminals):
         if i % 7 == 0:
             continue  # never reported
@@ -122,15 +159,12 @@ def seed(db: Path, rng: random.Random) -> dict[str, str]:
                        cache=[CachedItem(sha256=contents[(i + k) % CONTENTS][1], state="ready",
                                          bytes_present=1) for k in range(60)])
         record_heartbeat(conn, tid, hb, seen, "10.1.2.3")
-    conn.commit()
-    facts = {
+    return {
         "content": contents[0][0], "session": sessions[0][0],
-        "member": conn.execute("SELECT member_no FROM attendance_members LIMIT 1").fetchone()[0],
+        "member": conn.execute(text("SELECT member_no FROM attendance_members LIMIT 1")).scalar_one(),
         "terminal": terminals[1][0], "attendance": str(len(att_rows)),
         "member_attendances": str(len(member_rows)), "sessions": str(len(sessions)),
     }
-    conn.close()
-    return facts
 
 
 def screens(f: dict[str, str], year: int) -> dict[str, list[str]]:
@@ -251,7 +285,7 @@ def main() -> int:
             print("this server has no admin accounts; nothing to measure")
             return 1
         t0 = time.perf_counter()
-        facts = seed(data / "yuanjiao.sqlite3", rng)
+        facts = seed(data, rng)
         seeded = time.perf_counter() - t0
         with ServerProcess(data, tmp / "server.log") as server:
             rows = asyncio.run(measure(server.url, token, facts, runs))

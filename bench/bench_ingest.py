@@ -11,8 +11,12 @@ checks that every record id is acknowledged. The server commits before it answer
 (grouped commits, WAL, synchronous=FULL). Request bodies are encoded before the clock
 starts, so the figure is the server's.
 
-The reference stores the same rows in the same tables (their schema is read from the
-server's own database) with sqlite3 `executemany`, WAL and synchronous=FULL, in this
+The server runs on its embedded default (SQLite, in its data directory) unless
+YUANJIAO_DATABASE_URL names a PostgreSQL database; the reference is raw SQLite either
+way, so only on SQLite is the ratio one of layers over the same engine.
+
+The reference stores the same rows in the same tables (the server's SQLite schema, from
+its own migrations) with sqlite3 `executemany`, WAL and synchronous=FULL, in this
 process: once with a commit per batch of 100 records (each batch durable on its own, as
 one terminal's request is), and once as a single transaction (the ceiling).
 Target: at least 50,000 records/s over HTTP. The server's resident memory is printed
@@ -25,6 +29,7 @@ import argparse
 import asyncio
 import csv
 import hashlib
+import os
 import sqlite3
 import sys
 import time
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
+import sqlalchemy
 from _common import (
     REPO,
     ServerProcess,
@@ -47,6 +53,11 @@ from _common import (
     table,
     temp_dir,
 )
+
+sys.path.insert(0, str(REPO))
+from server.config import load_config
+from server.db import normalise_url
+from server.migrations import MIGRATIONS
 
 TARGET = 50_000
 TARGET_RSS_MB = 100
@@ -114,22 +125,30 @@ async def send_all(url: str, work: dict[str, list[bytes]], tokens: dict[str, str
         return time.perf_counter() - t0
 
 
-def count_rows(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def count_rows(data_dir: Path) -> int:
+    """Attendance rows in the database of the server on `data_dir` (its SQLite file, or
+    YUANJIAO_DATABASE_URL as the server reads it)."""
+    engine = sqlalchemy.create_engine(normalise_url(
+        load_config(None, os.environ, {"data_dir": data_dir}).database))
     try:
-        return int(conn.execute("SELECT count(*) FROM attendance").fetchone()[0])
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text("SELECT COUNT(*) FROM attendance")).scalar_one())
     finally:
-        conn.close()
+        engine.dispose()
 
 
-def schema(db: Path) -> list[str]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+def schema(scratch: Path) -> list[str]:
+    """The server's SQLite DDL of the attendance tables, from its own migrations."""
+    conn = sqlite3.connect(scratch)
     try:
+        for m in MIGRATIONS:
+            conn.executescript(m.sqlite)
         return [row[0] for row in conn.execute(
             "SELECT sql FROM sqlite_master WHERE tbl_name LIKE 'attendance%' AND sql IS NOT NULL "
             "ORDER BY type = 'index', name")]
     finally:
         conn.close()
+        scratch.unlink()
 
 
 Rows = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]
@@ -227,7 +246,7 @@ def main() -> int:
                 print(f"  HTTP ingest                     {per_run / secs:9,.0f} records/s "
                       f"({secs:.2f} s; server RSS now {rss_now:.0f} MB)", flush=True)
                 rows = rows_of(work)
-                ddl = schema(data / "yuanjiao.sqlite3")
+                ddl = schema(tmp / "schema.sqlite3")
                 secs = raw_sqlite(tmp / "raw.sqlite3", ddl, terminals, rows, commit_each=True)
                 per_batch.append(per_run / secs)
                 print(f"  sqlite3, a commit per batch     {per_run / secs:9,.0f} records/s", flush=True)
@@ -235,7 +254,7 @@ def main() -> int:
                 one_txn.append(per_run / secs)
                 print(f"  sqlite3, one transaction        {per_run / secs:9,.0f} records/s", flush=True)
             rss = memory_kib(server.pid)["VmHWM"]
-        stored = count_rows(data / "yuanjiao.sqlite3")
+        stored = count_rows(data)
     expected = per_run * runs + len(terminals) * BATCH
     if stored != expected:
         raise SystemExit(f"the server holds {stored} records, expected {expected}")

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sqlite3
+import os
 import sys
 import time
 from pathlib import Path
 
+import sqlalchemy
 from _common import REPO, RssSampler, ServerProcess, admin_token, memory_kib, reset_peak, run_cli, temp_dir
+
+sys.path.insert(0, str(REPO))
+from server.config import load_config
+from server.db import normalise_url
 
 HEADER = ["序号", "姓名", "性别", "民族", "出生日期", "入党日期", "所在党支部", "所在村（社区）代码",
           "人员类别", "联系电话"]
@@ -68,6 +73,19 @@ def post(url: str, token: str | None, path: Path, query: str) -> tuple[int, dict
         return r.status, body, time.monotonic() - t0
 
 
+def village_codes(data_dir: Path) -> list[str]:
+    """The villages in the database of the server on `data_dir` (its SQLite file, or
+    YUANJIAO_DATABASE_URL as the server reads it)."""
+    engine = sqlalchemy.create_engine(normalise_url(
+        load_config(None, os.environ, {"data_dir": data_dir}).database))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sqlalchemy.text("SELECT code FROM villages ORDER BY code"))
+                        .scalars())
+    finally:
+        engine.dispose()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
@@ -80,8 +98,7 @@ def main() -> int:
     with temp_dir("roster-bench") as tmp:
         data_dir = tmp / "data"
         run_cli("import-county", str(REPO / "demo" / "county"), data_dir=data_dir)
-        with sqlite3.connect(data_dir / "yuanjiao.sqlite3") as db:
-            villages = [r[0] for r in db.execute("SELECT code FROM villages ORDER BY code")]
+        villages = village_codes(data_dir)
         token = admin_token(data_dir)
         data = rows(args.rows, villages)
         files = {"csv": tmp / "roster.csv", "xlsx": tmp / "roster.xlsx"}
