@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
+from sqlalchemy import text
 
 from server.appkeys import DB
 from shared.timeutil import to_db
@@ -31,7 +32,7 @@ async def test_states_codes_slips_and_terminal_page(page: Page, server: Server) 
         assert r.status == 204
     three_days = to_db(datetime.now(UTC) - timedelta(days=3))
     await server.running.app[DB].write(lambda c: c.execute(
-        "UPDATE terminals SET last_seen = ? WHERE id = ?", (three_days, T2)))
+        text("UPDATE terminals SET last_seen = :seen WHERE id = :id"), {"seen": three_days, "id": T2}))
 
     await go(page, "fleet")
     chips = page.locator("#fleet-states")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from sqlalchemy import Connection, text
 
 from server.appkeys import DB
 from server.runner import RunningServer
@@ -64,9 +65,9 @@ def _pile(conn: sqlite3.Connection) -> None:
 
 
 async def _server_counts(running: RunningServer) -> tuple[int, int]:
-    def count(c: sqlite3.Connection) -> tuple[int, int]:
-        row = c.execute("SELECT COUNT(*), COUNT(DISTINCT record_id) FROM attendance "
-                        "WHERE terminal_id = ?", (TERMINAL_ID,)).fetchone()
+    def count(c: Connection) -> tuple[int, int]:
+        row = c.execute(text("SELECT COUNT(*), COUNT(DISTINCT record_id) FROM attendance "
+                             "WHERE terminal_id = :id"), {"id": TERMINAL_ID}).one()
         return int(row[0]), int(row[1])
     return await running.app[DB].read(count)
 
@@ -242,11 +243,12 @@ async def test_held_records_go_again_until_accepted(tmp_path: Path) -> None:
             assert await _server_counts(running) == (2, 2)  # first and good
 
             # the county repairs the server's copy; the held record goes at the next retry
-            def repair(c: sqlite3.Connection) -> None:
-                (aid,) = c.execute("SELECT id FROM attendance WHERE record_id = ?", (first,)).fetchone()
-                c.execute("DELETE FROM attendance_members WHERE attendance_id = ?", (aid,))
-                c.execute("DELETE FROM attendance_items WHERE attendance_id = ?", (aid,))
-                c.execute("DELETE FROM attendance WHERE id = ?", (aid,))
+            def repair(c: Connection) -> None:
+                aid = c.execute(text("SELECT id FROM attendance WHERE record_id = :rid"),
+                                {"rid": first}).scalar_one()
+                for table in ("attendance_members", "attendance_items"):
+                    c.execute(text(f"DELETE FROM {table} WHERE attendance_id = :aid"), {"aid": aid})
+                c.execute(text("DELETE FROM attendance WHERE id = :aid"), {"aid": aid})
             await running.app[DB].write(repair)
 
             async def only_crowd_held() -> bool:
@@ -257,8 +259,9 @@ async def test_held_records_go_again_until_accepted(tmp_path: Path) -> None:
             assert "1000" in kept.refusal
             assert await _server_counts(running) == (2, 2)
 
-            def stored(c: sqlite3.Connection) -> str:
-                return str(c.execute("SELECT group_concat(member_no) FROM attendance_members am "
-                                     "JOIN attendance a ON a.id = am.attendance_id "
-                                     "WHERE a.record_id = ?", (first,)).fetchone()[0])
+            def stored(c: Connection) -> str:
+                return ",".join(c.execute(text(
+                    "SELECT am.member_no FROM attendance_members am "
+                    "JOIN attendance a ON a.id = am.attendance_id "
+                    "WHERE a.record_id = :rid ORDER BY am.member_no"), {"rid": first}).scalars())
             assert await running.app[DB].read(stored) == "9"  # the held version, now accepted

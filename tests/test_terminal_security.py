@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import sqlite3
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import Connection, text
 from zeroconf import IPVersion
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
@@ -46,10 +46,11 @@ pytestmark = pytest.mark.asyncio
 
 async def _seen(running: RunningServer) -> tuple[int, str | None]:
     """(attendance records, last heartbeat) the server holds for our terminal."""
-    def read(c: sqlite3.Connection) -> tuple[int, str | None]:
-        count = c.execute("SELECT COUNT(*) FROM attendance WHERE terminal_id = ?",
-                          (TERMINAL_ID,)).fetchone()[0]
-        seen = c.execute("SELECT last_seen FROM terminals WHERE id = ?", (TERMINAL_ID,)).fetchone()
+    def read(c: Connection) -> tuple[int, str | None]:
+        count = c.execute(text("SELECT COUNT(*) FROM attendance WHERE terminal_id = :id"),
+                          {"id": TERMINAL_ID}).scalar_one()
+        seen = c.execute(text("SELECT last_seen FROM terminals WHERE id = :id"),
+                         {"id": TERMINAL_ID}).first()
         return int(count), seen[0] if seen else None
     return await running.app[DB].read(read)
 
