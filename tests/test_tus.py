@@ -185,8 +185,9 @@ async def test_non_video_is_422_and_nothing_stored(server: Server, body: bytes, 
 async def test_audio_only_is_422(server: Server, tmp_path: Path) -> None:
     import subprocess
     audio = tmp_path / "a.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine", "-t", "2",
-                    "-c:a", "aac", str(audio)], check=True)
+    await asyncio.to_thread(
+        subprocess.run, ["ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "sine", "-t", "2",
+                         "-c:a", "aac", str(audio)], check=True)
     r = await tusclient.upload(server.http, audio.read_bytes(), title="audio")
     assert r.status == 422
     assert "no video stream" in (await r.json())["error"]["message_en"]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,11 @@ async def test_windows_media_and_dvd_accepted(server: Server, name: str, codec: 
 
 
 async def test_portrait_phone_video_is_stored_portrait(server: Server, tmp_path: Path) -> None:
-    landscape = make_clip(tmp_path / "land.mp4", seconds=1, size="320x180")
+    landscape = await asyncio.to_thread(make_clip, tmp_path / "land.mp4", seconds=1, size="320x180")
     phone = tmp_path / "phone.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", str(landscape), "-c", "copy",
-                    "-metadata:s:v:0", "rotate=90", str(phone)], check=True)  # a display matrix
+    await asyncio.to_thread(
+        subprocess.run, ["ffmpeg", "-v", "error", "-nostdin", "-i", str(landscape), "-c", "copy",
+                         "-metadata:s:v:0", "rotate=90", str(phone)], check=True)  # a display matrix
     r = await tusclient.upload(server.http, phone.read_bytes(), title="手机竖拍", filename="phone.mp4")
     assert r.status == 204, await r.text()
     async with server.http.get(f"/api/v1/admin/contents/{r.headers['Yuanjiao-Content-Id']}") as cr:
