@@ -104,6 +104,7 @@ def _postgresql() -> Iterator[None]:
         yield
         return
     with PgCluster() as cluster:
+        cluster.make_schemas(600)  # one per server a test starts, made before any loop runs
         _cluster = cluster
         try:
             yield
