@@ -3,7 +3,8 @@
 Contract:
 * a record whose id the server listed in an acknowledgement is in the database after the
   server process is killed with SIGKILL at any moment, exactly once, with its items and
-  attendees whole (no child row without its record, nothing doubled);
+  attendees whole (no child row without its record, nothing doubled), and the database
+  passes the engine's own consistency check;
 * the server starts again on the same data after every kill, and terminals that send
   again what was not acknowledged (the same record ids, re-batched with newer records, as
   the outbox does) end with every record stored exactly once: nothing lost, no
@@ -36,6 +37,7 @@ import random
 import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -94,16 +96,19 @@ class DatabaseUnderTest:
     url: str
     server_env: dict[str, str]
 
-    def stored(self) -> tuple[list[StoredRecord], int]:
-        """Every attendance row with its child rows counted, and the child rows that have
-        no attendance row (must be 0). Blocking: call it on a thread."""
+    def stored(self) -> tuple[list[StoredRecord], int, str]:
+        """Every attendance row with its child rows counted, the child rows that have no
+        attendance row (must be 0), and the engine's own consistency check ("ok").
+        Blocking: call it on a thread."""
         if not self.url.startswith("sqlite:///"):
             raise NotImplementedError(f"reading {self.url} directly")
         # Read-only: no checkpoint on close, so the next start recovers the WAL itself.
         path = Path(self.url.removeprefix("sqlite:///"))
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
         try:
-            return _stored(conn)
+            rows, orphans = _stored(conn)
+            integrity = "; ".join(r[0] for r in conn.execute("PRAGMA integrity_check"))
+            return rows, orphans, integrity
         finally:
             conn.close()
 
@@ -148,8 +153,6 @@ def _stored(conn: sqlite3.Connection) -> tuple[list[StoredRecord], int]:
 
 
 def _cli(*args: str, data_dir: Path, stdin: str | None = None) -> str:
-    import subprocess
-
     done = subprocess.run([sys.executable, "-m", "server", *args, "--data-dir", str(data_dir)],
                           cwd=REPO, input=stdin, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -435,7 +438,8 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
                 held = set(tally.acked)  # every acknowledgement that came before the kill
                 flying = tally.in_flight
                 await server.kill()
-                rows, orphans = await asyncio.to_thread(db.stored)
+                rows, orphans, integrity = await asyncio.to_thread(db.stored)
+                assert integrity == "ok", f"after kill {k}: {integrity}"
                 counts = check_stored(rows, orphans, held, made())
                 kills.append(f"kill {k}: after {wait_for} batch(es) acknowledged since start "
                              f"{server.starts}, {flying} in flight; {len(held)} acknowledged, "
@@ -446,6 +450,7 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
             done, _ = await asyncio.wait(runners, timeout=DRAIN_TIMEOUT)
             for task in runners:
                 task.cancel()
+            assert not tally.bad_status, tally.bad_status[:5]
             assert len(done) == len(runners), \
                 f"{len(runners) - len(done)} terminal(s) still had records after {DRAIN_TIMEOUT} s"
             for task in done:
@@ -455,7 +460,6 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
                 await s.close()
 
         everything = made()
-        assert not tally.bad_status, tally.bad_status[:5]
         assert set(tally.acked) == everything.keys()
         # Through the admin API, as a person would look (engine-independent): each
         # terminal lists every record it made, once, with its attendees and seconds.
@@ -472,7 +476,8 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
                     sum(i.watched_seconds for i in sent.items))
         assert await server.stop() == 0, server.log_tail()
 
-    rows, orphans = await asyncio.to_thread(db.stored)
+    rows, orphans, integrity = await asyncio.to_thread(db.stored)
+    assert integrity == "ok", integrity
     check_stored(rows, orphans, set(everything), everything)
     stored = len(rows)
     assert stored == len(everything)
