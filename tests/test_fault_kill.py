@@ -419,15 +419,15 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
                                       random.Random(f"{SEED}-{n}-pace")))
         assert sum(bool(t.roster) for t in terminals) > TERMINALS // 2, "the roster was not imported"
 
+
+        def made() -> dict[tuple[str, str], AttendanceRecord]:
+            return {(t.terminal_id, rid): rec for t in terminals for rid, rec in t.made.items()}
+
         # Each terminal keeps its own connections, as each box does.
         sessions = [aiohttp.ClientSession(timeout=timeout) for _ in terminals]
+        runners = [asyncio.create_task(run_terminal(t, s, server, tally, producing))
+                   for t, s in zip(terminals, sessions, strict=True)]
         try:
-            runners = [asyncio.create_task(run_terminal(t, s, server, tally, producing))
-                       for t, s in zip(terminals, sessions, strict=True)]
-
-            def made() -> dict[tuple[str, str], AttendanceRecord]:
-                return {(t.terminal_id, rid): rec for t in terminals for rid, rec in t.made.items()}
-
             for k in range(1, KILLS + 1):
                 wait_for = rng.randint(*KILL_AFTER)
                 base = tally.batches_acked
@@ -448,14 +448,15 @@ async def test_kill_9_loses_and_doubles_nothing(tmp_path: Path) -> None:
                 start_seconds.append(await server.start())
             producing.clear()
             done, _ = await asyncio.wait(runners, timeout=DRAIN_TIMEOUT)
-            for task in runners:
-                task.cancel()
             assert not tally.bad_status, tally.bad_status[:5]
             assert len(done) == len(runners), \
                 f"{len(runners) - len(done)} terminal(s) still had records after {DRAIN_TIMEOUT} s"
             for task in done:
                 task.result()  # a terminal's assertion fails the test here
         finally:
+            for task in runners:
+                task.cancel()
+            await asyncio.gather(*runners, return_exceptions=True)
             for s in sessions:
                 await s.close()
 
