@@ -49,11 +49,14 @@ from typing import IO
 
 import aiohttp
 import pytest
+import sqlalchemy
+import sqlalchemy.pool
 
+from server.db import normalise_url
 from shared.protocol import AttendanceBatch, AttendanceRecord, WatchedItem
 from terminal.errors import ServerRefused, ServerUnreachable
 from terminal.network.client import ServerClient
-from tests.conftest import COUNTY, REPO
+from tests.conftest import COUNTY, REPO, database_url
 
 pytestmark = pytest.mark.asyncio
 
@@ -101,7 +104,7 @@ class DatabaseUnderTest:
         attendance row (must be 0), and the engine's own consistency check ("ok").
         Blocking: call it on a thread."""
         if not self.url.startswith("sqlite:///"):
-            raise NotImplementedError(f"reading {self.url} directly")
+            return _stored_postgresql(self.url)
         # Read-only: no checkpoint on close, so the next start recovers the WAL itself.
         path = Path(self.url.removeprefix("sqlite:///"))
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
@@ -117,10 +120,24 @@ def database_under_test(data_dir: Path) -> DatabaseUnderTest:
     """The engine the server runs on in this test. A PostgreSQL mode
     (YUANJIAO_TEST_DATABASE=postgresql) plugs in here: its URL, passed to the server as
     the `database_url` setting, and `DatabaseUnderTest.stored` reading through it."""
-    engine = os.environ.get("YUANJIAO_TEST_DATABASE", "sqlite")
-    if engine != "sqlite":
-        pytest.skip(f"YUANJIAO_TEST_DATABASE={engine}: this branch's server runs on SQLite only")
+    url = database_url(data_dir)
+    if url:
+        return DatabaseUnderTest(url=url, server_env={"YUANJIAO_DATABASE_URL": url})
     return DatabaseUnderTest(url=f"sqlite:///{data_dir / 'yuanjiao.sqlite3'}", server_env={})
+
+
+def _stored_postgresql(url: str) -> tuple[list[StoredRecord], int, str]:
+    """The same reads in one REPEATABLE READ snapshot; PostgreSQL checks its own
+    constraints on every write, so there is no separate integrity check to run."""
+    engine = sqlalchemy.create_engine(normalise_url(url), isolation_level="REPEATABLE READ",
+                                      poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn, conn.begin():
+            rows = [StoredRecord(*r) for r in conn.execute(sqlalchemy.text(_STORED_SQL))]
+            orphans = int(conn.execute(sqlalchemy.text(_ORPHANS_SQL)).scalar_one())
+        return rows, orphans, "ok"
+    finally:
+        engine.dispose()
 
 
 _STORED_SQL = (
@@ -153,8 +170,10 @@ def _stored(conn: sqlite3.Connection) -> tuple[list[StoredRecord], int]:
 
 
 def _cli(*args: str, data_dir: Path, stdin: str | None = None) -> str:
+    env = {**os.environ, **database_under_test(data_dir).server_env}
     done = subprocess.run([sys.executable, "-m", "server", *args, "--data-dir", str(data_dir)],
-                          cwd=REPO, input=stdin, capture_output=True, text=True, timeout=60)
+                          cwd=REPO, input=stdin, capture_output=True, text=True, timeout=60,
+                          env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
