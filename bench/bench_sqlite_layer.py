@@ -85,7 +85,7 @@ async def server_layer(url: str, writers: int, batches: int, rows: int) -> float
             params = [{"t": t, "s": s, "p": p} for t, s, p in data]
 
             def fn(conn: Connection) -> None:
-                conn.execute(NAMED_INSERT, params)
+                server_db.executemany(conn, NAMED_INSERT, params)
             await db.write(fn)
         return await run_writers(writers, batches, rows, write)
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from server import placement
+from server.db import executemany
 from server.queries import rollups
 from shared.protocol import AttendanceBatch, AttendanceRecord
 from shared.timeutil import to_db
@@ -120,22 +121,6 @@ _INSERT_MEMBER = text(
 )
 
 
-def _executemany(conn: Connection, statement: TextClause, rows: list[dict[str, object]]) -> None:
-    """`conn.execute(statement, rows)` without SQLAlchemy's work per row: the statement is
-    compiled once for the connection's driver and the rows go to its executemany as
-    they are (positional for SQLite's `?`, the dicts themselves for psycopg's named
-    style). These binds are untyped, so nothing per row is skipped; at ten rows per
-    record this is what keeps ingest near the driver's own speed."""
-    if not rows:
-        return
-    compiled = statement.compile(dialect=conn.dialect)
-    order = compiled.positiontup
-    if order is None:
-        conn.exec_driver_sql(str(compiled), rows)
-    else:
-        conn.exec_driver_sql(str(compiled), [tuple(row[k] for k in order) for row in rows])
-
-
 def _village_roster(conn: Connection, terminal_id: str, people: set[str]) -> set[str]:
     """Which of `people` are members of the terminal's village."""
     found: set[str] = set()
@@ -188,7 +173,7 @@ def ingest(
                      "terminal_clock": clock, "received_at": received,
                      "digest": batch.digests[row.record_id], "flags": ",".join(reasons),
                      "held": int(held)})
-    _executemany(conn, _INSERT, rows)
+    executemany(conn, _INSERT, rows)
     # The keys the new rows took, read back by their unique (terminal, record id).
     fresh_ids = [row.record_id for row in fresh]
     row_ids: dict[str, int] = {}
@@ -198,10 +183,10 @@ def ingest(
         ))
     items = [{"attendance_id": row_ids[row.record_id], "sha256": sha, "watched_seconds": w}
              for row in fresh for sha, w in row.items]
-    _executemany(conn, _INSERT_ITEM, items)
+    executemany(conn, _INSERT_ITEM, items)
     attendees = [{"attendance_id": row_ids[row.record_id], "member_no": m,
                   "on_roster": int(m in on_roster)} for row in fresh for m in row.attendees]
-    _executemany(conn, _INSERT_MEMBER, attendees)
+    executemany(conn, _INSERT_MEMBER, attendees)
     rollups.apply(conn, list(row_ids.values()), basis)
     return IngestResult(
         accepted=record_ids, duplicates=batch.size - len(fresh), conflicts=[]

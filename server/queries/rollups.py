@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, text
 
+from server.db import executemany
 from shared.timeutil import from_db
 
 BASIS_KEY = "rollup_basis"
@@ -92,13 +93,13 @@ def apply(conn: Connection, attendance_ids: Sequence[int], basis: Basis, sign: i
                 if watched >= basis.min_seconds:
                     members[(member_no, day)] += 1
     if terminals:
-        conn.execute(_ADD_TERMINAL_DAY, [
+        executemany(conn, _ADD_TERMINAL_DAY, [
             {"terminal_id": t, "day": d, "sessions": sign * int(s[0]),
              "watched": sign * float(s[1]), "attendances": sign * int(s[2])}
             for (t, d), s in terminals.items()
         ])
     if members:
-        conn.execute(_ADD_MEMBER_DAY, [
+        executemany(conn, _ADD_MEMBER_DAY, [
             {"member_no": m, "day": d, "records": sign * n} for (m, d), n in members.items()
         ])
 
