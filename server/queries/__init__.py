@@ -1,5 +1,5 @@
 """All SQL of the server. Each function takes a connection and runs inside the caller's
-read or write (see shared.sqlite); handlers call them through `Database.read/write`."""
+read or write (see server.db); handlers call them through `Database.read/write`."""
 
 import uuid
 

@@ -164,11 +164,16 @@ def ingest(
     on_roster = _village_roster(conn, terminal_id, {m for row in fresh for m in row.attendees})
     clock, received = to_db(terminal_clock), to_db(received_at)
     rows = []
+    counted = rollups.Contributions(basis)  # added to the roll-ups from memory, no re-read
     for row in fresh:
         reasons = list(row.reasons)
         if any(m not in on_roster for m in row.attendees):
             reasons.append(placement.NOT_ON_ROSTER)
         held = any(r in placement.TIME_REASONS for r in reasons)
+        watched = float(row.values["watched_seconds"])  # type: ignore[arg-type]
+        if not held and watched > 0:
+            counted.record(terminal_id, str(row.values["started_at"]), watched,
+                           (m for m in row.attendees if m in on_roster))
         rows.append({"terminal_id": terminal_id, "record_id": row.record_id, **row.values,
                      "terminal_clock": clock, "received_at": received,
                      "digest": batch.digests[row.record_id], "flags": ",".join(reasons),
@@ -187,7 +192,7 @@ def ingest(
     attendees = [{"attendance_id": row_ids[row.record_id], "member_no": m,
                   "on_roster": int(m in on_roster)} for row in fresh for m in row.attendees]
     executemany(conn, _INSERT_MEMBER, attendees)
-    rollups.apply(conn, list(row_ids.values()), basis)
+    counted.write(conn)
     return IngestResult(
         accepted=record_ids, duplicates=batch.size - len(fresh), conflicts=[]
     )

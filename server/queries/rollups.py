@@ -19,7 +19,7 @@ attendance rows at the next start.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -70,38 +70,56 @@ _ADD_MEMBER_DAY = text(
 )
 
 
+class Contributions:
+    """What some counted records add to the roll-ups, summed in memory, then written
+    with one statement per table (`write`)."""
+
+    def __init__(self, basis: Basis) -> None:
+        self.basis = basis
+        self.terminals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
+        self.members: dict[tuple[str, str], int] = defaultdict(int)
+
+    def record(self, terminal_id: str, started_at: str, watched: float,
+               attendees: Iterable[str]) -> None:
+        """A counted record (not held, something watched) and the attendees who count."""
+        day = self.basis.day(started_at)
+        sums = self.terminals[(terminal_id, day)]
+        sums[0] += 1
+        sums[1] += watched
+        trained = watched >= self.basis.min_seconds
+        for member_no in attendees:
+            sums[2] += 1
+            if trained:
+                self.members[(member_no, day)] += 1
+
+    def write(self, conn: Connection, sign: int = 1) -> None:
+        executemany(conn, _ADD_TERMINAL_DAY, [
+            {"terminal_id": t, "day": d, "sessions": sign * int(s[0]),
+             "watched": sign * float(s[1]), "attendances": sign * int(s[2])}
+            for (t, d), s in self.terminals.items()
+        ])
+        executemany(conn, _ADD_MEMBER_DAY, [
+            {"member_no": m, "day": d, "records": sign * n} for (m, d), n in self.members.items()
+        ])
+
+
 def apply(conn: Connection, attendance_ids: Sequence[int], basis: Basis, sign: int = 1) -> None:
     """Add (`sign` = 1) or take out (-1) what these attendance rows contribute, as they
     stand now: only counted records (not held, something watched) contribute, and of
     their attendees only those who count (on the roster, or the record confirmed)."""
-    terminals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0])
-    members: dict[tuple[str, str], int] = defaultdict(int)
-    seen: set[int] = set()
+    records: dict[int, tuple[str, str, float, list[str]]] = {}
     for start in range(0, len(attendance_ids), CHUNK):
         chunk = list(attendance_ids[start:start + CHUNK])
         for row_id, terminal_id, started_at, watched, member_no in conn.execute(
             _CONTRIBUTIONS, {"ids": chunk}
         ):
-            day = basis.day(started_at)
-            sums = terminals[(terminal_id, day)]
-            if row_id not in seen:
-                seen.add(row_id)
-                sums[0] += 1
-                sums[1] += watched
+            entry = records.setdefault(row_id, (terminal_id, started_at, watched, []))
             if member_no is not None:
-                sums[2] += 1
-                if watched >= basis.min_seconds:
-                    members[(member_no, day)] += 1
-    if terminals:
-        executemany(conn, _ADD_TERMINAL_DAY, [
-            {"terminal_id": t, "day": d, "sessions": sign * int(s[0]),
-             "watched": sign * float(s[1]), "attendances": sign * int(s[2])}
-            for (t, d), s in terminals.items()
-        ])
-    if members:
-        executemany(conn, _ADD_MEMBER_DAY, [
-            {"member_no": m, "day": d, "records": sign * n} for (m, d), n in members.items()
-        ])
+                entry[3].append(member_no)
+    sums = Contributions(basis)
+    for terminal_id, started_at, watched, attendees in records.values():
+        sums.record(terminal_id, started_at, watched, attendees)
+    sums.write(conn, sign)
 
 
 def basis_in_force(conn: Connection) -> str | None:
