@@ -164,9 +164,9 @@ async def _from_bucket(request: web.Request, store: S3Store, sha256: str) -> web
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
     if request.method == "HEAD":
         headers["Cache-Control"] = CACHE_CONTROL
-        resp = web.Response(status=200, headers=headers)
-        resp.content_length = size
-        return resp
+        head = web.StreamResponse(status=200, headers=headers)
+        head.content_length = size
+        return head
     request.app[EGRESS].add(sha256, _handed_over(request, size))
     # the signed URL expires: nobody may keep this answer
     headers.update({"Location": store.signed_url(sha256), "Cache-Control": "no-store"})

@@ -1,0 +1,351 @@
+"""Media on S3-compatible storage (`media_store = "s3"`), against moto's real S3 server.
+
+A clip uploaded by tus lands in the bucket under its sha256 (multipart above the
+threshold) and leaves no local copy; `/blobs/<sha256>` checks the terminal's token,
+then answers 307 to a signed bucket URL (or the CDN base URL) that expires; the
+terminal's downloader follows it with its Range, resumes, verifies every byte, and
+never sends its token to the bucket or CDN host. With the bucket unreachable, a
+finished upload is answered 503 `store_unavailable` (Chinese first, Retry-After), its
+bytes are kept, and it reaches the bucket once the bucket answers again, without a
+server restart. Readers of stored files (bundles, the piece backfill) get the bytes
+through `local_file`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+from aiohttp import web
+from moto.server import ThreadedMotoServer
+
+from server.appkeys import STORE
+from server.config import ServerConfig
+from server.media.objects import S3Store
+from server.media.store import local_file
+from server.runner import RunningServer
+from shared.pieces import piece_hashes
+from terminal.storage.downloader import Downloader
+from tests import tusclient
+from tests.conftest import add_account, admin_session, seed_county, server_config, terminal_token
+
+pytestmark = pytest.mark.asyncio
+KEY = {"aws_access_key_id": "yuanjiao-test", "aws_secret_access_key": "yuanjiao-test-secret"}
+
+
+@dataclass
+class Moto:
+    """moto's S3 server on loopback; `stop`/`start` make an outage on the same port
+    (moto keeps its buckets in this process, so they come back with it)."""
+
+    port: int = 0
+    server: ThreadedMotoServer | None = None
+
+    def start(self) -> None:
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+        self.port = self.server.get_host_and_port()[1]
+
+    def stop(self) -> None:
+        assert self.server is not None
+        self.server.stop()
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> Any:
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", **KEY)
+
+
+@pytest.fixture
+def moto() -> Iterator[Moto]:
+    m = Moto()
+    m.start()
+    try:
+        yield m
+    finally:
+        if m.server is not None:
+            m.stop()
+
+
+def s3_config(tmp_path: Path, moto: Moto, bucket: str, **changes: object) -> ServerConfig:
+    return server_config(
+        tmp_path, media_store="s3", s3_endpoint_url=moto.url, s3_bucket=bucket,
+        s3_access_key_id=KEY["aws_access_key_id"], s3_secret_access_key=KEY["aws_secret_access_key"],
+        s3_addressing_style="path", s3_timeout_seconds=1.0, store_retry_seconds=0.3, **changes)
+
+
+def new_bucket(moto: Moto) -> str:
+    name = f"yj-{uuid.uuid4().hex[:12]}"
+    moto.client().create_bucket(Bucket=name)
+    return name
+
+
+@dataclass
+class County:
+    running: RunningServer
+    admin: aiohttp.ClientSession
+    token: str
+    bucket: str
+
+
+@pytest.fixture
+async def county(tmp_path: Path, moto: Moto) -> AsyncIterator[County]:
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    async with RunningServer(s3_config(tmp_path, moto, bucket)) as running:
+        await seed_county(running)
+        async with admin_session(running, await add_account(running)) as admin:
+            token = await terminal_token(admin, "T140121100001")
+            yield County(running, admin, token, bucket)
+
+
+async def _object(moto: Moto, bucket: str, key: str) -> bytes:
+    def get() -> bytes:
+        return bytes(moto.client().get_object(Bucket=bucket, Key=key)["Body"].read())
+    return await asyncio.to_thread(get)
+
+
+async def _upload(admin: aiohttp.ClientSession, data: bytes) -> aiohttp.ClientResponse:
+    return await tusclient.upload(admin, data, chunk=40_000, title="桶里的片子")
+
+
+def _local_media(config: ServerConfig) -> list[Path]:
+    return [p for p in config.data_dir.rglob("*") if p.is_file() and p.suffix in ("", ".part")
+            and "sqlite" not in p.name and p.name != "signing-key.pem"]
+
+
+async def test_upload_lands_in_the_bucket_under_its_sha256(county: County, moto: Moto,
+                                                           clip: Path) -> None:
+    data = clip.read_bytes()
+    r = await _upload(county.admin, data)
+    assert r.status == 204, r.status
+    sha = hashlib.sha256(data).hexdigest()
+    assert r.headers["Yuanjiao-Sha256"] == sha
+    assert await _object(moto, county.bucket, sha) == data
+    async with county.admin.get(f"/api/v1/admin/contents/{r.headers['Yuanjiao-Content-Id']}") as cr:
+        poster = (await cr.json())["poster_sha256"]
+    assert (await _object(moto, county.bucket, poster))[:2] == b"\xff\xd8"  # the poster too
+    assert _local_media(county.running.config) == []  # no copy left on the server's disk
+
+
+async def test_blob_is_a_short_lived_redirect_after_the_token_check(county: County, clip: Path) -> None:
+    data = clip.read_bytes()
+    await _upload(county.admin, data)
+    sha = hashlib.sha256(data).hexdigest()
+    async with aiohttp.ClientSession(county.running.url) as anonymous:
+        async with anonymous.get(f"/blobs/{sha}", allow_redirects=False) as r:
+            assert r.status == 401
+            assert "Location" not in r.headers
+        auth = {"Authorization": f"Bearer {county.token}"}
+        async with anonymous.get(f"/blobs/{sha}", headers=auth, allow_redirects=False) as r:
+            assert r.status == 307
+            location = r.headers["Location"]
+            assert r.headers["Cache-Control"] == "no-store"
+            assert r.headers["ETag"] == f'"{sha}"'
+        assert location.startswith(county.running.config.s3_endpoint_url or "")
+        assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+        async with anonymous.head(f"/blobs/{sha}", headers=auth) as r:  # answered here
+            assert r.status == 200 and r.content_length == len(data)
+        async with anonymous.get(f"/blobs/{sha}", headers={**auth, "If-None-Match": f'"{sha}"'},
+                                 allow_redirects=False) as r:
+            assert r.status == 304
+        async with anonymous.get(f"/blobs/{'0' * 64}", headers=auth, allow_redirects=False) as r:
+            assert r.status == 404
+
+
+async def test_terminal_fetches_and_resumes_through_the_redirect(county: County, clip: Path,
+                                                                 tmp_path: Path) -> None:
+    data = clip.read_bytes()
+    await _upload(county.admin, data)
+    sha = hashlib.sha256(data).hexdigest()
+    piece_size = 16 * 1024
+    pieces = piece_hashes(clip, piece_size)
+    auth = {"Authorization": f"Bearer {county.token}"}
+    async with aiohttp.ClientSession() as http:
+        downloader = Downloader(http)
+        fetched = await downloader.fetch(county.running.url, sha, len(data), tmp_path / "a.part",
+                                         tmp_path / "a", auth, piece_size=piece_size, pieces=pieces)
+        assert fetched.resumed_from == 0 and fetched.received == len(data)
+        assert (tmp_path / "a").read_bytes() == data
+        kept = len(data) // 3
+        (tmp_path / "b.part").write_bytes(data[:kept])
+        fetched = await downloader.fetch(county.running.url, sha, len(data), tmp_path / "b.part",
+                                         tmp_path / "b", auth, piece_size=piece_size, pieces=pieces)
+        assert fetched.resumed_from == kept and fetched.restarts == 0
+        assert fetched.received == len(data) - kept  # only the rest crossed the link
+        assert hashlib.sha256((tmp_path / "b").read_bytes()).hexdigest() == sha
+
+
+@dataclass
+class RecordingCdn:
+    """A real HTTP front for the bucket, as a CDN is: it records the headers each GET
+    arrived with and fetches from the private bucket with its own origin credentials."""
+
+    moto: Moto
+    seen: list[dict[str, str]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(dict(request.headers))
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("range",)}
+        bucket, _, key = request.path.lstrip("/").partition("/")
+        origin = self.moto.client().generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=60)
+        async with aiohttp.ClientSession() as s, s.get(origin, headers=headers) as up:
+            body = await up.read()
+            keep = {k: v for k, v in up.headers.items()
+                    if k.lower() in ("content-range", "content-type", "etag", "accept-ranges")}
+            return web.Response(status=up.status, body=body, headers=keep)
+
+
+async def test_cdn_base_url_gets_the_range_never_the_token(tmp_path: Path, moto: Moto,
+                                                           clip: Path) -> None:
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    cdn = RecordingCdn(moto)
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", cdn.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    cdn_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = s3_config(tmp_path, moto, bucket,
+                       s3_public_base_url=f"http://127.0.0.1:{cdn_port}/{bucket}")
+    try:
+        async with RunningServer(config) as running:
+            await seed_county(running)
+            async with admin_session(running, await add_account(running)) as admin:
+                token = await terminal_token(admin, "T140121100001")
+                data = clip.read_bytes()
+                await _upload(admin, data)
+                sha = hashlib.sha256(data).hexdigest()
+                # aiohttp's own redirect handling, with the token as a session default
+                async with aiohttp.ClientSession(
+                        running.url, headers={"Authorization": f"Bearer {token}"}) as terminal, \
+                        terminal.get(f"/blobs/{sha}", headers={"Range": "bytes=100-"}) as r:
+                    assert r.status == 206
+                    assert r.headers["Content-Range"] == f"bytes 100-{len(data) - 1}/{len(data)}"
+                    assert await r.read() == data[100:]
+                # the terminal's downloader, resuming
+                (tmp_path / "c.part").write_bytes(data[:5000])
+                async with aiohttp.ClientSession() as http:
+                    fetched = await Downloader(http).fetch(
+                        running.url, sha, len(data), tmp_path / "c.part", tmp_path / "c",
+                        {"Authorization": f"Bearer {token}"})
+                assert fetched.resumed_from == 5000 and fetched.received == len(data) - 5000
+                assert (tmp_path / "c").read_bytes() == data
+    finally:
+        await runner.cleanup()
+    assert [h.get("Range") for h in cdn.seen] == ["bytes=100-", "bytes=5000-"]
+    assert all("Authorization" not in h and "If-Range" not in h for h in cdn.seen), cdn.seen
+
+
+async def _wait_for(check: Any, deadline: float, what: str) -> Any:
+    end = time.monotonic() + deadline
+    while True:
+        got = await check()
+        if got:
+            return got
+        assert time.monotonic() < end, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_bucket_outage_keeps_the_upload_and_recovers_without_restart(
+        county: County, moto: Moto, clip: Path, clip2: Path) -> None:
+    config = county.running.config
+    served = clip.read_bytes()
+    await _upload(county.admin, served)
+    served_sha = hashlib.sha256(served).hexdigest()
+    data = clip2.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    auth = {"Authorization": f"Bearer {county.token}"}
+    await asyncio.to_thread(moto.stop)
+    try:
+        created = await tusclient.create(county.admin, len(data), title="断网时上传")
+        location = created.headers["Location"]
+        r = await tusclient.patch(county.admin, location, 0, data, checksum="sha256")
+        assert r.status == 503
+        assert int(r.headers["Retry-After"]) >= 1
+        async with county.admin.patch(location, data=b"", headers={
+                **tusclient.TUS, "Upload-Offset": str(len(data)),
+                "Content-Type": "application/offset+octet-stream"}) as again:
+            body = await again.json()
+            assert again.status == 503
+        assert body["error"]["code"] == "store_unavailable"
+        assert body["error"]["message"].startswith("媒体存储")  # Chinese first
+        assert "bucket" in body["error"]["message_en"]
+        # nothing lost: the whole file is kept, and HEAD says so
+        parts = list(config.uploads_dir.glob("*.part"))
+        assert [p.read_bytes() == data for p in parts] == [True]
+        async with county.admin.head(location, headers=tusclient.TUS) as h:
+            assert h.headers["Upload-Offset"] == str(len(data))
+            assert "Yuanjiao-Content-Id" not in h.headers
+        # a blob the server has not seen in the bucket: 503 too, not a redirect into nothing
+        async with aiohttp.ClientSession(county.running.url) as t:
+            async with t.get(f"/blobs/{sha}", headers=auth, allow_redirects=False) as b:
+                assert b.status == 503 and "Retry-After" in b.headers
+            async with t.get(f"/blobs/{served_sha}", headers=auth, allow_redirects=False) as b:
+                assert b.status == 307  # known to be there: served without asking the bucket
+        await asyncio.sleep(1.0)  # a few retry rounds go by while the bucket is down
+    finally:
+        await asyncio.to_thread(moto.start)
+
+    async def stored() -> str | None:
+        async with county.admin.head(location, headers=tusclient.TUS) as h:
+            return h.headers.get("Yuanjiao-Content-Id")
+
+    assert await _wait_for(stored, 15.0, "the kept upload to be stored")
+    assert await _object(moto, county.bucket, sha) == data
+    assert list(config.uploads_dir.glob("*.part")) == []
+    async with aiohttp.ClientSession(county.running.url, headers=auth) as t, \
+            t.get(f"/blobs/{sha}", headers={"Range": "bytes=10-19"}) as b:
+        assert b.status == 206 and await b.read() == data[10:20]
+
+
+async def test_multipart_upload_and_local_reads(tmp_path: Path, moto: Moto) -> None:
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    config = s3_config(tmp_path, moto, bucket, s3_multipart_bytes=5 << 20)
+    store = await asyncio.to_thread(S3Store.from_config, config)
+    big = tmp_path / "big.bin"
+    data = os.urandom(11 << 20)
+    await asyncio.to_thread(big.write_bytes, data)
+    sha = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+    await asyncio.to_thread(store.put, big, sha)
+    assert not big.exists()
+    head = await asyncio.to_thread(lambda: moto.client().head_object(Bucket=bucket, Key=sha))
+    assert head["ETag"].endswith('-3"')  # three parts of 5, 5 and 1 MiB
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    async with local_file(store, sha, scratch) as path:
+        assert await asyncio.to_thread(lambda: hashlib.sha256(path.read_bytes()).hexdigest()) == sha
+    assert list(scratch.iterdir()) == []  # the fetched copy is gone afterwards
+    with pytest.raises(FileNotFoundError):
+        async with local_file(store, "1" * 64, scratch):
+            pass
+
+
+async def test_backfill_reads_from_the_bucket(county: County, clip: Path) -> None:
+    from server.appkeys import DB
+    from server.ingest import backfill_pieces
+
+    data = clip.read_bytes()
+    await _upload(county.admin, data)
+    sha = hashlib.sha256(data).hexdigest()
+    db = county.running.app[DB]
+    await db.write(lambda c: c.execute("DELETE FROM content_pieces"))
+    assert isinstance(county.running.app[STORE], S3Store)
+    config = county.running.config
+    assert await backfill_pieces(db, county.running.app[STORE], config.piece_size, config.uploads_dir) >= 1
+    rows = await db.read(lambda c: c.execute("SELECT sha256 FROM content_pieces").fetchall())
+    assert sha in {r[0] for r in rows}
