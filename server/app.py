@@ -60,6 +60,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.db_path, MIGRATIONS) as db:
         app[DB] = db
         app[SERVER_ID] = await db.write(meta.server_id)
+        app[LEASES] = Leases(db, ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,
@@ -158,7 +159,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[DISK] = disk
     app[TOKENS] = TokenCache()
     app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
-    app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
     app.cleanup_ctx.extend([_database, _media, _expiry, _backfill, _egress])
     add_routes(app, openapi.handler(openapi.build(config.max_upload_bytes)))
     return app

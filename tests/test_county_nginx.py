@@ -285,3 +285,18 @@ async def test_login_failures_count_across_processes(county: County) -> None:
                 s.post("/api/v1/auth/login", json=body) as r:
             statuses.append(r.status)
     assert statuses[:5] == [401] * 5 and statuses[5] == 429, statuses
+
+
+async def test_one_lan_elects_one_fetcher_across_processes(county: County) -> None:
+    other = "T140121100002"
+    async with aiohttp.ClientSession(county.nginx, headers=_bearer(county.admin)) as admin:
+        other_token = await terminal_token(admin, other)
+    sha = "ab" * 32
+    async with aiohttp.ClientSession(county.a, headers=_bearer(county.token)) as a, \
+            aiohttp.ClientSession(county.b, headers=_bearer(other_token)) as b:
+        async with a.get(f"/api/v1/terminals/{TERMINAL}/sources/{sha}", params={"lan": other}) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["wait_seconds"] == 0  # the first asker fetches it
+        async with b.get(f"/api/v1/terminals/{other}/sources/{sha}", params={"lan": TERMINAL}) as r:
+            assert r.status == 200
+            assert (await r.json())["wait_seconds"] > 0  # the other process knows: wait for the peer
