@@ -349,3 +349,27 @@ async def test_backfill_reads_from_the_bucket(county: County, clip: Path) -> Non
     assert await backfill_pieces(db, county.running.app[STORE], config.piece_size, config.uploads_dir) >= 1
     rows = await db.read(lambda c: c.execute("SELECT sha256 FROM content_pieces").fetchall())
     assert sha in {r[0] for r in rows}
+
+
+async def test_usb_bundle_is_written_from_the_bucket(county: County, clip: Path, tmp_path: Path) -> None:
+    from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER
+    from server.bundles import write_bundle
+    from shared import bundle as b
+
+    data = clip.read_bytes()
+    r = await _upload(county.admin, data)
+    sha = r.headers["Yuanjiao-Sha256"]
+    async with county.admin.post("/api/v1/admin/assignments", json={
+            "content_id": r.headers["Yuanjiao-Content-Id"], "scope": "unit",
+            "target": "140121100"}) as a:
+        assert a.status == 201, await a.text()
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    app = county.running.app
+    report = await write_bundle(app[DB], app[STORE], app[SIGNER], app[CONFIG], app[SERVER_ID], stick,
+                                terminal_ids=("T140121100001",), part_limit=64 * 1024)
+    assert report.complete and report.items == 1 and report.parts_written >= 1
+    parts = sorted(stick.rglob(f"{sha}*"))
+    copied = b"".join(b.part_path(stick, sha, i).read_bytes() for i in range(report.parts_written))
+    assert parts and copied == data  # the stick holds the bytes the bucket holds
+    assert list(county.running.config.uploads_dir.glob("*.fetch")) == []  # the copy is gone
