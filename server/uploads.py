@@ -345,7 +345,7 @@ class Uploads:
                     await self._complete(upload_id, state, fresh)
                     stored += 1
             except (Conflict, NotFound):
-                continue  # busy elsewhere, or finished meanwhile
+                continue  # busy elsewhere, or its file went with an earlier try
             except Unprocessable as e:
                 log.warning("finished upload %s was not accepted: %s", upload_id, e.message)
         return stored
@@ -378,14 +378,14 @@ class Uploads:
     @contextlib.asynccontextmanager
     async def _claim(self, upload_id: str) -> AsyncIterator[None]:
         """Hold the upload's `.part` file exclusively (across processes); 409 when another
-        request holds it, 404 when the file is gone."""
+        request holds it. Without a file there is nothing to hold: the caller finds out."""
         path = self.part(upload_id)
 
         def lock() -> int:
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:
-                raise NotFound(f"no upload {upload_id}; it was finished, cancelled or never made") from None
+                return -1
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -398,7 +398,8 @@ class Uploads:
         try:
             yield
         finally:
-            os.close(fd)  # releases the lock; closing a read-only descriptor never waits
+            if fd >= 0:
+                os.close(fd)  # releases the lock; closing a read-only descriptor never waits
 
     async def _remove(self, upload_id: str) -> None:
         # The file goes first: on a full disk that frees the space the row delete needs.
