@@ -300,3 +300,27 @@ async def test_one_lan_elects_one_fetcher_across_processes(county: County) -> No
         async with b.get(f"/api/v1/terminals/{other}/sources/{sha}", params={"lan": TERMINAL}) as r:
             assert r.status == 200
             assert (await r.json())["wait_seconds"] > 0  # the other process knows: wait for the peer
+
+
+async def test_processes_starting_together_share_one_signing_key(tmp_path: Path) -> None:
+    """Not through nginx: the key file race of several processes on a fresh data directory."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from server.signer import Signer
+
+    path = tmp_path / "data" / "signing-key.pem"
+    start = Barrier(8)
+
+    def make() -> str:
+        start.wait()
+        return Signer.load_or_create(path).fingerprint
+
+    def race() -> tuple[set[str], str, list[str]]:
+        with ThreadPoolExecutor(8) as pool:
+            made = set(pool.map(lambda _: make(), range(8)))
+        return made, Signer.load_or_create(path).fingerprint, [p.name for p in path.parent.iterdir()]
+
+    made, on_file, names = await asyncio.to_thread(race)
+    assert made == {on_file}  # every one signs with the file's key
+    assert names == ["signing-key.pem"]
