@@ -209,6 +209,8 @@ async def test_blobs_through_nginx_and_x_accel(county: County, clip: Path) -> No
             assert r.status == 206  # the terminal's resume: If-Range holds against the sha256
             assert r.headers["Content-Range"] == f"bytes 1000-{len(data) - 1}/{len(data)}"
             assert await r.read() == data[1000:]
+        async with http.head(f"/blobs/{sha}", headers=_bearer(county.token)) as r:
+            assert r.status == 200 and r.content_length == len(data)
         async with http.get(f"/blobs/{sha}", headers={"Range": "bytes=0-"}) as r:
             assert r.status == 401
             body = await r.read()
