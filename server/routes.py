@@ -80,7 +80,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                  "Tus-Resumable": "1.0.0", "Upload-Length": "the file's size in bytes",
                  "Upload-Metadata": "title, kind, filename, description (tus: key base64value, ...)"}),
     Endpoint("HEAD", U + "/{upload_id}", tus.head, "uploads", "Offset of an upload",
-             errors=(404, 410)),
+             errors=(404, 410, 503)),
     Endpoint("PATCH", U + "/{upload_id}", tus.patch, "uploads",
              "Append bytes at Upload-Offset; the last chunk makes the content", status=204,
              request=bytes, request_media="application/offset+octet-stream",
