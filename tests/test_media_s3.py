@@ -4,11 +4,13 @@ A clip uploaded by tus lands in the bucket under its sha256 (multipart above the
 threshold) and leaves no local copy; `/blobs/<sha256>` checks the terminal's token,
 then answers 307 to a signed bucket URL (or the CDN base URL) that expires; the
 terminal's downloader follows it with its Range, resumes, verifies every byte, and
-never sends its token to the bucket or CDN host. With the bucket unreachable, a
-finished upload is answered 503 `store_unavailable` (Chinese first, Retry-After), its
-bytes are kept, and it reaches the bucket once the bucket answers again, without a
-server restart. Readers of stored files (bundles, the piece backfill) get the bytes
-through `local_file`.
+never sends its token to the bucket or CDN host; a terminal pinning the county
+server's certificate reaches an HTTPS CDN through its second session (CA-checked), not
+the pinned one. With the bucket unreachable, a finished upload is answered 503
+`store_unavailable` (Chinese first, Retry-After), HEAD does not claim it done, its bytes
+are kept, and it reaches the bucket once the bucket answers again, without a server
+restart. Readers of stored files (USB bundles, the piece backfill) get the bytes through
+`local_file`; multipart uploads are used above the threshold.
 """
 
 from __future__ import annotations
@@ -375,3 +377,51 @@ async def test_usb_bundle_is_written_from_the_bucket(county: County, clip: Path,
     copied = b"".join(b.part_path(stick, sha, i).read_bytes() for i in range(report.parts_written))
     assert parts and copied == data  # the stick holds the bytes the bucket holds
     assert list(county.running.config.uploads_dir.glob("*.fetch")) == []  # the copy is gone
+
+
+async def test_pinned_terminal_reaches_an_https_cdn_through_its_second_session(
+        tmp_path: Path, moto: Moto, clip: Path) -> None:
+    """The county server's certificate is pinned; the CDN's is another, checked against
+    trusted CAs: the redirect hop must not go through the pinned session."""
+    import ssl
+
+    from terminal.errors import ServerUnreachable
+    from tests.test_tls import make_certificate, pin_of
+
+    server_cert, server_key = await asyncio.to_thread(make_certificate, tmp_path / "county")
+    cdn_cert, cdn_key = await asyncio.to_thread(make_certificate, tmp_path / "cdn")
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    cdn = RecordingCdn(moto)
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", cdn.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    cdn_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cdn_tls.load_cert_chain(cdn_cert, cdn_key)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=cdn_tls)
+    await site.start()
+    cdn_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = s3_config(tmp_path, moto, bucket, tls_certificate=server_cert, tls_key=server_key,
+                       s3_public_base_url=f"https://127.0.0.1:{cdn_port}/{bucket}")
+    pin = aiohttp.Fingerprint(bytes.fromhex(pin_of(server_cert)))
+    trust_cdn = ssl.create_default_context(cafile=str(cdn_cert))
+    try:
+        async with RunningServer(config) as running:
+            await seed_county(running)
+            async with admin_session(running, await add_account(running)) as admin:
+                token = await terminal_token(admin, "T140121100001")
+                data = clip.read_bytes()
+                await _upload(admin, data)
+            sha = hashlib.sha256(data).hexdigest()
+            auth = {"Authorization": f"Bearer {token}"}
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pin)) as pinned, \
+                    aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust_cdn)) as foreign:
+                with pytest.raises(ServerUnreachable):  # the pin does not fit the CDN
+                    await Downloader(pinned).fetch(running.url, sha, len(data), tmp_path / "x.part",
+                                                   tmp_path / "x", auth)
+                fetched = await Downloader(pinned, foreign=foreign).fetch(
+                    running.url, sha, len(data), tmp_path / "y.part", tmp_path / "y", auth)
+            assert fetched.received == len(data) and (tmp_path / "y").read_bytes() == data
+    finally:
+        await runner.cleanup()
+    assert len(cdn.seen) == 1 and "Authorization" not in cdn.seen[0]
