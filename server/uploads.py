@@ -305,6 +305,9 @@ class Uploads:
                 raise Conflict("the upload is already complete", details={"offset": offset})
             if offset == length and client_offset == offset:
                 # whole, but the store did not take it last time: try again
+                if content_length:
+                    raise PayloadTooLarge(f"the upload already has all its {length} bytes; "
+                                          "send an empty PATCH to have it stored")
                 content_id, sha256 = await self._complete(upload_id, state, row)
                 return Appended(offset, content_id, sha256)
             if offset == length:

@@ -83,10 +83,11 @@ def moto() -> Iterator[Moto]:
 
 
 def s3_config(tmp_path: Path, moto: Moto, bucket: str, **changes: object) -> ServerConfig:
+    settings: dict[str, object] = {"s3_timeout_seconds": 1.0, "store_retry_seconds": 0.3, **changes}
     return server_config(
         tmp_path, media_store="s3", s3_endpoint_url=moto.url, s3_bucket=bucket,
         s3_access_key_id=KEY["aws_access_key_id"], s3_secret_access_key=KEY["aws_secret_access_key"],
-        s3_addressing_style="path", s3_timeout_seconds=1.0, store_retry_seconds=0.3, **changes)
+        s3_addressing_style="path", **settings)
 
 
 def new_bucket(moto: Moto) -> str:
@@ -425,3 +426,27 @@ async def test_pinned_terminal_reaches_an_https_cdn_through_its_second_session(
     finally:
         await runner.cleanup()
     assert len(cdn.seen) == 1 and "Authorization" not in cdn.seen[0]
+
+
+async def test_the_clients_next_patch_stores_a_kept_upload(tmp_path: Path, moto: Moto, clip2: Path) -> None:
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    # the server's own retry is an hour away here: only the client's PATCH can store it
+    config = s3_config(tmp_path, moto, bucket, store_retry_seconds=3600.0)
+    data = clip2.read_bytes()
+    async with RunningServer(config) as running, \
+            admin_session(running, await add_account(running)) as admin:
+        await asyncio.to_thread(moto.stop)
+        try:
+            created = await tusclient.create(admin, len(data), title="稍后存入")
+            location = created.headers["Location"]
+            r = await tusclient.patch(admin, location, 0, data)
+            assert r.status == 503 and r.headers["Retry-After"] == "3600"
+        finally:
+            await asyncio.to_thread(moto.start)
+        extra = await tusclient.patch(admin, location, len(data), b"x")
+        assert extra.status == 413  # nothing more fits; the kept bytes stay as they are
+        done = await tusclient.patch(admin, location, len(data), b"")
+        assert done.status == 204
+        sha = done.headers["Yuanjiao-Sha256"]
+        assert sha == hashlib.sha256(data).hexdigest() and done.headers["Yuanjiao-Content-Id"]
+    assert await _object(moto, bucket, sha) == data

@@ -141,9 +141,11 @@ def _if_range_holds(value: str, etag: str, last_modified: datetime) -> bool:
 
 def _handed_over(request: web.Request, size: int) -> int:
     """Bytes an answer delegated to nginx or the bucket will carry (for the egress count)."""
+    if request.method == "HEAD":
+        return 0
     range_header = request.headers.get("Range")
-    if range_header is None or request.method == "HEAD":
-        return 0 if request.method == "HEAD" else size
+    if range_header is None:
+        return size
     try:
         chosen = parse_range(range_header, size)
     except RangeNotSatisfiable:
@@ -156,6 +158,8 @@ async def _from_bucket(request: web.Request, store: S3Store, sha256: str) -> web
     inm = request.headers.get("If-None-Match")
     if inm is not None and _etag_listed(inm, etag, weak_ok=True):
         return web.Response(status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+    if (im := request.headers.get("If-Match")) is not None and not _etag_listed(im, etag, weak_ok=False):
+        raise PreconditionFailed("the content does not match If-Match", headers={"ETag": etag})
     size = store.known_size(sha256)
     if size is None:
         size = await asyncio.to_thread(store.size, sha256)  # StoreUnavailable: 503 (middleware)
