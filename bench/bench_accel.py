@@ -7,14 +7,18 @@ The county deployment (deploy/nginx-yuanjiao-county.conf): nginx in front of two
 processes on one data directory, started with `accel_redirect_prefix = "/_media/"`.
 Each `/blobs/<sha256>` request goes to a server process, which checks the terminal's
 token and answers with an empty body and `X-Accel-Redirect`; nginx then sends the file
-itself (sendfile) from its internal location. The reference is the same nginx serving
-the same files directly (`/direct/<sha256>`, no token, no server): the cost of the
-authorisation round trip per request, nothing else. wrk is the load generator (the
-script and parsing of bench/bench_blobs.py), each connection walking the file set.
+itself (sendfile) from its internal location. Two references, through the same nginx:
 
-Prints MB/s and requests/s per path and concurrency (median of R runs, and the best)
-and the ratio accel/direct. Target: at least 0.8x the direct figure with 211 clients on
-1 MiB files (the size where a per-request cost shows; films are far larger).
+    direct    nginx serves the same files itself (`/direct/<sha256>`, no token, no
+              server): the cost of the authorisation round trip per request
+    proxied   two more server processes without the setting, nginx passing their
+              answers on (`/proxied/<sha256>`): what the deployment does without X-Accel
+
+wrk is the load generator (the script and parsing of bench/bench_blobs.py), each
+connection walking the file set. Prints MB/s and requests/s per path and concurrency
+(median of R runs, and the best) and the ratios. Target: at least 0.8x the direct figure
+with 211 clients on 1 MiB files (the size where a per-request cost shows; films are far
+larger).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from bench_blobs import WRK_SCRIPT, Run, check_same_bytes, warm, write_blob, wrk
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TARGET_RATIO = 0.8
 PROCESSES = 2
+PATHS = {"accel": "/blobs/", "direct": "/direct/", "proxied": "/proxied/"}
 
 NGINX_CONF = """
 daemon off;
@@ -73,6 +78,10 @@ http {{
 {upstreams}
         keepalive 64;
     }}
+    upstream plain {{
+{plain}
+        keepalive 64;
+    }}
     server {{
         listen {host}:{port};
         proxy_http_version 1.1;
@@ -86,6 +95,10 @@ http {{
         }}
         location ~ "^/direct/([0-9a-f]{{2}})([0-9a-f]{{62}})$" {{
             alias {media}/$1/$1$2;
+        }}
+        location ~ "^/proxied/([0-9a-f]{{64}})$" {{
+            proxy_buffering off;
+            proxy_pass http://plain/blobs/$1;
         }}
     }}
 }}
@@ -111,7 +124,7 @@ def main() -> int:
         return 2
 
     print(f"machine: {machine()}")
-    print(f"files: {files} x {size / MiB:g} MiB; {PROCESSES} server processes behind nginx; "
+    print(f"files: {files} x {size / MiB:g} MiB; {PROCESSES} server processes behind nginx per path; "
           f"wrk runs of {seconds:g} s, {reps} per path and concurrency")
     with temp_dir("yuanjiao-bench-accel-") as tmp:
         data = tmp / "data"
@@ -120,23 +133,28 @@ def main() -> int:
         shas = [write_blob(media, os.urandom(size)) for _ in range(files)]
         for sha in shas:
             warm(media / sha[:2] / sha)
-        accel_list, direct_list, script = tmp / "accel.txt", tmp / "direct.txt", tmp / "paths.lua"
-        accel_list.write_text("".join(f"/blobs/{s}\n" for s in shas))
-        direct_list.write_text("".join(f"/direct/{s}\n" for s in shas))
+        lists = {name: tmp / f"{name}.txt" for name in PATHS}
+        for name, prefix in PATHS.items():
+            lists[name].write_text("".join(f"{prefix}{s}\n" for s in shas))
+        script = tmp / "paths.lua"
         script.write_text(WRK_SCRIPT)
         run_cli("import-county", str(REPO / "demo" / "county"), data_dir=data)
         admin = admin_token(data)
-        os.environ["YUANJIAO_ACCEL_REDIRECT_PREFIX"] = "/_media/"  # for the server processes
         with ExitStack() as stack:
+            os.environ["YUANJIAO_ACCEL_REDIRECT_PREFIX"] = "/_media/"  # for these processes
             servers = [stack.enter_context(ServerProcess(data, tmp / f"server{i}.log"))
                        for i in range(PROCESSES)]
+            del os.environ["YUANJIAO_ACCEL_REDIRECT_PREFIX"]
+            plain = [stack.enter_context(ServerProcess(data, tmp / f"plain{i}.log"))
+                     for i in range(PROCESSES)]
             token = asyncio.run(enroll_terminals(servers[0].url, admin, ["T140121100001"])).get(
                 "T140121100001")
             port = free_port()
             conf = tmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(
                 tmp=tmp, host=HOST, port=port, media=media,
-                upstreams="\n".join(f"        server {HOST}:{s.port};" for s in servers)))
+                upstreams="\n".join(f"        server {HOST}:{s.port};" for s in servers),
+                plain="\n".join(f"        server {HOST}:{s.port};" for s in plain)))
             url = f"http://{HOST}:{port}"
             nginx = subprocess.Popen([NGINX, "-p", str(tmp), "-e", str(tmp / "nginx-error.log"),
                                       "-c", str(conf)], stdout=subprocess.DEVNULL,
@@ -144,7 +162,7 @@ def main() -> int:
             try:
                 wait_http(f"{url}/direct/{shas[0]}", 20, nginx)
                 check_same_bytes([url], shas[0], token)  # through X-Accel, with the token
-                results = measure(url, levels, reps, seconds, accel_list, direct_list, script, token)
+                results = measure(url, levels, reps, seconds, lists, script, token)
             finally:
                 stop_process(nginx)
         report(results, levels)
@@ -154,18 +172,18 @@ def main() -> int:
 Results = dict[tuple[int, str], list[Run]]
 
 
-def measure(url: str, levels: list[int], reps: int, seconds: float, accel_list: Path,
-            direct_list: Path, script: Path, token: str | None) -> Results:
+def measure(url: str, levels: list[int], reps: int, seconds: float, lists: dict[str, Path],
+            script: Path, token: str | None) -> Results:
     results: Results = {}
     for conns in levels:
         for rep in range(reps):
-            order = [("accel", accel_list, token), ("direct", direct_list, None)]
+            order = list(PATHS)
             if rep % 2:
-                order.reverse()  # neither side always runs first
-            for name, paths, auth in order:
-                run = wrk(url, paths, script, conns, seconds, auth)
+                order.reverse()  # no path always runs first
+            for name in order:
+                run = wrk(url, lists[name], script, conns, seconds, None if name == "direct" else token)
                 results.setdefault((conns, name), []).append(run)
-                print(f"  {conns:>4} conns  {name:6}  {run.mb_s:9,.0f} MB/s  {run.req_s:9,.1f} req/s"
+                print(f"  {conns:>4} conns  {name:7}  {run.mb_s:9,.0f} MB/s  {run.req_s:9,.1f} req/s"
                       f"  errors {run.errors}", flush=True)
     return results
 
@@ -173,14 +191,14 @@ def measure(url: str, levels: list[int], reps: int, seconds: float, accel_list: 
 def report(results: Results, levels: list[int]) -> None:
     rows = []
     for conns in levels:
-        a, d = results[(conns, "accel")], results[(conns, "direct")]
-        a_mb, d_mb = median([r.mb_s for r in a]), median([r.mb_s for r in d])
+        a, d, p = results[(conns, "accel")], results[(conns, "direct")], results[(conns, "proxied")]
+        a_mb, d_mb, p_mb = (median([r.mb_s for r in x]) for x in (a, d, p))
         rows.append([conns, a_mb, max(r.mb_s for r in a), median([r.req_s for r in a]),
-                     d_mb, max(r.mb_s for r in d), median([r.req_s for r in d]),
-                     f"{a_mb / d_mb:.2f}x", sum(r.errors for r in a + d)])
+                     d_mb, max(r.mb_s for r in d), p_mb, max(r.mb_s for r in p),
+                     f"{a_mb / d_mb:.2f}x", f"{a_mb / p_mb:.2f}x", sum(r.errors for r in a + d + p)])
     print()
-    print(table(["clients", "accel MB/s", "best", "req/s", "direct MB/s", "best", "req/s",
-                 "accel/direct", "errors"], rows))
+    print(table(["clients", "accel MB/s", "best", "req/s", "direct MB/s", "best", "proxied MB/s",
+                 "best", "accel/direct", "accel/proxied", "errors"], rows))
     top = max(levels)
     a = median([r.mb_s for r in results[(top, "accel")]])
     d = median([r.mb_s for r in results[(top, "direct")]])
