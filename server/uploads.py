@@ -71,6 +71,8 @@ from server.errors import (
     InsufficientStorage,
     NotFound,
     PayloadTooLarge,
+    ServerError,
+    ServiceUnavailable,
     Unprocessable,
 )
 from server.ingest import ContentMeta, Ingestor, NotAVideo
@@ -293,9 +295,10 @@ class Uploads:
         details.offset); on the last byte, complete the upload into a content."""
         row = await self.get(upload_id)
         state = self._state(upload_id)
+        whole = row.offset == row.length  # busy then means: being stored
         if state.lock.locked():
-            raise Conflict("another request is writing to this upload; wait for it, then HEAD for the offset")
-        async with state.lock, self._claim(upload_id):
+            raise self._busy(upload_id, whole)
+        async with state.lock, self._claim(upload_id, whole=whole):
             fresh = await self._db.read(lambda c: q.get(c, upload_id))
             if fresh is None:
                 raise NotFound(f"no upload {upload_id}; it was finished, cancelled or never made")
@@ -378,10 +381,19 @@ class Uploads:
     async def _row(self, upload_id: str) -> UploadRow | None:
         return await self._db.read(lambda c: q.get(c, upload_id))
 
+    def _busy(self, upload_id: str, whole: bool) -> ServerError:
+        if whole:  # the last bytes are in; what holds it is the storing (perhaps a bucket down)
+            retry = str(max(1, round(self._config.store_retry_seconds)))
+            return ServiceUnavailable(
+                f"upload {upload_id} has all its bytes and is being stored; ask again later",
+                code="upload_storing", details={"retry_after": retry}, headers={"Retry-After": retry})
+        return Conflict("another request is writing to this upload; wait for it, then HEAD for the offset")
+
     @contextlib.asynccontextmanager
-    async def _claim(self, upload_id: str) -> AsyncIterator[None]:
-        """Hold the upload's `.part` file exclusively (across processes); 409 when another
-        request holds it. Without a file there is nothing to hold: the caller finds out."""
+    async def _claim(self, upload_id: str, *, whole: bool = False) -> AsyncIterator[None]:
+        """Hold the upload's `.part` file exclusively (across processes); when another
+        request holds it, 409 (503 upload_storing when the upload is `whole`). Without a
+        file there is nothing to hold: the caller finds out."""
         path = self.part(upload_id)
 
         def lock() -> int:
@@ -393,8 +405,7 @@ class Uploads:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                raise Conflict("another request is writing to this upload; wait for it, "
-                               "then HEAD for the offset") from None
+                raise self._busy(upload_id, whole) from None
             return fd
 
         fd = await asyncio.to_thread(lock)

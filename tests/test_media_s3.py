@@ -18,6 +18,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,7 +34,6 @@ import aiohttp
 import boto3
 import pytest
 from aiohttp import web
-from moto.server import ThreadedMotoServer
 
 from server.appkeys import STORE
 from server.config import ServerConfig
@@ -47,21 +51,43 @@ KEY = {"aws_access_key_id": "yuanjiao-test", "aws_secret_access_key": "yuanjiao-
 
 @dataclass
 class Moto:
-    """moto's S3 server on loopback; `stop`/`start` make an outage on the same port
-    (moto keeps its buckets in this process, so they come back with it)."""
+    """moto's standalone S3 server, its own process on loopback. `stop` halts the process
+    (SIGSTOP): the bucket stops answering, as a hung or cut-off store does, and `start`
+    lets it go on (SIGCONT) with its buckets intact."""
 
+    proc: subprocess.Popen[bytes] | None = None
     port: int = 0
-    server: ThreadedMotoServer | None = None
+    stopped: bool = False
 
-    def start(self) -> None:
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        self.port = self.server.get_host_and_port()[1]
+    def launch(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert self.proc.stdout is not None
+        end = time.monotonic() + 60
+        while not self.port:
+            line = self.proc.stdout.readline().decode(errors="replace")
+            assert line and time.monotonic() < end, "moto's server did not start"
+            if m := re.search(r"Running on http://127\.0\.0\.1:(\d+)", line):
+                self.port = int(m[1])
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # keep the pipe drained
 
     def stop(self) -> None:
-        assert self.server is not None
-        self.server.stop()
-        self.server = None
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        self.stopped = True
+
+    def start(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+        self.stopped = False
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.stopped:
+                self.start()
+            self.proc.terminate()
+            self.proc.wait(15)
 
     @property
     def url(self) -> str:
@@ -71,19 +97,18 @@ class Moto:
         return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", **KEY)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def moto() -> Iterator[Moto]:
     m = Moto()
-    m.start()
+    m.launch()
     try:
         yield m
     finally:
-        if m.server is not None:
-            m.stop()
+        m.close()
 
 
 def s3_config(tmp_path: Path, moto: Moto, bucket: str, **changes: object) -> ServerConfig:
-    settings: dict[str, object] = {"s3_timeout_seconds": 1.0, "store_retry_seconds": 0.3, **changes}
+    settings: dict[str, object] = {"s3_timeout_seconds": 0.5, "store_retry_seconds": 0.3, **changes}
     return server_config(
         tmp_path, media_store="s3", s3_endpoint_url=moto.url, s3_bucket=bucket,
         s3_access_key_id=KEY["aws_access_key_id"], s3_secret_access_key=KEY["aws_secret_access_key"],
@@ -280,14 +305,17 @@ async def test_bucket_outage_keeps_the_upload_and_recovers_without_restart(
         r = await tusclient.patch(county.admin, location, 0, data, checksum="sha256")
         assert r.status == 503
         assert int(r.headers["Retry-After"]) >= 1
-        async with county.admin.patch(location, data=b"", headers={
-                **tusclient.TUS, "Upload-Offset": str(len(data)),
-                "Content-Type": "application/offset+octet-stream"}) as again:
-            body = await again.json()
-            assert again.status == 503
+        body = await r.json()
         assert body["error"]["code"] == "store_unavailable"
         assert body["error"]["message"].startswith("媒体存储")  # Chinese first
         assert "bucket" in body["error"]["message_en"]
+        async with county.admin.patch(location, data=b"", headers={
+                **tusclient.TUS, "Upload-Offset": str(len(data)),
+                "Content-Type": "application/offset+octet-stream"}) as again:
+            # the client's retry: the bucket is still down, or the server's own retry holds
+            # the upload right now; either way 503 with Retry-After, never a 409 or a loss
+            assert again.status == 503 and "Retry-After" in again.headers
+            assert (await again.json())["error"]["code"] in ("store_unavailable", "upload_storing")
         # nothing lost: the whole file is kept, and HEAD says so
         parts = list(config.uploads_dir.glob("*.part"))
         assert [p.read_bytes() == data for p in parts] == [True]
@@ -450,3 +478,23 @@ async def test_the_clients_next_patch_stores_a_kept_upload(tmp_path: Path, moto:
         sha = done.headers["Yuanjiao-Sha256"]
         assert sha == hashlib.sha256(data).hexdigest() and done.headers["Yuanjiao-Content-Id"]
     assert await _object(moto, bucket, sha) == data
+
+
+async def test_a_bucket_that_refuses_the_settings_stops_the_start(tmp_path: Path, moto: Moto) -> None:
+    from server.media.store import StoreRefused
+
+    config = s3_config(tmp_path, moto, "no-such-bucket-here")
+    with pytest.raises(StoreRefused, match="check s3_bucket"):
+        async with RunningServer(config):
+            pass
+
+
+async def test_the_server_starts_while_the_bucket_is_down(tmp_path: Path, moto: Moto) -> None:
+    bucket = await asyncio.to_thread(new_bucket, moto)
+    await asyncio.to_thread(moto.stop)
+    try:
+        async with RunningServer(s3_config(tmp_path, moto, bucket)) as running, \
+                aiohttp.ClientSession(running.url) as http, http.get("/api/v1/server") as r:
+            assert r.status == 200
+    finally:
+        await asyncio.to_thread(moto.start)

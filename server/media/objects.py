@@ -34,7 +34,7 @@ from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server.config import ServerConfig
-from server.media.store import BlobStore, StoreUnavailable, check_sha256
+from server.media.store import BlobStore, StoreRefused, StoreUnavailable, check_sha256
 from shared.files import fsync_file
 
 if TYPE_CHECKING:
@@ -46,11 +46,21 @@ CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 MAX_KNOWN: Final = 100_000
 
 
-def _unavailable(e: Exception) -> bool:
-    if isinstance(e, ClientError):
-        status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return status >= 500 or status == 429
-    return isinstance(e, BotoCoreError | OSError)
+def _unavailable(e: BaseException) -> bool:
+    """A transport failure or the bucket's 5xx/429, also when boto3 wrapped it (its
+    S3UploadFailedError keeps the ClientError as the context)."""
+    seen: BaseException | None = e
+    for _ in range(3):
+        if seen is None:
+            return False
+        if isinstance(seen, ClientError):
+            status = seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if status >= 500 or status == 429:
+                return True
+        elif isinstance(seen, BotoCoreError | OSError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _not_found(e: ClientError) -> bool:
@@ -111,7 +121,8 @@ class S3Store(BlobStore):
                 # the server starts anyway: uploads wait and blobs answer 503 until it is back
                 log.warning("the bucket %s does not answer yet: %s", self.bucket, e)
                 return
-            raise
+            raise StoreRefused(f"the bucket {self.bucket!r} refused the server ({e}); check "
+                               "s3_bucket, s3_endpoint_url, s3_region and the key pair") from e
 
     def _remember(self, sha256: str, size: int) -> None:
         with self._lock:
@@ -155,7 +166,7 @@ class S3Store(BlobStore):
                 ExtraArgs={"ContentType": "application/octet-stream", "CacheControl": CACHE_CONTROL},
             )
         except Exception as e:
-            if _unavailable(e) or isinstance(getattr(e, "__cause__", None), BotoCoreError | OSError):
+            if _unavailable(e):
                 raise StoreUnavailable(f"bucket {self.bucket}: {e}") from e
             raise
         got = self.size(sha256)
@@ -177,7 +188,7 @@ class S3Store(BlobStore):
                 self._client.download_file(self.bucket, self.key(sha256), str(path),
                                            Config=self._transfer)
             except Exception as e:
-                if _unavailable(e) or isinstance(getattr(e, "__cause__", None), BotoCoreError | OSError):
+                if _unavailable(e):
                     raise StoreUnavailable(f"bucket {self.bucket}: {e}") from e
                 raise
             fsync_file(path)

@@ -27,6 +27,10 @@ class StoreUnavailable(Exception):
     """The store did not answer (bucket down, network cut); nothing was changed."""
 
 
+class StoreRefused(Exception):
+    """The store answered no at start-up (no such bucket, keys refused): a setting is wrong."""
+
+
 class BlobStore(ABC):
     """Content files by sha256. `put` takes a finished file; readers use `local_file`."""
 
