@@ -326,3 +326,29 @@ async def test_processes_starting_together_share_one_signing_key(tmp_path: Path)
     made, on_file, names = await asyncio.to_thread(race)
     assert made == {on_file}  # every one signs with the file's key
     assert names == ["signing-key.pem"]
+
+
+async def test_the_deploy_example_is_valid_for_the_installed_nginx(tmp_path: Path) -> None:
+    """deploy/nginx-yuanjiao-county.conf, with this test's certificate, ports and paths."""
+    from tests.test_tls import make_certificate
+
+    cert, key = await asyncio.to_thread(make_certificate, tmp_path / "tls")
+    site = (REPO / "deploy" / "nginx-yuanjiao-county.conf").read_text()
+    for old, new in (("/etc/ssl/yuanjiao/fullchain.pem", str(cert)),
+                     ("/etc/ssl/yuanjiao/privkey.pem", str(key)),
+                     ("/var/lib/yuanjiao/media/", f"{tmp_path}/media/"),
+                     ("listen 80;", f"listen 127.0.0.1:{_free_port()};"),
+                     ("listen 443 ", f"listen 127.0.0.1:{_free_port()} ")):
+        assert old in site, old
+        site = site.replace(old, new)
+    (tmp_path / "site.conf").write_text(site)
+    temp = " ".join(f"{k}_temp_path {tmp_path}/{k};" for k in
+                    ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{ {temp} include {tmp_path}/site.conf; }}\n")
+    check = await asyncio.create_subprocess_exec(
+        NGINX, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+        "-c", str(tmp_path / "nginx.conf"), stderr=asyncio.subprocess.PIPE)
+    _, err = await check.communicate()
+    assert check.returncode == 0, err.decode()
