@@ -7,7 +7,9 @@ bytes; the internal media location cannot be reached from outside. What one proc
 writes the other sees: a tus upload PATCHed on one and HEADed/finished on the other, a
 PATCH refused (409) while the other process writes the same upload, a terminal revoked
 on one refused by the other within the token cache's recheck (well inside its TTL),
-login failures counted across both, and the same catalog ETag from both.
+login failures counted across both, the same catalog ETag from both, and one peer
+fetcher elected per LAN across both. Processes starting together on a fresh directory end
+with one signing key, and deploy/nginx-yuanjiao-county.conf passes `nginx -t`.
 """
 
 from __future__ import annotations
