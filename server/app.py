@@ -37,7 +37,8 @@ from server.config import ServerConfig
 from server.db import Database
 from server.diskspace import DiskWatch
 from server.ingest import Ingestor, backfill_pieces
-from server.media.store import MediaStore
+from server.media.objects import S3Store
+from server.media.store import BlobStore, MediaStore, StoreUnavailable
 from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
 from server.peer_leases import Leases
@@ -63,6 +64,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         rebuilt = await db.write(lambda c: rollups.ensure(c, basis))
         if rebuilt is not None:
             log.info("report roll-ups rebuilt from %d attendance records (%s)", rebuilt, basis.key)
+        app[LEASES] = Leases(db, ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,
@@ -75,8 +77,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _media(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
 
-    def prepare() -> tuple[Signer, MediaStore]:
-        store = MediaStore(config.media_dir)
+    def prepare() -> tuple[Signer, BlobStore]:
+        store: BlobStore = S3Store.from_config(config) if config.media_store == "s3" \
+            else MediaStore(config.media_dir)
         store.open()
         config.uploads_dir.mkdir(parents=True, exist_ok=True)
         return Signer.load_or_create(config.key_path), store
@@ -102,11 +105,26 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
                 log.exception("upload expiry sweep failed")
             await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
 
-    task = asyncio.create_task(sweep())
+    async def store_pending() -> None:
+        # finished uploads the store did not take (a bucket down) are stored once it answers
+        while True:
+            await asyncio.sleep(app[CONFIG].store_retry_seconds)
+            try:
+                stored = await app[UPLOADS].store_pending()
+                if stored:
+                    log.info("stored %d finished upload(s) that had waited for the store", stored)
+            except StoreUnavailable as e:
+                log.debug("the store still does not answer: %s", e)
+            except Exception:
+                log.exception("storing finished uploads failed")
+
+    tasks = [asyncio.create_task(sweep()), asyncio.create_task(store_pending())]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _egress(app: web.Application) -> AsyncIterator[None]:
@@ -122,7 +140,8 @@ async def _backfill(app: web.Application) -> AsyncIterator[None]:
     """Piece hashes for contents stored before they existed, in the background."""
     async def run() -> None:
         try:
-            await backfill_pieces(app[DB], app[STORE], app[CONFIG].piece_size)
+            await backfill_pieces(app[DB], app[STORE], app[CONFIG].piece_size,
+                                  app[CONFIG].uploads_dir)
         except Exception:
             log.exception("piece hash backfill failed; it runs again at the next start")
 
@@ -144,7 +163,6 @@ def create_app(config: ServerConfig) -> web.Application:
     app[DISK] = disk
     app[TOKENS] = TokenCache()
     app[ATTENDANCE_SLOTS] = asyncio.Semaphore(config.attendance_concurrency)
-    app[LEASES] = Leases(ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
     app.cleanup_ctx.extend([_database, _media, _expiry, _backfill, _egress])
     add_routes(app, openapi.handler(openapi.build(config.max_upload_bytes)))
     return app

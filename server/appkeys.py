@@ -13,7 +13,7 @@ from server.db import Database
 from server.discovery import Discovery
 from server.diskspace import DiskWatch
 from server.ingest import Ingestor
-from server.media.store import MediaStore
+from server.media.store import BlobStore
 from server.peer_leases import Leases
 from server.signer import Signer
 from server.traffic import EgressCounter
@@ -21,7 +21,7 @@ from server.uploads import Uploads
 
 CONFIG = web.AppKey("config", ServerConfig)
 DB = web.AppKey("db", Database)
-STORE = web.AppKey("store", MediaStore)
+STORE = web.AppKey("store", BlobStore)  # MediaStore (disk) or S3Store
 SIGNER = web.AppKey("signer", Signer)
 INGESTOR = web.AppKey("ingestor", Ingestor)
 SERVER_ID = web.AppKey("server_id", str)

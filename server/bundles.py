@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 from server import catalog
 from server.config import ServerConfig
 from server.db import Database
-from server.media.store import MediaStore
+from server.media.store import BlobStore, local_file
 from server.queries import attendance, fleet, pieces, rollups
 from server.queries import bundles as q
 from server.signer import Signer
@@ -101,7 +101,7 @@ _STICK_STOPPED = (errno.ENOSPC, errno.EPERM, errno.EFBIG, errno.EIO, errno.EDQUO
 
 
 async def write_bundle(
-    db: Database, store: MediaStore, signer: Signer, config: ServerConfig, server_id: str,
+    db: Database, store: BlobStore, signer: Signer, config: ServerConfig, server_id: str,
     stick: Path, *, township: str | None = None, terminal_ids: tuple[str, ...] = (),
     offline: bool = False, part_limit: int = b.FAT32_PART,
 ) -> BundleReport:
@@ -136,7 +136,8 @@ async def write_bundle(
     for sha, (size, piece_size, hashes) in wanted.items():
         if not hashes:  # the backfill has not reached it yet: hash it now
             piece_size = config.piece_size
-            hashes = await asyncio.to_thread(piece_hashes, store.path(sha), piece_size)
+            async with local_file(store, sha, config.uploads_dir) as src:
+                hashes = await asyncio.to_thread(piece_hashes, src, piece_size)
             await db.write(partial(pieces.store, sha256=sha, piece_size=piece_size, hashes=hashes))
         wanted[sha] = (size, piece_size, hashes)
         part_size = b.part_size_for(piece_size, part_limit)
@@ -149,15 +150,17 @@ async def write_bundle(
         await asyncio.to_thread(_write_head, stick, manifest, signed)
         for m in manifest_items:
             size, piece_size, hashes = wanted[m.sha256]
-            for index in range(m.parts):
-                wrote = await asyncio.to_thread(
-                    _write_part, store.path(m.sha256), stick, m.sha256, index, m.part_size,
-                    size, piece_size, hashes)
-                if wrote:
-                    report.parts_written += 1
-                    report.bytes_written += wrote
-                else:
-                    report.parts_kept += 1
+            # from a bucket, one item at a time is fetched to the server's disk, then copied
+            async with local_file(store, m.sha256, config.uploads_dir) as src:
+                for index in range(m.parts):
+                    wrote = await asyncio.to_thread(
+                        _write_part, src, stick, m.sha256, index, m.part_size,
+                        size, piece_size, hashes)
+                    if wrote:
+                        report.parts_written += 1
+                        report.bytes_written += wrote
+                    else:
+                        report.parts_kept += 1
     except StickFull as e:
         report.complete = False
         report.message = (f"the stick stopped taking bytes ({e}): it is full or was pulled out; "

@@ -25,6 +25,7 @@ import zeroconf
 
 from server import __version__
 from server.config import ServerConfig, describe, load_config
+from server.media.store import StoreRefused
 
 log = logging.getLogger("server")
 
@@ -158,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         try:
             asyncio.run(_serve(config))
-        except (OSError, zeroconf.Error) as e:
-            # a busy port or a network that refuses mDNS: one line, not a traceback
+        except (OSError, zeroconf.Error, StoreRefused) as e:
+            # a busy port, a network that refuses mDNS, a bucket that refuses the settings:
+            # one line, not a traceback
             print(f"yuanjiao-server: 无法启动 / cannot start: {e}", file=sys.stderr)
             return 1
         return 0

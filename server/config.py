@@ -63,6 +63,26 @@ def _sha256(value: str) -> str | None:
     return "must be a sha256: 64 hex digits (colons allowed, as openssl prints it)"
 
 
+def _store_kind(value: str) -> str | None:
+    return None if value in ("disk", "s3") else "must be 'disk' or 's3'"
+
+
+def _addressing(value: str) -> str | None:
+    return None if value in ("auto", "path", "virtual") else "must be 'auto', 'path' or 'virtual'"
+
+
+def _base_url(value: str) -> str | None:
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        return "must be an http:// or https:// URL without query (e.g. https://cdn.example.cn/media)"
+    return None
+
+
+def _accel_prefix(value: str) -> str | None:
+    if not re.fullmatch(r"/[A-Za-z0-9_\-/]*/", value):
+        return "must be an internal nginx location path beginning and ending with '/' (e.g. /_media/)"
+    return None
+
+
 def _interfaces(value: tuple[str, ...]) -> str | None:
     if value == ("all",):
         return None
@@ -183,6 +203,55 @@ class ServerConfig:
         30.0, "with 'all' interfaces, how often to look for changed addresses and announce again",
         check=positive
     )
+    media_store: str = _setting(
+        "disk", "where content files live: 'disk' (data_dir/media) or 's3' (an S3-compatible bucket; "
+        "see the s3_* settings)", check=_store_kind,
+    )
+    s3_endpoint_url: str | None = _setting(
+        None, "the S3-compatible endpoint, e.g. https://oss-cn-hangzhou.aliyuncs.com or "
+        "http://minio.county.lan:9000 (none: Amazon S3 itself)", check=_base_url,
+    )
+    s3_bucket: str = _setting("", "the bucket holding content files, each under its sha256")
+    s3_region: str = _setting("us-east-1", "the bucket's region, as the provider names it (signing needs it)")
+    s3_addressing_style: str = _setting(
+        "auto", "'path' (endpoint/bucket/key: MinIO, Ceph RGW) or 'virtual' (bucket.endpoint/key: "
+        "OSS, COS, OBS require it); 'auto' lets the client choose", check=_addressing,
+    )
+    s3_access_key_id: str | None = _setting(
+        None, "access key id (better from the environment: YUANJIAO_S3_ACCESS_KEY_ID); none: the "
+        "usual AWS_* environment and files"
+    )
+    s3_secret_access_key: str | None = _setting(
+        None, "secret key (better YUANJIAO_S3_SECRET_ACCESS_KEY, or s3_secret_file)"
+    )
+    s3_secret_file: Path | None = _setting(
+        None, "a file (mode 0600) whose first line is the secret key; used when s3_secret_access_key "
+        "is not set"
+    )
+    s3_presign_seconds: int = _setting(
+        300, "a terminal is sent to a signed bucket URL valid this long (seconds); it only has to "
+        "start the transfer in time", low=10, high=7 * 24 * 3600,
+    )
+    s3_public_base_url: str | None = _setting(
+        None, "a CDN (or public bucket) URL in front of the bucket: terminals are sent to "
+        "<this>/<sha256> instead of a signed bucket URL", check=_base_url,
+    )
+    s3_multipart_bytes: int = _setting(
+        64 * MiB, "files larger than this go to the bucket in multipart uploads of this many "
+        "bytes per part", low=5 * MiB, high=5 * GiB,
+    )
+    s3_timeout_seconds: float = _setting(
+        10.0, "seconds to connect to / wait on the bucket before it counts as unreachable", check=positive
+    )
+    store_retry_seconds: float = _setting(
+        30.0, "while the bucket is unreachable: Retry-After given to clients, and how often the "
+        "server retries storing finished uploads", check=positive,
+    )
+    accel_redirect_prefix: str | None = _setting(
+        None, "behind nginx: answer an authorised /blobs request with X-Accel-Redirect to this "
+        "internal location (aliasing data_dir/media), so nginx sends the bytes; none: the server "
+        "sends them itself", check=_accel_prefix,
+    )
 
     @property
     def db_path(self) -> Path:
@@ -209,6 +278,8 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if self.attendance_concurrency < 1:
             raise ValueError("attendance_concurrency must be at least 1")
+        if self.media_store == "s3" and not self.s3_bucket.strip():
+            raise ValueError("media_store = 's3' needs s3_bucket")
 
     def replace(self, **changes: Any) -> ServerConfig:
         return dataclasses.replace(self, **changes)

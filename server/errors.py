@@ -17,6 +17,7 @@ middleware that applies it is in `server.middlewares`).
     ├── TooManyRequests            429 too_many_requests  (login throttling)
     ├── ChecksumMismatch           460 checksum_mismatch  (tus checksum extension)
     ├── InsufficientStorage        507 insufficient_storage
+    ├── ServiceUnavailable         503 service_unavailable (store_unavailable: bucket down)
     (503 database_unavailable: the database did not answer; answered by the middleware)
 
 Every error body has one shape:
@@ -113,6 +114,21 @@ class ChecksumMismatch(ServerError):
 
 class InsufficientStorage(ServerError):
     status, code = 507, "insufficient_storage"
+
+
+class ServiceUnavailable(ServerError):
+    """Something the server relies on (the media bucket) does not answer; retry later."""
+
+    status, code = 503, "service_unavailable"
+
+
+def store_unavailable(reason: str, retry_after: float) -> ServiceUnavailable:
+    """The 503 for a media bucket that does not answer: Retry-After, what was kept."""
+    seconds = max(1, round(retry_after))
+    return ServiceUnavailable(
+        f"the media store (bucket) does not answer: {reason}; what was received is kept, "
+        f"try again in {seconds} s", code="store_unavailable",
+        details={"retry_after": seconds}, headers={"Retry-After": str(seconds)})
 
 
 def error_response(

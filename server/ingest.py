@@ -1,7 +1,8 @@
 """Turning a fully received file into content: probe, poster, store, record.
 
 Nothing is stored unless every step succeeds: a file that is not a playable video is
-removed and the caller gets the reason.
+removed and the caller gets the reason. When the store cannot be reached
+(`StoreUnavailable`, a bucket down) the file is kept where it was, for a later try.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import Connection
 
 from server.db import Database
 from server.media import probe
-from server.media.store import MediaStore
+from server.media.store import BlobStore
 from server.queries import contents as q
 from server.queries import pieces
 from shared.files import fsync_file
@@ -56,7 +57,7 @@ class Ingested:
 
 
 class Ingestor:
-    def __init__(self, db: Database, store: MediaStore, scratch: Path, timeout: float,
+    def __init__(self, db: Database, store: BlobStore, scratch: Path, timeout: float,
                  piece_size: int = PIECE_SIZE) -> None:
         self._db = db
         self._piece_size = piece_size
@@ -65,7 +66,8 @@ class Ingestor:
         self._timeout = timeout
 
     async def ingest(self, path: Path, sha256: str, size: int, meta: ContentMeta) -> Ingested:
-        """Take ownership of `path` (fsynced, hashed): it ends in the store or is removed."""
+        """Take ownership of `path` (fsynced, hashed): it ends in the store or is removed;
+        on StoreUnavailable it stays where it is (nothing recorded), to be ingested again."""
         try:
             info = await probe.probe(path, self._timeout)
             await probe.check_decodes(path, self._timeout)
@@ -133,14 +135,19 @@ class Ingestor:
             await asyncio.to_thread(out.unlink, True)
 
 
-async def backfill_pieces(db: Database, store: MediaStore, piece_size: int) -> int:
+async def backfill_pieces(db: Database, store: BlobStore, piece_size: int, scratch: Path) -> int:
     """Hash the pieces of every content stored before piece hashes existed (one file at a
-    time, on a thread); returns how many were done. Safe to run again or to stop."""
+    time, on a thread; from a bucket, fetched into `scratch` first); returns how many were
+    done. Safe to run again or to stop."""
     done = 0
+
+    def hash_one(sha256: str) -> list[str]:
+        with store.local_file(sha256, scratch) as path:
+            return piece_hashes(path, piece_size)
+
     for sha256 in await db.read(pieces.missing):
-        path = store.path(sha256)
         try:
-            hashes = await asyncio.to_thread(piece_hashes, path, piece_size)
+            hashes = await asyncio.to_thread(hash_one, sha256)
         except FileNotFoundError:
             log.error("content %s is missing from the media store; no piece hashes", sha256[:12])
             continue

@@ -53,6 +53,13 @@ ZH: dict[str, tuple[str, ...]] = {
                              "（需县管理员清理空间）",
                              "服务器磁盘空间不足，请联系县管理员清理空间后再上传"),
     "http_error": ("请求未能完成",),
+    "service_unavailable": ("服务器暂时无法处理，请 {retry_after} 秒后重试",
+                            "服务器暂时无法处理，请稍后重试"),
+    "upload_storing": ("文件已全部收到，正在存入媒体库，请 {retry_after} 秒后再查看",
+                       "文件已全部收到，正在存入媒体库，请稍后再查看"),
+    "store_unavailable": ("媒体存储（对象存储桶）暂时连不上：已收到的文件完好保留，服务器会自动重试，"
+                          "请 {retry_after} 秒后再试；若持续出现，请县管理员检查存储服务",
+                          "媒体存储暂时连不上，已收到的文件完好保留，请稍后再试"),
     # content and distribution
     "unknown_content": ("没有这个内容：{ids}", "所选的内容不存在"),
     "unknown_village": ("本县没有这个村（社区）代码：{codes}", "所选的村（社区）不存在"),
@@ -111,7 +118,7 @@ _BY_STATUS = {
     405: "method_not_allowed", 409: "conflict", 410: "gone", 412: "precondition_failed",
     413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
     422: "unprocessable", 429: "too_many_requests", 460: "checksum_mismatch",
-    507: "insufficient_storage",
+    503: "service_unavailable", 507: "insufficient_storage",
 }
 _FORMATTER = string.Formatter()
 

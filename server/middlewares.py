@@ -5,7 +5,9 @@
              its own methods, 405 with its own Allow otherwise, rather than falling
              through to a parameterised route beside it (/contents/{content_id})
     errors   server exceptions and aiohttp's HTTP errors become the one error body
-             (`server.errors.error_response`); anything else is logged and answered 500
+             (`server.errors.error_response`); an unreachable media bucket is 503
+             store_unavailable, an unreachable database 503 database_unavailable, both
+             with Retry-After; anything else is logged and answered 500
     nul      a path or query holding the NUL character (%00) is a 400: no database
              stores it in text, so it never reaches a query
     disk     terminal writes are refused with 507 + Retry-After while the data disk is at
@@ -24,6 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from server.api.tus import TUS_VERSION, UPLOADS_PATH
+from server.appkeys import CONFIG
 from server.auth.policy import authorize
 from server.diskspace import DiskWatch
 from server.errors import (
@@ -31,8 +34,11 @@ from server.errors import (
     BadRequest,
     InsufficientStorage,
     ServerError,
+    ServiceUnavailable,
     error_response,
+    store_unavailable,
 )
+from server.media.store import StoreUnavailable
 from shared.ratelog import RepeatingLog
 
 log = logging.getLogger(__name__)
@@ -68,9 +74,14 @@ async def literal_path_middleware(request: web.Request, handler: Handler) -> web
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        try:
+            return await handler(request)
+        except StoreUnavailable as e:
+            log.warning("%s %s: %s", request.method, request.path, e)
+            raise store_unavailable(str(e), request.app[CONFIG].store_retry_seconds) from None
     except ServerError as e:
-        if e.status >= 500 and not isinstance(e, InsufficientStorage):  # counted where raised
+        if e.status >= 500 and not isinstance(e, InsufficientStorage | ServiceUnavailable):
+            # the others are logged where they are raised (a full disk, a bucket down)
             log.error("%s %s: %s", request.method, request.path, e.message)
         return error_response(e.status, e.code, e.message, e.details, e.headers)
     except web.HTTPException as e:

@@ -258,6 +258,17 @@ CREATE TABLE member_days (
 CREATE INDEX member_days_day ON member_days(day, member_no);
 """
 
+PEER_LEASES = """
+CREATE TABLE peer_leases (
+    lan TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    until {real} NOT NULL,
+    PRIMARY KEY (lan, sha256)
+){without_rowid};
+CREATE INDEX peer_leases_terminal ON peer_leases(terminal_id);
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -581,4 +592,8 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
                                                     without_rowid=" WITHOUT ROWID"),
               postgresql=ROLLUPS.format(real="DOUBLE PRECISION", integer="BIGINT",
                                         without_rowid="")),
+    # Who on each LAN fetches an item from the server (server/peer_leases.py), in the
+    # database so that every server process elects the same terminal.
+    Migration("0012_peer_leases", sqlite=PEER_LEASES.format(real="REAL", without_rowid=" WITHOUT ROWID"),
+              postgresql=PEER_LEASES.format(real="DOUBLE PRECISION", without_rowid="")),
 ]

@@ -150,6 +150,8 @@ def _operation(e: Endpoint, refs: list[object],
     for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}
+        elif code == 307:
+            responses["307"] = {"description": "the bytes are at Location (a media bucket or its CDN)"}
         else:
             responses[str(code)] = {"description": "error", "$error": True}
     op["responses"] = responses

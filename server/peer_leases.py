@@ -7,37 +7,37 @@ renewed by the holder's heartbeats while it reports the item downloading; a hold
 goes silent (killed, cut off) loses it after `ttl` seconds and the next asker takes
 over, so a lost peer costs time, never the film.
 
-In memory: after a server restart every LAN simply elects again.
+In the database (`server.queries.peer_leases`), so several server processes behind one
+proxy elect the same holder; times are wall-clock seconds, which those processes share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+
+from server.db import Database
+from server.queries import peer_leases as q
 
 
 class Leases:
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, db: Database, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        self._db = db
         self.ttl = ttl
-        self._held: dict[tuple[str, str], tuple[str, float]] = {}  # (lan, sha) -> (terminal, until)
+        self._clock = clock
 
-    def claim(self, lan: str, sha256: str, terminal_id: str, now: float) -> float:
+    async def claim(self, lan: str, sha256: str, terminal_id: str) -> float:
         """0 when `terminal_id` may fetch from the server now (it holds the lease), else the
         seconds to wait before asking again."""
-        holder = self._held.get((lan, sha256))
-        if holder is None or holder[1] <= now or holder[0] == terminal_id:
-            self._held[(lan, sha256)] = (terminal_id, now + self.ttl)
-            return 0.0
-        return max(1.0, min(self.ttl, holder[1] - now))
+        now, ttl = self._clock(), self.ttl
+        return await self._db.write(lambda c: q.claim(c, lan, sha256, terminal_id, now, ttl))
 
-    def renew(self, terminal_id: str, downloading: Iterable[str], now: float) -> None:
+    async def renew(self, terminal_id: str, downloading: Iterable[str]) -> None:
         """A heartbeat: keep the leases of the items this terminal is still fetching."""
-        busy = set(downloading)
-        for key, (holder, _until) in list(self._held.items()):
-            if holder == terminal_id:
-                if key[1] in busy:
-                    self._held[key] = (holder, now + self.ttl)
-                else:
-                    del self._held[key]  # done (or given up): the LAN now asks its peers
+        busy, now, ttl = set(downloading), self._clock(), self.ttl
+        if not await self._db.read(lambda c: q.held_by(c, terminal_id)):
+            return  # the usual heartbeat: nothing held, nothing written
+        await self._db.write(lambda c: q.renew(c, terminal_id, busy, now, ttl))
 
 
 def lan_key(terminal_id: str, heard: Iterable[str]) -> str:

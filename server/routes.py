@@ -80,11 +80,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                  "Tus-Resumable": "1.0.0", "Upload-Length": "the file's size in bytes",
                  "Upload-Metadata": "title, kind, filename, description (tus: key base64value, ...)"}),
     Endpoint("HEAD", U + "/{upload_id}", tus.head, "uploads", "Offset of an upload",
-             errors=(404, 410)),
+             errors=(404, 410, 503)),
     Endpoint("PATCH", U + "/{upload_id}", tus.patch, "uploads",
              "Append bytes at Upload-Offset; the last chunk makes the content", status=204,
              request=bytes, request_media="application/offset+octet-stream",
-             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 507), headers={
+             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 503, 507), headers={
                  "Tus-Resumable": "1.0.0", "Upload-Offset": "where this chunk starts",
                  "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
     Endpoint("DELETE", U + "/{upload_id}", tus.delete, "uploads", "Cancel an upload (tus termination)",
@@ -97,10 +97,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                       "Upload-Offset": "with PATCH: where this chunk starts",
                       "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
     Endpoint("GET", "/blobs/{sha256}", blobs.blob, "blobs",
-             "Content bytes by sha256, with Range/If-Range (RFC 9110)", response=bytes,
-             errors=(304, 404, 412, 416)),
+             "Content bytes by sha256, with Range/If-Range (RFC 9110); with media in a bucket, "
+             "307 to a short-lived URL of the object", response=bytes,
+             errors=(304, 307, 404, 412, 416, 503)),
     Endpoint("HEAD", "/blobs/{sha256}", blobs.blob, "blobs", "Content size and ETag",
-             errors=(404,)),
+             errors=(404, 503)),
     # admin
     Endpoint("GET", A + "/contents", admin.list_contents, "admin", "All contents",
              response=list[m.ContentOut]),

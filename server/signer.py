@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from shared import signing
+from shared.files import fsync_dir
 
 
 class Signer:
@@ -33,20 +35,33 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, path: Path) -> Signer:
+        """The key in `path`, made there first if there is none (blocking). Several
+        server processes starting at once on one data directory all get the same key:
+        the file is put in place with a hard link, which fails if another got there first."""
         if path.exists():
-            key = load_pem_private_key(path.read_bytes(), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise ValueError(f"{path} does not hold an Ed25519 key")
-            return cls(key)
+            return cls._load(path)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")  # 0600
+        tmp = Path(tmp_name)
         try:
             os.write(fd, pem)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return cls._load(path)  # another process made it first: theirs is the key
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        return cls(key)
+
+    @classmethod
+    def _load(cls, path: Path) -> Signer:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{path} does not hold an Ed25519 key")
         return cls(key)

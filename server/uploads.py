@@ -17,6 +17,18 @@ written before the error, else the offset the PATCH started from), that offset i
 recorded, and the upload stays: HEAD answers it and a PATCH resumes from it once space is
 free.
 
+A media store that does not answer (the bucket of `media_store = "s3"` down) does not
+throw an upload away either: the last PATCH is answered 503 `store_unavailable` with
+Retry-After, the whole `.part` file and its row stay (offset = length, no content yet),
+and the upload is stored when the bucket answers again: by the client's next PATCH at
+that offset (an empty body is enough) or, without any client, by `store_pending`, which
+the server runs every `store_retry_seconds`.
+
+Several server processes may share one data directory: every answer comes from the
+database (HEAD on one process sees what a PATCH on another recorded), and a PATCH holds
+an exclusive lock on its `.part` file (`flock`), so two processes never write one upload
+at once: the second gets 409 like a second PATCH on the same process.
+
 Expiry rule: an unfinished upload is removed `upload_expiry_hours` (default 72) after it
 was created, or after a full disk last cut it short, whichever is later, so a stalled
 upload keeps its bytes for the admin's clean-up. The sweep runs at start-up and hourly;
@@ -36,11 +48,13 @@ import base64
 import binascii
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,9 +72,12 @@ from server.errors import (
     InsufficientStorage,
     NotFound,
     PayloadTooLarge,
+    ServerError,
+    ServiceUnavailable,
     Unprocessable,
 )
 from server.ingest import ContentMeta, Ingestor, NotAVideo
+from server.media.store import StoreUnavailable
 from server.queries import new_id
 from server.queries import uploads as q
 from server.queries.uploads import UploadRow
@@ -267,7 +284,7 @@ class Uploads:
         state = self._state(upload_id)
         if state.lock.locked():
             raise Conflict("the upload is being written to; stop that request first")
-        async with state.lock:
+        async with state.lock, self._claim(upload_id):
             await self._remove(upload_id)
 
     async def append(
@@ -278,14 +295,27 @@ class Uploads:
         details.offset); on the last byte, complete the upload into a content."""
         row = await self.get(upload_id)
         state = self._state(upload_id)
+        whole = row.offset == row.length  # busy then means: being stored
         if state.lock.locked():
-            raise Conflict("another request is writing to this upload; wait for it, then HEAD for the offset")
-        async with state.lock:
+            raise self._busy(upload_id, whole)
+        async with state.lock, self._claim(upload_id, whole=whole):
             fresh = await self._db.read(lambda c: q.get(c, upload_id))
-            row = fresh or row
+            if fresh is None:
+                raise NotFound(f"no upload {upload_id}; it was finished, cancelled or never made")
+            row = fresh
             offset, length = row.offset, row.length
-            if row.content_id is not None or offset == length:
+            if row.content_id is not None:
                 raise Conflict("the upload is already complete", details={"offset": offset})
+            if offset == length and client_offset == offset:
+                # whole, but the store did not take it last time: try again
+                if content_length:
+                    raise PayloadTooLarge(f"the upload already has all its {length} bytes; "
+                                          "send an empty PATCH to have it stored")
+                content_id, sha256 = await self._complete(upload_id, state, row)
+                return Appended(offset, content_id, sha256)
+            if offset == length:
+                raise Conflict("the upload has all its bytes; it is being stored",
+                               details={"offset": offset})
             if client_offset != offset:
                 raise Conflict(
                     f"Upload-Offset {client_offset} does not match the server's offset {offset}; "
@@ -300,6 +330,31 @@ class Uploads:
                 return Appended(new_offset)
             content_id, sha256 = await self._complete(upload_id, state, row)
             return Appended(new_offset, content_id, sha256)
+
+    async def store_pending(self) -> int:
+        """Store the uploads that have all their bytes but that the store did not take (a
+        bucket that was down); returns how many were stored. Uploads another request (or
+        process) is working on are left for the next round."""
+        stored = 0
+        for upload_id in await self._db.read(q.unfinished_ids):
+            row = await self._row(upload_id)
+            if row is None or row.content_id is not None or row.offset != row.length:
+                continue
+            state = self._state(upload_id)
+            if state.lock.locked():
+                continue
+            try:
+                async with state.lock, self._claim(upload_id):
+                    fresh = await self._row(upload_id)
+                    if fresh is None or fresh.content_id is not None:
+                        continue
+                    await self._complete(upload_id, state, fresh)
+                    stored += 1
+            except (Conflict, NotFound):
+                continue  # busy elsewhere, or its file went with an earlier try
+            except Unprocessable as e:
+                log.warning("finished upload %s was not accepted: %s", upload_id, e.message)
+        return stored
 
     async def remove_expired(self) -> int:
         """Remove expired unfinished uploads and stray `.part` files; returns how many."""
@@ -322,6 +377,43 @@ class Uploads:
         return len(ids) + await asyncio.to_thread(strays)
 
     # --- inside -----------------------------------------------------------------------
+
+    async def _row(self, upload_id: str) -> UploadRow | None:
+        return await self._db.read(lambda c: q.get(c, upload_id))
+
+    def _busy(self, upload_id: str, whole: bool) -> ServerError:
+        if whole:  # the last bytes are in; what holds it is the storing (perhaps a bucket down)
+            retry = str(max(1, round(self._config.store_retry_seconds)))
+            return ServiceUnavailable(
+                f"upload {upload_id} has all its bytes and is being stored; ask again later",
+                code="upload_storing", details={"retry_after": retry}, headers={"Retry-After": retry})
+        return Conflict("another request is writing to this upload; wait for it, then HEAD for the offset")
+
+    @contextlib.asynccontextmanager
+    async def _claim(self, upload_id: str, *, whole: bool = False) -> AsyncIterator[None]:
+        """Hold the upload's `.part` file exclusively (across processes); when another
+        request holds it, 409 (503 upload_storing when the upload is `whole`). Without a
+        file there is nothing to hold: the caller finds out."""
+        path = self.part(upload_id)
+
+        def lock() -> int:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                return -1
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise self._busy(upload_id, whole) from None
+            return fd
+
+        fd = await asyncio.to_thread(lock)
+        try:
+            yield
+        finally:
+            if fd >= 0:
+                os.close(fd)  # releases the lock; closing a read-only descriptor never waits
 
     async def _remove(self, upload_id: str) -> None:
         # The file goes first: on a full disk that frees the space the row delete needs.
@@ -399,8 +491,13 @@ class Uploads:
         return written
 
     async def _complete(self, upload_id: str, state: UploadState, row: UploadRow) -> tuple[str, str]:
-        """Probe and ingest the whole file; returns (content_id, sha256)."""
-        assert state.hasher is not None
+        """Probe and ingest the whole file; returns (content_id, sha256). StoreUnavailable
+        keeps the file and the row as they are, for `store_pending` or the next PATCH."""
+        if state.hasher is None or state.hashed_to != row.length:
+            # finished by an earlier request, or on another process: hash what is on disk
+            h = hashlib.sha256()
+            await asyncio.to_thread(_truncate_and_hash, self.part(upload_id), row.length, h)
+            state.hasher, state.hashed_to = h, row.length
         sha256 = state.hasher.hexdigest()
         meta = content_meta(parse_metadata(row.metadata))
         try:
@@ -408,6 +505,10 @@ class Uploads:
         except NotAVideo as e:
             await self._remove(upload_id)
             raise Unprocessable(f"not accepted: {e}", code=e.code, details=e.details) from None
+        except StoreUnavailable:
+            log.warning("upload %s is whole (%d bytes) but the store does not answer; kept, "
+                        "to be stored when it does", upload_id, row.length)
+            raise
         await self._db.write(lambda c: q.set_content(c, upload_id, result.content_id))
         self._forget(upload_id)
         return result.content_id, sha256

@@ -110,6 +110,7 @@ class Terminal:
         self.discovery: Discovery | None = None
         self.status_server: StatusServer | None = None
         self.http: aiohttp.ClientSession | None = None
+        self.foreign_http: aiohttp.ClientSession | None = None
         self.link: Link | None = None
         self.syncer: Syncer | None = None
         self.scrubber = Scrubber(
@@ -164,6 +165,9 @@ class Terminal:
         connector = aiohttp.TCPConnector(ssl=pin) if pin is not None else None
         self.http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False,
                                           connector=connector)
+        # a blob may be redirected to a media bucket or CDN: its certificate is checked
+        # against the system's CAs, not the county server's pin
+        self.foreign_http = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
         if c.zeroconf and background:
             self.discovery = Discovery(interfaces=c.zeroconf_interfaces, terminal_id=c.terminal_id,
                                        village=c.village_code)
@@ -174,7 +178,7 @@ class Terminal:
         limiter = RateLimiter(c.bandwidth_limit) if c.bandwidth_limit > 0 else None
         self.syncer = Syncer(self.db, self.keeper, self.cache, Downloader(
             self.http, limiter=limiter, progress=self._on_progress,
-            progress_log_seconds=c.progress_log_seconds,
+            progress_log_seconds=c.progress_log_seconds, foreign=self.foreign_http,
         ), DownloadWindow.parse(c.download_window, c.timezone), on_change=self._cache_changed)
         if not background:
             return
@@ -218,6 +222,8 @@ class Terminal:
             await self.discovery.async_close()
         if self.http is not None:
             await self.http.close()
+        if self.foreign_http is not None:
+            await self.foreign_http.close()
         await self.cache.async_close()
         await self.db.async_close()
 

@@ -4,6 +4,19 @@ The ETag is the content hash itself, so a terminal's `If-Range` or `If-None-Matc
 means "the bytes I already hold". Conditional requests and ranges follow RFC 9110:
 a single byte range gives 206, an unsatisfiable one 416, a failed `If-Range` the whole
 file with 200, and several ranges at once are answered with the whole file.
+
+Who sends the bytes, once the request is authorised (`server.auth.policy`, blob access):
+
+    the server itself     the default: sendfile from data_dir/media
+    nginx                 `accel_redirect_prefix` set: the answer is empty with
+                          `X-Accel-Redirect: <prefix><ab>/<sha256>` and nginx sends the file
+                          from its internal location (Range, If-Range against this ETag)
+    the bucket / its CDN  `media_store = "s3"`: 307 to a short-lived signed URL of the
+                          object (or `s3_public_base_url`/<sha256>); the client sends its
+                          Range there, never its token (a different origin). HEAD and a
+                          matching If-None-Match are answered here, without a redirect.
+
+Behind nginx or a bucket, the bytes counted as sent are the bytes the answer hands over.
 """
 
 from __future__ import annotations
@@ -18,8 +31,10 @@ from typing import BinaryIO, Final
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from server.appkeys import EGRESS, STORE
+from server.appkeys import CONFIG, EGRESS, STORE
 from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
+from server.media.objects import S3Store
+from server.media.store import MediaStore
 from shared.hashing import is_sha256
 from shared.typed import is_ascii_digits
 
@@ -124,11 +139,63 @@ def _if_range_holds(value: str, etag: str, last_modified: datetime) -> bool:
     return when == last_modified
 
 
+def _handed_over(request: web.Request, size: int) -> int:
+    """Bytes an answer delegated to nginx or the bucket will carry (for the egress count)."""
+    if request.method == "HEAD":
+        return 0
+    range_header = request.headers.get("Range")
+    if range_header is None:
+        return size
+    try:
+        chosen = parse_range(range_header, size)
+    except RangeNotSatisfiable:
+        return 0
+    return size if chosen is None else chosen[1] - chosen[0] + 1
+
+
+async def _from_bucket(request: web.Request, store: S3Store, sha256: str) -> web.StreamResponse:
+    etag = f'"{sha256}"'
+    inm = request.headers.get("If-None-Match")
+    if inm is not None and _etag_listed(inm, etag, weak_ok=True):
+        return web.Response(status=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL})
+    if (im := request.headers.get("If-Match")) is not None and not _etag_listed(im, etag, weak_ok=False):
+        raise PreconditionFailed("the content does not match If-Match", headers={"ETag": etag})
+    size = store.known_size(sha256)
+    if size is None:
+        size = await asyncio.to_thread(store.size, sha256)  # StoreUnavailable: 503 (middleware)
+    if size is None:
+        raise NotFound(f"no content with sha256 {sha256} on this server")
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+    if request.method == "HEAD":
+        headers["Cache-Control"] = CACHE_CONTROL
+        head = web.StreamResponse(status=200, headers=headers)
+        head.content_length = size
+        return head
+    request.app[EGRESS].add(sha256, _handed_over(request, size))
+    # the signed URL expires: nobody may keep this answer
+    headers.update({"Location": store.signed_url(sha256), "Cache-Control": "no-store"})
+    return web.Response(status=307, headers=headers)
+
+
+def _accel(request: web.Request, store: MediaStore, prefix: str, sha256: str,
+           fobj: BinaryIO, headers: dict[str, str]) -> web.StreamResponse:
+    """Hand the file to nginx: it answers Range/If-Range itself, against this ETag."""
+    size = os.fstat(fobj.fileno()).st_size
+    fobj.close()
+    request.app[EGRESS].add(sha256, _handed_over(request, size))
+    headers = {**headers, "X-Accel-Redirect": prefix + store.relative(sha256)}
+    return web.Response(status=200, headers=headers)
+
+
 async def blob(request: web.Request) -> web.StreamResponse:
     sha256 = request.match_info["sha256"]
     if not is_sha256(sha256):
         raise NotFound("blob names are the lower-case hex sha256 of the content")
-    path = request.app[STORE].path(sha256)
+    store = request.app[STORE]
+    if isinstance(store, S3Store):
+        return await _from_bucket(request, store, sha256)
+    assert isinstance(store, MediaStore)
+    path = store.path(sha256)
     # Opened on the loop, as an event-driven file server does: a lookup in the store's
     # two-level fan-out takes microseconds, while a thread round trip per request (and
     # the lock hand-offs it causes under load) was a third of the server's CPU per blob
@@ -160,6 +227,9 @@ async def blob(request: web.Request) -> web.StreamResponse:
             raise PreconditionFailed(
                 "the content does not match If-Match", headers={"ETag": etag}
             )
+        prefix = request.app[CONFIG].accel_redirect_prefix
+        if prefix is not None:
+            return _accel(request, store, prefix, sha256, fobj, headers)
         status, offset, count = 200, 0, size
         range_header = request.headers.get("Range")
         if range_header is not None:

@@ -4,7 +4,6 @@ peers to try first for an item (same village, then the township; the server last
 from __future__ import annotations
 
 import ipaddress
-import time
 from datetime import timedelta
 
 import msgspec
@@ -59,5 +58,5 @@ async def sources(request: web.Request) -> web.Response:
     out.sort(key=lambda s: (not s.same_lan, not s.same_village))  # LAN, village, township
     wait = 0.0
     if not out:  # nobody near holds it: one terminal per LAN fetches it from the server
-        wait = request.app[LEASES].claim(lan_key(t.id, lan), sha, t.id, time.monotonic())
+        wait = await request.app[LEASES].claim(lan_key(t.id, lan), sha, t.id)
     return json_response(Sources(peers=out, wait_seconds=wait))

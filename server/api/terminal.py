@@ -6,8 +6,6 @@ own paths) sits in front of this group.
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from server import catalog
@@ -56,8 +54,7 @@ async def post_heartbeat(request: web.Request) -> web.Response:
     now = utcnow()
     db = request.app[DB]
     await db.write(lambda c: fleet.record_heartbeat(c, t.id, hb, now, request.remote))
-    request.app[LEASES].renew(t.id, (i.sha256 for i in hb.cache if i.state == "downloading"),
-                              time.monotonic())
+    await request.app[LEASES].renew(t.id, (i.sha256 for i in hb.cache if i.state == "downloading"))
     version = await db.read(county.catalog_version)
     return json_response(HeartbeatAck(
         server_time=now, catalog_version=version,

@@ -17,7 +17,7 @@ from aiohttp import web
 from server.api.params import int_header
 from server.appkeys import CONFIG, UPLOADS
 from server.config import ServerConfig
-from server.errors import BadRequest, PreconditionFailed, UnsupportedMediaType
+from server.errors import BadRequest, PreconditionFailed, ServiceUnavailable, UnsupportedMediaType
 from server.uploads import CHECKSUMS, Checksum
 
 TUS_VERSION: Final = "1.0.0"
@@ -100,6 +100,15 @@ async def method_override(request: web.Request) -> web.StreamResponse:
 
 async def head(request: web.Request) -> web.Response:
     row = await request.app[UPLOADS].get(request.match_info["upload_id"])
+    if row.content_id is None and row.offset == row.length:
+        # Whole, but not content yet (being stored, or waiting for the media bucket): a
+        # tus client would take offset == length for done. Ask it to come back instead.
+        retry = str(max(1, round(request.app[CONFIG].store_retry_seconds)))
+        raise ServiceUnavailable(
+            "the upload has all its bytes and is being stored; ask again later",
+            code="upload_storing", details={"retry_after": retry},
+            headers={"Retry-After": retry, "Upload-Offset": str(row.offset),
+                     "Upload-Length": str(row.length), "Cache-Control": "no-store"})
     headers = {
         "Upload-Offset": str(row.offset),
         "Upload-Length": str(row.length),

@@ -99,6 +99,7 @@ def _bearer(request: web.Request) -> str | None:
 async def _authenticate_terminal(request: web.Request, token: str) -> Terminal:
     token_hash, now = secrets.digest(token), utcnow()
     cache = request.app[TOKENS]
+    await cache.validate(request.app[DB])  # a revocation by another server process
     terminal_id = cache.get(token_hash)
     if terminal_id is None:
         terminal_id = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))

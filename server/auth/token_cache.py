@@ -2,22 +2,43 @@
 
 Every blob request of every terminal carries its token; looking each one up in the
 database costs a thread round trip per request. A lookup is remembered for a few
-seconds, and revoking or re-enrolling a terminal forgets it at once, so a revoked
-terminal is refused from the next request on.
+seconds (`ttl`). Revoking or re-enrolling a terminal forgets it at once in the process
+that did it; other server processes on the same database notice within `recheck`
+seconds: at most that often, the cache reads the database's revocation mark
+(`server.queries.revocations`) and forgets everything when it has changed.
 """
 
 from __future__ import annotations
 
 import time
 
+from server.db import Database
+from server.queries.revocations import revocation_mark
+
 TTL_SECONDS = 10.0
+RECHECK_SECONDS = 1.0
 MAX_ENTRIES = 10_000
 
 
 class TokenCache:
-    def __init__(self, ttl: float = TTL_SECONDS) -> None:
+    def __init__(self, ttl: float = TTL_SECONDS, recheck: float = RECHECK_SECONDS) -> None:
         self._ttl = ttl
+        self._recheck = recheck
         self._entries: dict[str, tuple[str, float]] = {}
+        self._mark: tuple[object, ...] | None = None
+        self._checked = float("-inf")
+
+    async def validate(self, db: Database) -> None:
+        """Forget everything if a token was revoked anywhere since the last look (reads
+        the database at most once per `recheck` seconds)."""
+        now = time.monotonic()
+        if now - self._checked < self._recheck:
+            return
+        self._checked = now
+        mark = await db.read(revocation_mark)
+        if mark != self._mark:
+            self._entries.clear()
+            self._mark = mark
 
     def get(self, token_hash: str) -> str | None:
         entry = self._entries.get(token_hash)

@@ -63,8 +63,9 @@ async def _run(args: list[str], timeout: float) -> tuple[int, bytes, bytes]:
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
+    except BaseException:  # a timeout, or the server stopping mid-probe: leave no process behind
+        if proc.returncode is None:
+            proc.kill()
         await proc.wait()
         raise
     assert proc.returncode is not None

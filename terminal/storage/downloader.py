@@ -10,20 +10,29 @@ for again from its first byte, so one corrupt byte costs one piece, not the film
 whole file's sha256 is computed as bytes arrive too (the kept prefix, with its pieces,
 is checked first, off the event loop); only a matching file is fsynced and renamed
 into place.
+
+The server may answer a blob with a redirect (307) to where the bytes are: a media
+bucket's signed URL or its CDN. Redirects are followed here, not by aiohttp: the next
+hop gets the same `Range`, but on another origin neither the terminal's token nor
+`If-Range` (the bucket's ETag is not the sha256; the piece and file hashes still check
+every byte), and it is fetched with the `foreign` session, which checks certificates
+against the system's CAs instead of the county server's pin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from yarl import URL
 
 from shared.files import fsync_dir, fsync_file
 from shared.pieces import BadPiece, PieceCheck, check_prefix
@@ -44,6 +53,8 @@ log = logging.getLogger(__name__)
 _CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,19})-([0-9]{1,19})/([0-9]{1,19})$")  # ASCII digits only
 MAX_RESTARTS = 2  # per call: a server that keeps answering wrongly is tried again later
 MAX_PIECE_TRIES = 3  # per piece and call: a source that keeps sending it wrong is left for later
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True)
@@ -78,9 +89,11 @@ class Downloader:
         self, http: aiohttp.ClientSession, *, limiter: RateLimiter | None = None,
         chunk: int = k.DOWNLOAD_CHUNK, progress: ProgressCallback | None = None,
         progress_log_seconds: float = k.PROGRESS_LOG_SECONDS,
+        foreign: aiohttp.ClientSession | None = None,
     ) -> None:
         self._http = http
         self.http = http
+        self._foreign = foreign or http  # for redirects to another origin (bucket, CDN)
         self._limiter = limiter
         # under a cap, small blocks keep the pace even instead of a burst and a long pause
         self._chunk = chunk if limiter is None else max(4096, min(chunk, limiter.rate // 8))
@@ -160,7 +173,7 @@ class Downloader:
             headers.update({"Range": f"bytes={offset}-", "If-Range": f'"{sha256}"'})
             log.info("resuming %s from byte %d of %d", sha256[:12], offset, size)
         try:
-            async with self._http.get(url, headers=headers) as resp:
+            async with self._get(url, headers) as resp:
                 if resp.status == 404:
                     raise DownloadFailed(f"{sha256[:12]}: the server no longer has this item")
                 if resp.status == 416:
@@ -190,6 +203,28 @@ class Downloader:
                 await self._receive(resp, sha256, size, part, check, tally)
         except TRANSPORT_ERRORS as e:
             raise ServerUnreachable(f"{url}: {e!r}") from e
+
+    @contextlib.asynccontextmanager
+    async def _get(self, url: str, headers: dict[str, str]) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET, following redirects; another origin gets only `Range` (see the module)."""
+        origin = URL(url).origin()
+        target, session, sent = URL(url), self._http, headers
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = await session.get(target, headers=sent, allow_redirects=False)
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                try:
+                    yield resp
+                finally:
+                    resp.release()
+                return
+            resp.release()
+            target = resp.url.join(URL(location, encoded=True))  # a signed query stays as signed
+            if target.origin() != origin:
+                session = self._foreign
+                sent = {k: v for k, v in headers.items() if k.lower() == "range"}
+            log.debug("redirected to %s", target.with_query(None))
+        raise DownloadFailed(f"{url}: more than {MAX_REDIRECTS} redirects")
 
     async def _receive(
         self, resp: aiohttp.ClientResponse, sha256: str, size: int, part: Path, check: PieceCheck,

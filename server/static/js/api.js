@@ -14,6 +14,7 @@ const CODES = {
   not_found: "没有找到，可能已被删除",
   conflict: "与现有记录冲突，请刷新页面后再试",
   gone: "上传已过期，请重新选择文件上传",
+  service_unavailable: "服务器暂时无法处理（例如媒体存储连不上）；已收到的数据完好保留，请稍后点「重试」",
   precondition_failed: "请求条件不满足，请刷新页面后再试",
   tus_version: "上传组件版本不符，请刷新页面",
   too_large: "文件太大，超过服务器允许的大小；请压缩视频或分段后再上传",
@@ -44,7 +45,7 @@ const CODES = {
 const STATUS = { 400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
   409: "conflict", 410: "gone", 412: "precondition_failed", 413: "too_large",
   415: "unsupported_media_type", 422: "unprocessable", 429: "too_many_requests",
-  460: "checksum_mismatch", 507: "insufficient_storage" };
+  460: "checksum_mismatch", 503: "service_unavailable", 507: "insufficient_storage" };
 
 export class ApiError extends Error {
   constructor(status, code, zh, en, details) {
