@@ -1,6 +1,6 @@
 """Text holding the NUL character never reaches the database (PostgreSQL cannot store it
 in text; SQLite would keep a string that cuts short in many tools): a JSON body with
-`\\u0000` in any string is a 422 `invalid_body` naming where, a path or query with %00 a
+`\\u0000` in any string the server keeps is a 422 `nul_character` naming where, a path or query with %00 a
 400, a roster row with NUL is refused with its line while the other rows import, and
 nothing of the refused input is stored."""
 
@@ -27,7 +27,7 @@ async def test_json_with_nul_is_refused_with_its_place(server: Server) -> None:
                        headers={"Content-Type": "application/json"}) as r:
         assert r.status == 422, await r.text()
         error = (await r.json())["error"]
-    assert error["code"] == "invalid_body" and error["details"]["path"] == "$.status"
+    assert error["code"] == "nul_character" and error["details"]["path"] == "$.status"
     assert "NUL" in error["message_en"] and "$.status" in error["message"]
     async with server.http.get("/api/v1/admin/fleet") as r:
         seen = {t["id"]: t for t in (await r.json())["terminals"]}
@@ -40,6 +40,12 @@ async def test_json_with_nul_is_refused_with_its_place(server: Server) -> None:
         assert (await r.json())["error"]["details"]["path"] == "$.records[0].title"
     async with server.http.get(f"/api/v1/admin/terminals/{T1}/attendance") as r:
         assert r.status == 200 and await r.json() == []
+
+    # A member the server does not keep may hold anything: it is never stored.
+    ignored = json.dumps(heartbeat([]) | {"extension": "x\u0000y"})
+    async with t1.post(f"/api/v1/terminals/{T1}/heartbeat", data=ignored,
+                       headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 200, await r.text()
 
     # A backslash written out ("\\u0000" in the text) is no NUL and is stored as sent.
     written_out = json.dumps(heartbeat([], status="path C:\\u0000"))

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
-from server.errors import BadRequest, InvalidBody, UnsupportedMediaType
+from server.errors import BadRequest, InvalidBody, Unprocessable, UnsupportedMediaType
 
 T = TypeVar("T")
 
@@ -24,9 +24,18 @@ async def read_json(request: web.Request, model: type[T]) -> T:
             f"send the body as application/json (got {request.content_type or 'nothing'})"
         )
     body = await request.read()
-    if _NUL_ESCAPE in body and (where := await asyncio.to_thread(_nul_at, body)) is not None:
-        raise InvalidBody(f"the text at {where} holds a NUL character (\\u0000), which cannot "
-                          "be stored", details={"path": where})
+    value = await _decode(body, model)
+    # Only what the model keeps is looked at: a NUL in a member the model ignores is
+    # never stored, so it is no reason to refuse the body.
+    if _NUL_ESCAPE in body and (where := await asyncio.to_thread(_nul_at, value)) is not None:
+        # Its own code: the body fits the schema (any string does), so it is not
+        # invalid_body; the text itself is what cannot be kept.
+        raise Unprocessable(f"the text at {where} holds a NUL character (\\u0000), which cannot "
+                            "be stored", code="nul_character", details={"path": where})
+    return value
+
+
+async def _decode(body: bytes, model: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=model)
     except msgspec.ValidationError as e:
@@ -45,14 +54,10 @@ async def read_json(request: web.Request, model: type[T]) -> T:
 _NUL_ESCAPE = b"\\u0000"  # how JSON writes the NUL character; no database stores it in text
 
 
-def _nul_at(body: bytes) -> str | None:
-    """The JSON path of the first string (or key) holding NUL, if any; None also for a
-    body that is not JSON (the typed decoding says why). Blocking: a walk of the body."""
-    try:
-        value = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return None
-    stack: list[tuple[str, Any]] = [("$", value)]
+def _nul_at(decoded: object) -> str | None:
+    """The JSON path of the first string (or key) holding NUL in what the model decoded,
+    if any. Blocking: a walk of the whole value."""
+    stack: list[tuple[str, Any]] = [("$", msgspec.to_builtins(decoded))]
     while stack:
         where, v = stack.pop()
         if isinstance(v, str) and "\x00" in v:
