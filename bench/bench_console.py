@@ -40,6 +40,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(REPO))
 from server.config import load_config
 from server.db import normalise_url
+from server.queries import rollups
 from server.queries.fleet import record_heartbeat
 from shared.protocol import CachedItem, Heartbeat
 from shared.timeutil import to_db
@@ -159,6 +160,8 @@ def _seed(conn: sqlalchemy.Connection, rng: random.Random) -> dict[str, str]:
                        cache=[CachedItem(sha256=contents[(i + k) % CONTENTS][1], state="ready",
                                          bytes_present=1) for k in range(60)])
         record_heartbeat(conn, tid, hb, seen, "10.1.2.3")
+    # Attendance went in beside the server: it builds its report roll-ups at the next start.
+    conn.execute(text("DELETE FROM meta WHERE key = :key"), {"key": rollups.BASIS_KEY})
     return {
         "content": contents[0][0], "session": sessions[0][0],
         "member": conn.execute(text("SELECT member_no FROM attendance_members LIMIT 1")).scalar_one(),
