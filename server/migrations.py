@@ -596,4 +596,9 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
     # database so that every server process elects the same terminal.
     Migration("0012_peer_leases", sqlite=PEER_LEASES.format(real="REAL", without_rowid=" WITHOUT ROWID"),
               postgresql=PEER_LEASES.format(real="DOUBLE PRECISION", without_rowid="")),
+    # A session's roll call reads the records of that session: without an index it read
+    # every attendance row (1.5 s at 5 million records on SQLite).
+    Migration("0013_attendance_session",
+              sqlite="CREATE INDEX attendance_session ON attendance(session_id);",
+              postgresql="CREATE INDEX attendance_session ON attendance(session_id);"),
 ]
