@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import shutil
@@ -70,6 +71,11 @@ def no_blocking(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("allow_blocking"):
         yield
         return
+    # A full garbage collection of everything earlier tests left (hundreds of MB late in
+    # the run) takes most of a second; done here, between tests, and the survivors
+    # frozen, it cannot land inside a callback and be taken for blocking code.
+    gc.collect()
+    gc.freeze()
     watch = _BlockingWatch()
     logger = logging.getLogger("asyncio")
     logger.addHandler(watch)
