@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event, text
@@ -40,11 +39,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from shared.ratelog import RepeatingLog
+from shared.writequeue import DatabaseClosed, Job, WriteQueue, settle
+
+__all__ = ["Database", "DatabaseClosed", "Migration", "executemany", "normalise_url", "sqlite_url"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_GROUP: Final = 256  # writes folded into one commit at most
 Dialect = Literal["sqlite", "postgresql"]
 
 
@@ -56,10 +57,6 @@ class Migration:
     name: str
     sqlite: str
     postgresql: str
-
-
-class DatabaseClosed(RuntimeError):
-    """The database was closed while a call was waiting."""
 
 
 def sqlite_url(path: Path) -> str:
@@ -86,9 +83,6 @@ def normalise_url(url: str) -> str:
     raise ValueError("must be sqlite:///<file> or postgresql://user:password@host/name")
 
 
-_Job = tuple[Callable[[Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
-
-
 class Database:
     """One database, SQLite or PostgreSQL by `url`; an async context manager.
 
@@ -111,7 +105,7 @@ class Database:
         self._migrations = migrations
         self._synchronous = synchronous
         self._readers_n = readers
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: WriteQueue[Connection] = WriteQueue()
         self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
         self._read_engine: Engine | None = None
@@ -149,7 +143,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
+        self._queue.close()
         if self._writer is not None:
             await asyncio.to_thread(self._writer.join)
         self._readers.shutdown(wait=True)
@@ -195,10 +189,7 @@ class Database:
         """Run `fn` in the writer's transaction; return once it is committed."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, fut, loop))
-        return await fut
+        return await self._queue.submit(fn)
 
     def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         assert self._write_engine is not None
@@ -206,54 +197,28 @@ class Database:
         try:
             self._migrate(engine)
         except BaseException as e:  # report to the opener, then stop
-            loop.call_soon_threadsafe(_settle, ready, None, e)
+            loop.call_soon_threadsafe(settle, ready, None, e)
             return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
+        loop.call_soon_threadsafe(settle, ready, None, None)
         # One connection for the writer's life: after a lost connection (PostgreSQL
         # restarting) the failed group rolls it back and the next one reconnects.
         conn = engine.connect()
         try:
-            while True:
-                job = self._queue.get()
-                if job is None:
-                    break
-                group = [job]
-                stop = False
-                while len(group) < MAX_GROUP:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stop = True
-                        break
-                    group.append(more)
+            for group in self._queue.groups():
                 self._run_group(conn, group)
-                if stop:
-                    break
         finally:
             conn.close()
-            # Anything still queued is answered, never left hanging.
-            while True:
-                try:
-                    left = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if left is not None:
-                    left[2].call_soon_threadsafe(
-                        _settle, left[1], None, DatabaseClosed("database is closed")
-                    )
 
-    def _run_group(self, conn: Connection, group: list[_Job]) -> None:
+    def _run_group(self, conn: Connection, group: list[Job[Connection]]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
         try:
             with conn.begin():
-                for fn, _fut, _loop in group:
+                for job in group:
                     # Savepoints by hand: SQLAlchemy's nested-transaction objects cost more
                     # than the statements themselves at hundreds of writes per commit.
                     conn.exec_driver_sql("SAVEPOINT job")
                     try:
-                        value = fn(conn)
+                        value = job.fn(conn)
                     except sa.exc.DBAPIError as e:
                         if e.connection_invalidated or not conn.in_transaction():
                             raise  # the connection is gone: the whole group fails with it
@@ -271,8 +236,8 @@ class Database:
             self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
                                  level=logging.ERROR, exc_info=e)
             results = [(None, e)] * len(group)
-        for (_fn, fut, loop), (value, err) in zip(group, results, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, value, err)
+        for job, (value, err) in zip(group, results, strict=True):
+            job.answer(value, err)
 
     def _migrate(self, engine: Engine) -> None:
         with engine.connect() as conn:
@@ -357,12 +322,3 @@ def split_sql(script: str) -> list[str]:
     if rest:
         statements.append(rest)
     return statements
-
-
-def _settle(fut: asyncio.Future[Any], value: Any, err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is not None:
-        fut.set_exception(err)
-    else:
-        fut.set_result(value)

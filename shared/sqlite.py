@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -25,27 +24,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from shared.ratelog import RepeatingLog
+from shared.writequeue import DatabaseClosed, Job, WriteQueue, settle
+
+__all__ = ["Database", "DatabaseClosed", "Migration"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_GROUP: Final = 256  # writes folded into one commit at most
 
 
 @dataclass(frozen=True)
 class Migration:
     name: str
     sql: str
-
-
-class DatabaseClosed(RuntimeError):
-    """The database was closed while a call was waiting."""
-
-
-_Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]
 
 
 def _connect(path: Path, *, synchronous: str) -> sqlite3.Connection:
@@ -70,7 +64,7 @@ class Database:
         self.path = path
         self._migrations = migrations
         self._synchronous = synchronous
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: WriteQueue[sqlite3.Connection] = WriteQueue()
         self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="sqlite-read")
         self._local = threading.local()
@@ -100,7 +94,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
+        self._queue.close()
         if self._writer is not None:
             await asyncio.to_thread(self._writer.join)
         self._readers.shutdown(wait=True)
@@ -141,59 +135,30 @@ class Database:
         """Run `fn` in the writer's transaction; return once it is committed."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, fut, loop))
-        return await fut
+        return await self._queue.submit(fn)
 
     def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         try:
             conn = _connect(self.path, synchronous=self._synchronous)
             self._migrate(conn)
         except BaseException as e:  # report to the opener, then stop
-            loop.call_soon_threadsafe(_settle, ready, None, e)
+            loop.call_soon_threadsafe(settle, ready, None, e)
             return
-        loop.call_soon_threadsafe(_settle, ready, None, None)
+        loop.call_soon_threadsafe(settle, ready, None, None)
         try:
-            while True:
-                job = self._queue.get()
-                if job is None:
-                    break
-                group = [job]
-                stop = False
-                while len(group) < MAX_GROUP:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stop = True
-                        break
-                    group.append(more)
+            for group in self._queue.groups():
                 self._run_group(conn, group)
-                if stop:
-                    break
         finally:
-            # Anything still queued is answered, never left hanging.
-            while True:
-                try:
-                    left = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if left is not None:
-                    left[2].call_soon_threadsafe(
-                        _settle, left[1], None, DatabaseClosed("database is closed")
-                    )
             conn.close()
 
-    def _run_group(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
+    def _run_group(self, conn: sqlite3.Connection, group: list[Job[sqlite3.Connection]]) -> None:
         results: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _fut, _loop in group:
+            for job in group:
                 conn.execute("SAVEPOINT job")
                 try:
-                    results.append((fn(conn), None))
+                    results.append((job.fn(conn), None))
                     conn.execute("RELEASE job")
                 except Exception as e:
                     conn.execute("ROLLBACK TO job")
@@ -206,8 +171,8 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             results = [(None, e)] * len(group)
-        for (_fn, fut, loop), (value, err) in zip(group, results, strict=True):
-            loop.call_soon_threadsafe(_settle, fut, value, err)
+        for job, (value, err) in zip(group, results, strict=True):
+            job.answer(value, err)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         conn.execute(
@@ -242,12 +207,3 @@ def _split_sql(sql: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
-
-
-def _settle(fut: asyncio.Future[Any], value: Any, err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is not None:
-        fut.set_exception(err)
-    else:
-        fut.set_result(value)
