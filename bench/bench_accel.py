@@ -48,33 +48,14 @@ from _common import (
     temp_dir,
     wait_http,
 )
-from bench_blobs import WRK_SCRIPT, Run, check_same_bytes, warm, write_blob, wrk
+from bench_blobs import NGINX_HEAD, WRK_SCRIPT, Run, check_same_bytes, warm, write_blob, wrk
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 TARGET_RATIO = 0.8
 PROCESSES = 2
 PATHS = {"accel": "/blobs/", "direct": "/direct/", "proxied": "/proxied/"}
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    default_type application/octet-stream;
-    client_body_temp_path {tmp}/nginx-body;
-    proxy_temp_path {tmp}/nginx-proxy;
-    fastcgi_temp_path {tmp}/nginx-fastcgi;
-    uwsgi_temp_path {tmp}/nginx-uwsgi;
-    scgi_temp_path {tmp}/nginx-scgi;
-    upstream yuanjiao {{
+NGINX_CONF = NGINX_HEAD + """    upstream yuanjiao {{
 {upstreams}
         keepalive 64;
     }}

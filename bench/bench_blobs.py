@@ -75,7 +75,9 @@ done = function(summary, latency, requests)
 end
 """
 
-NGINX_CONF = """
+# nginx as the benchmarks run it: one worker in the foreground, everything under {tmp},
+# tuned for throughput. bench_accel.py puts its own servers after this head.
+NGINX_HEAD = """
 daemon off;
 master_process off;
 worker_processes 1;
@@ -94,7 +96,9 @@ http {{
     fastcgi_temp_path {tmp}/nginx-fastcgi;
     uwsgi_temp_path {tmp}/nginx-uwsgi;
     scgi_temp_path {tmp}/nginx-scgi;
-    server {{
+"""
+
+NGINX_CONF = NGINX_HEAD + """    server {{
         listen {host}:{port};
         location ~ "^/blobs/([0-9a-f]{{2}})([0-9a-f]{{62}})$" {{
             alias {media}/$1/$1$2;

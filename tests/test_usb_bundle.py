@@ -73,6 +73,18 @@ async def _assign_township(http: aiohttp.ClientSession, content_id: str) -> None
         assert r.status == 201, await r.text()
 
 
+async def _two_films_for_the_township(http: aiohttp.ClientSession, one: Path, two: Path
+                                      ) -> tuple[str, str]:
+    """Both films uploaded and assigned to the township, its roster imported; returns
+    their sha256s."""
+    id1, sha1 = await upload(http, one, "专题片：山村新貌")
+    id2, sha2 = await upload(http, two, "农业实用技术：核桃")
+    await _assign_township(http, id1)
+    await _assign_township(http, id2)
+    await import_roster(http)
+    return sha1, sha2
+
+
 async def _offline_terminal(http: aiohttp.ClientSession, base: Path, terminal_id: str,
                             server_url: str) -> TerminalConfig:
     """Enrolled on install day (online), given its village's roster then, and from then on
@@ -155,11 +167,7 @@ async def test_round_trip_on_a_fat32_stick(tmp_path: Path, films: tuple[Path, Pa
     with fat_stick(tmp_path) as fat:
         stick = fat.mountpoint
         async with serve(config, seed=True) as (running, http):
-            id1, sha1 = await upload(http, one, "专题片：山村新貌")
-            id2, sha2 = await upload(http, two, "农业实用技术：核桃")
-            await _assign_township(http, id1)
-            await _assign_township(http, id2)
-            await import_roster(http)
+            sha1, sha2 = await _two_films_for_the_township(http, one, two)
             ta = await _offline_terminal(http, tmp_path / "a", TA, running.url)
             tb = await _offline_terminal(http, tmp_path / "b", TB, running.url)
 
@@ -237,11 +245,7 @@ async def test_a_tampered_stick_imports_nothing_of_what_was_changed(
     stick = tmp_path / "stick"
     stick.mkdir()
     async with serve(_config(tmp_path), seed=True) as (running, http):
-        id1, sha1 = await upload(http, one, "专题片：山村新貌")
-        id2, sha2 = await upload(http, two, "农业实用技术：核桃")
-        await _assign_township(http, id1)
-        await _assign_township(http, id2)
-        await import_roster(http)
+        sha1, sha2 = await _two_films_for_the_township(http, one, two)
         ta = await _offline_terminal(http, tmp_path / "a", TA, running.url)
         tb = await _offline_terminal(http, tmp_path / "b", TB, running.url)
         written = await _write(http, stick, terminals=[TA, TB])
@@ -373,11 +377,7 @@ async def test_round_trip_on_an_exfat_stick(tmp_path: Path, films: tuple[Path, P
     with exfat_stick(tmp_path) as stick_dev:
         stick = stick_dev.mountpoint
         async with serve(_config(tmp_path), seed=True) as (running, http):
-            id1, sha1 = await upload(http, one, "专题片：山村新貌")
-            id2, sha2 = await upload(http, two, "农业实用技术：核桃")
-            await _assign_township(http, id1)
-            await _assign_township(http, id2)
-            await import_roster(http)
+            sha1, sha2 = await _two_films_for_the_township(http, one, two)
             ta = await _offline_terminal(http, tmp_path / "a", TA, running.url)
             written = await _write(http, stick, offline=True)
             assert TA in written["terminals"] and written["complete"] is True
