@@ -322,7 +322,12 @@ def _sqlite_setup(engine: Engine, synchronous: str, *, begin: str, query_only: b
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql(begin)
+        if query_only:
+            # A reader's BEGIN (deferred) touches no file and cannot fail: sent straight to
+            # the driver, it skips SQLAlchemy's statement machinery on every read.
+            conn.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        else:
+            conn.exec_driver_sql(begin)
 
 
 def split_sql(script: str) -> list[str]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
+from sqlalchemy import Connection
+
 from server.db import Database
 from server.queries import peer_leases as q
 
@@ -32,12 +34,11 @@ class Leases:
         now, ttl = self._clock(), self.ttl
         return await self._db.write(lambda c: q.claim(c, lan, sha256, terminal_id, now, ttl))
 
-    async def renew(self, terminal_id: str, downloading: Iterable[str]) -> None:
-        """A heartbeat: keep the leases of the items this terminal is still fetching."""
-        busy, now, ttl = set(downloading), self._clock(), self.ttl
-        if not await self._db.read(lambda c: q.held_by(c, terminal_id)):
-            return  # the usual heartbeat: nothing held, nothing written
-        await self._db.write(lambda c: q.renew(c, terminal_id, busy, now, ttl))
+    def renew(self, conn: Connection, terminal_id: str, downloading: Iterable[str]) -> None:
+        """Inside a heartbeat's write: keep the leases of the items this terminal is still
+        fetching, drop its others. The usual heartbeat holds none and writes nothing."""
+        if q.held_by(conn, terminal_id):
+            q.renew(conn, terminal_id, set(downloading), self._clock(), self.ttl)
 
 
 def lan_key(terminal_id: str, heard: Iterable[str]) -> str:

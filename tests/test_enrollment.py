@@ -150,3 +150,14 @@ async def test_token_rotation_without_downtime(guarded: Server) -> None:
         async with as_terminal(guarded, token) as t, \
                 t.get(f"/api/v1/terminals/{T1}/roster") as r:
             assert r.status == 200
+
+
+async def test_remembered_token_ends_with_the_token() -> None:
+    """A token lookup is remembered for minutes, never past the token's own end."""
+    from server.auth.token_cache import TokenCache
+
+    cache = TokenCache(ttl=600.0)
+    cache.put("live", T1)
+    cache.put("ending", T1, lasts=0.0)  # an old token whose grace ends now
+    assert cache.get("live") == T1
+    assert cache.get("ending") is None

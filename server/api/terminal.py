@@ -7,6 +7,7 @@ own paths) sits in front of this group.
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import Connection
 
 from server import catalog
 from server.api.jsonio import json_response, read_json
@@ -23,9 +24,11 @@ from shared.protocol import (
 from shared.timeutil import utcnow
 
 
-async def _terminal(request: web.Request) -> county.TerminalRow:
-    terminal_id = request.match_info["terminal_id"]
-    row = await request.app[DB].read(lambda c: county.terminal(c, terminal_id))
+def _terminal_id(request: web.Request) -> str:
+    return request.match_info["terminal_id"]
+
+
+def _known(row: county.TerminalRow | None, terminal_id: str) -> county.TerminalRow:
     if row is None:
         raise NotFound(
             f"terminal {terminal_id} is not registered with this county server; "
@@ -34,12 +37,20 @@ async def _terminal(request: web.Request) -> county.TerminalRow:
     return row
 
 
+async def _terminal(request: web.Request) -> county.TerminalRow:
+    terminal_id = _terminal_id(request)
+    return _known(await request.app[DB].read(lambda c: county.terminal(c, terminal_id)), terminal_id)
+
+
 async def get_catalog(request: web.Request) -> web.Response:
-    t = await _terminal(request)
-    config, now = request.app[CONFIG], utcnow()
-    d = await request.app[DB].read(
-        lambda c: catalog.draft(c, config, t.id, t.village_code, t.unit_code, now)
-    )
+    terminal_id, config, now = _terminal_id(request), request.app[CONFIG], utcnow()
+
+    def look(c: Connection) -> catalog.CatalogDraft:
+        # one read for the terminal and its catalog: every poll of every terminal lands here
+        t = _known(county.terminal(c, terminal_id), terminal_id)
+        return catalog.draft(c, config, t.id, t.village_code, t.unit_code, now)
+
+    d = await request.app[DB].read(look)
     headers = {"ETag": d.etag, "Cache-Control": "no-cache"}
     inm = request.headers.get("If-None-Match")
     if inm is not None and d.etag in (tag.strip() for tag in inm.split(",")):
@@ -49,13 +60,21 @@ async def get_catalog(request: web.Request) -> web.Response:
 
 
 async def post_heartbeat(request: web.Request) -> web.Response:
-    t = await _terminal(request)
+    terminal_id, db = _terminal_id(request), request.app[DB]
+    # one read and one write per beat, the commonest request of all
+    t, version = await db.read(
+        lambda c: (county.terminal(c, terminal_id), county.catalog_version(c))
+    )
+    _known(t, terminal_id)
     hb = await read_json(request, Heartbeat)
-    now = utcnow()
-    db = request.app[DB]
-    await db.write(lambda c: fleet.record_heartbeat(c, t.id, hb, now, request.remote))
-    await request.app[LEASES].renew(t.id, (i.sha256 for i in hb.cache if i.state == "downloading"))
-    version = await db.read(county.catalog_version)
+    now, leases = utcnow(), request.app[LEASES]
+    downloading = [i.sha256 for i in hb.cache if i.state == "downloading"]
+
+    def store(c: Connection) -> None:
+        fleet.record_heartbeat(c, terminal_id, hb, now, request.remote)
+        leases.renew(c, terminal_id, downloading)
+
+    await db.write(store)
     return json_response(HeartbeatAck(
         server_time=now, catalog_version=version,
         heartbeat_interval_seconds=request.app[CONFIG].heartbeat_interval,

@@ -102,9 +102,11 @@ async def _authenticate_terminal(request: web.Request, token: str) -> Terminal:
     await cache.validate(request.app[DB])  # a revocation by another server process
     terminal_id = cache.get(token_hash)
     if terminal_id is None:
-        terminal_id = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
-        if terminal_id is not None:
-            cache.put(token_hash, terminal_id)
+        found = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
+        if found is not None:
+            terminal_id, until = found
+            cache.put(token_hash, terminal_id,
+                      None if until is None else (until - now).total_seconds())
     if terminal_id is None:
         raise Unauthorized("this terminal's token is unknown or was revoked; enroll it again "
                            "with a code from the county", code="terminal_revoked")

@@ -1,11 +1,12 @@
-"""A short-lived memory of which terminal a token belongs to.
+"""A memory of which terminal a token belongs to.
 
-Every blob request of every terminal carries its token; looking each one up in the
-database costs a thread round trip per request. A lookup is remembered for a few
-seconds (`ttl`). Revoking or re-enrolling a terminal forgets it at once in the process
-that did it; other server processes on the same database notice within `recheck`
-seconds: at most that often, the cache reads the database's revocation mark
-(`server.queries.revocations`) and forgets everything when it has changed.
+Every request of every terminal carries its token; looking each one up in the database
+costs a thread round trip per request. A lookup is remembered for `ttl` seconds, or until
+the token's own end (`valid_until`) if that comes first. Revoking or re-enrolling a
+terminal forgets it at once in the process that did it; other server processes on the
+same database notice within `recheck` seconds: at most that often, the cache reads the
+database's revocation mark (`server.queries.revocations`) and forgets everything when it
+has changed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 from server.db import Database
 from server.queries.revocations import revocation_mark
 
-TTL_SECONDS = 10.0
+TTL_SECONDS = 600.0
 RECHECK_SECONDS = 1.0
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 50_000  # a province of 20,000 terminals, a token or two each
 
 
 class TokenCache:
@@ -50,10 +51,13 @@ class TokenCache:
             return None
         return terminal_id
 
-    def put(self, token_hash: str, terminal_id: str) -> None:
+    def put(self, token_hash: str, terminal_id: str, lasts: float | None = None) -> None:
+        """Remember a lookup for `ttl` seconds, or `lasts` seconds (the token's own time
+        left) if that is shorter."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[token_hash] = (terminal_id, time.monotonic() + self._ttl)
+        keep = self._ttl if lasts is None else min(self._ttl, lasts)
+        self._entries[token_hash] = (terminal_id, time.monotonic() + keep)
 
     def forget_terminal(self, terminal_id: str) -> None:
         for key in [k for k, (tid, _) in self._entries.items() if tid == terminal_id]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from shared.timeutil import to_db
+from shared.timeutil import from_db, to_db
 
 _DROP_UNUSED = text(
     "DELETE FROM enrollment_codes WHERE terminal_id = :terminal AND used_at IS NULL"
@@ -32,7 +32,8 @@ _ADD_TOKEN = text(
     "VALUES (:token_hash, :terminal, :now)"
 )
 _TOKEN_TERMINAL = text(
-    "SELECT k.terminal_id FROM terminal_tokens k JOIN terminals t ON t.id = k.terminal_id "
+    "SELECT k.terminal_id, k.valid_until FROM terminal_tokens k "
+    "JOIN terminals t ON t.id = k.terminal_id "
     "WHERE k.token_hash = :token_hash AND k.revoked_at IS NULL AND t.revoked_at IS NULL "
     "AND (k.valid_until IS NULL OR k.valid_until > :now)"
 )
@@ -70,10 +71,13 @@ def add_token(conn: Connection, terminal_id: str, token_hash: str, now: datetime
     conn.execute(_ADD_TOKEN, {"token_hash": token_hash, "terminal": terminal_id, "now": to_db(now)})
 
 
-def token_terminal(conn: Connection, token_hash: str, now: datetime) -> str | None:
-    """The terminal a token belongs to, if the token is live and the terminal not revoked."""
-    found = conn.execute(_TOKEN_TERMINAL, {"token_hash": token_hash, "now": to_db(now)}).scalar()
-    return None if found is None else str(found)
+def token_terminal(conn: Connection, token_hash: str, now: datetime) -> tuple[str, datetime | None] | None:
+    """The terminal a token belongs to and the token's end (None: no end set), if the token
+    is live and the terminal not revoked."""
+    found = conn.execute(_TOKEN_TERMINAL, {"token_hash": token_hash, "now": to_db(now)}).first()
+    if found is None:
+        return None
+    return str(found[0]), from_db(found[1]) if found[1] else None
 
 
 def rotate(conn: Connection, terminal_id: str, old_hash: str, new_hash: str,
