@@ -17,10 +17,12 @@ from server import openapi
 from server.appkeys import (
     ATTENDANCE_SLOTS,
     BACKFILL,
+    CATALOGS,
     CONFIG,
     DB,
     DISK,
     EGRESS,
+    HEARTBEATS,
     INGESTOR,
     LEASES,
     SERVER_ID,
@@ -33,9 +35,11 @@ from server.appkeys import (
 )
 from server.auth.throttle import LoginThrottle, ThrottlePolicy
 from server.auth.token_cache import TokenCache
+from server.catalog import CatalogMemo
 from server.config import ServerConfig
 from server.db import Database
 from server.diskspace import DiskWatch
+from server.heartbeats import HeartbeatWriter
 from server.ingest import Ingestor, backfill_pieces
 from server.media.objects import S3Store
 from server.media.store import BlobStore, MediaStore, StoreUnavailable
@@ -65,6 +69,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         if rebuilt is not None:
             log.info("report roll-ups rebuilt from %d attendance records (%s)", rebuilt, basis.key)
         app[LEASES] = Leases(db, ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
+        app[HEARTBEATS] = HeartbeatWriter(db, app[LEASES])
+        app[CATALOGS] = CatalogMemo()
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,

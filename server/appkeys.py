@@ -8,10 +8,12 @@ from aiohttp import web
 
 from server.auth.throttle import LoginThrottle
 from server.auth.token_cache import TokenCache
+from server.catalog import CatalogMemo
 from server.config import ServerConfig
 from server.db import Database
 from server.discovery import Discovery
 from server.diskspace import DiskWatch
+from server.heartbeats import HeartbeatWriter
 from server.ingest import Ingestor
 from server.media.store import BlobStore
 from server.peer_leases import Leases
@@ -34,4 +36,6 @@ DISK = web.AppKey("disk", DiskWatch)
 ATTENDANCE_SLOTS = web.AppKey("attendance_slots", asyncio.Semaphore)  # batches in memory at once
 EGRESS = web.AppKey("egress", EgressCounter)  # bytes of each content sent from /blobs
 LEASES = web.AppKey("leases", Leases)  # who on each LAN fetches an item from the server
+CATALOGS = web.AppKey("catalogs", CatalogMemo)  # what each terminal's catalog was last
+HEARTBEATS = web.AppKey("heartbeats", HeartbeatWriter)  # heartbeats written together
 BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

@@ -41,7 +41,10 @@ from sqlalchemy.pool import QueuePool
 from shared.ratelog import RepeatingLog
 from shared.writequeue import DatabaseClosed, Job, WriteQueue, settle
 
-__all__ = ["Database", "DatabaseClosed", "Migration", "executemany", "normalise_url", "sqlite_url"]
+__all__ = [
+    "Database", "DatabaseClosed", "Migration", "after_commit", "executemany", "normalise_url",
+    "sqlite_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class Database:
         url: str,
         migrations: Sequence[Migration],
         *,
-        readers: int = 3,
+        readers: int | None = None,
         synchronous: str = "FULL",
     ) -> None:
         self.url = normalise_url(url)
@@ -104,10 +107,12 @@ class Database:
         )
         self._migrations = migrations
         self._synchronous = synchronous
-        self._readers_n = readers
+        # SQLite reads are CPU under the GIL: a few threads. PostgreSQL reads are mostly
+        # round trips: more threads overlap them (2,110 terminals: catalog p50 326 ms with 3).
+        self._readers_n = readers or (3 if self.dialect == "sqlite" else 8)
         self._queue: WriteQueue[Connection] = WriteQueue()
         self._writer: threading.Thread | None = None
-        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="db-read")
+        self._readers = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="db-read")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._reader_conns: list[Connection] = []
@@ -256,6 +261,10 @@ class Database:
             self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
                                  level=logging.ERROR, exc_info=e)
             results = [(None, e)] * len(group)
+            conn.info.pop(_AFTER_COMMIT, None)
+        else:
+            for hook in conn.info.pop(_AFTER_COMMIT, ()):
+                hook()  # before any caller is answered
         for job, (value, err) in zip(group, results, strict=True):
             job.answer(value, err)
 
@@ -283,6 +292,17 @@ class Database:
                         {"name": m.name, "at": datetime.now(UTC).isoformat()},
                     )
                 log.info("applied migration %s", m.name)
+
+
+_AFTER_COMMIT = "yuanjiao.after_commit"
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
+    """Call `hook()` (in the writer thread, cheap, never raising) once the write running
+    on `conn` is committed, before its caller is answered; never if the commit fails.
+    A write whose own savepoint was rolled back still runs its hooks: a hook may only
+    say "look again", not "this happened"."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 _compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}

@@ -34,11 +34,13 @@ class Leases:
         now, ttl = self._clock(), self.ttl
         return await self._db.write(lambda c: q.claim(c, lan, sha256, terminal_id, now, ttl))
 
-    def renew(self, conn: Connection, terminal_id: str, downloading: Iterable[str]) -> None:
-        """Inside a heartbeat's write: keep the leases of the items this terminal is still
-        fetching, drop its others. The usual heartbeat holds none and writes nothing."""
-        if q.held_by(conn, terminal_id):
-            q.renew(conn, terminal_id, set(downloading), self._clock(), self.ttl)
+    def renew(self, conn: Connection, downloading: dict[str, list[str]]) -> None:
+        """Inside a heartbeat write: for each terminal (a key of `downloading`), keep the
+        leases of the items it still fetches, drop its others. The usual heartbeat holds
+        none and writes nothing."""
+        now = self._clock()
+        for terminal_id in q.holders(conn, list(downloading)):
+            q.renew(conn, terminal_id, set(downloading[terminal_id]), now, self.ttl)
 
 
 def lan_key(terminal_id: str, heard: Iterable[str]) -> str:

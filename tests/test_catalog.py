@@ -115,6 +115,33 @@ async def test_etag_304_and_version_moves_on(server: Server, clip: Path, clip2: 
     assert (await fetch(server, T1, etag2))[0] == 304
 
 
+async def test_unchanged_poll_needs_no_database(server: Server, clip: Path) -> None:
+    """The commonest request of a fleet, a poll whose catalog did not change, is answered
+    from memory: no statement reaches the database."""
+    from sqlalchemy import event
+
+    from server.appkeys import CATALOGS, DB
+
+    server.running.app[CATALOGS].recheck = 3600.0  # however slow this machine is today
+    c1, _ = await add_content(server, clip, "一")
+    await assign(server, c1, "county")
+    _, _, etag, _ = await fetch(server, T1)
+    await fetch(server, T1, etag)  # the version is now fresh in memory
+    engine = server.running.app[DB]._read_engine
+    assert engine is not None
+    seen: list[str] = []
+
+    def count(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert (await fetch(server, T1, etag))[0] == 304
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert seen == []
+
+
 async def test_sessions_and_needed_by_order(server: Server, clip: Path, clip2: Path) -> None:
     c1, sha1 = await add_content(server, clip, "晚些需要")
     c2, sha2 = await add_content(server, clip2, "冬训第一课内容")

@@ -10,12 +10,14 @@ single item writes that item alone. On SQLite and on PostgreSQL alike.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Connection, event, text
 
 from server.appkeys import DB
@@ -104,3 +106,43 @@ async def test_an_unchanged_cache_writes_no_item(server: Server) -> None:
     writes = await db.write(record(moved[:2]))
     assert len(writes) == 1 and writes[0].startswith("DELETE FROM terminal_items")
     assert set(await db.read(_items)) == {A, B}
+
+
+async def test_beats_arriving_together_are_written_together(server: Server) -> None:
+    """Forty beats at once cost a handful of statements, not forty times the statements of
+    one; a beat that cannot be stored (its terminal is gone) fails alone, the others of
+    its batch are stored."""
+    from server.appkeys import HEARTBEATS
+
+    db, writer = server.running.app[DB], server.running.app[HEARTBEATS]
+    ids = list(await db.read(lambda c: c.execute(text(
+        "SELECT id FROM terminals ORDER BY id LIMIT 40")).scalars().all()))
+    seen: list[str] = []
+
+    def count(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = db._write_engine
+    assert engine is not None
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        now = datetime.now(UTC)
+
+        def beat_of(tid: str, sha: str) -> fq.Beat:
+            return fq.Beat(tid, Heartbeat(
+                software_version="t", terminal_clock=now, disk_free=1, disk_total=2, outbox_backlog=0,
+                cache=[CachedItem(sha256=sha, state="ready", bytes_present=1)]), now, "127.0.0.1")
+
+        await asyncio.gather(*(writer.record(beat_of(tid, A)) for tid in ids))
+        writes = [s for s in seen if "terminal" in s and "SAVEPOINT" not in s]
+        assert len(writes) < 10, f"{len(writes)} statements for 40 beats"
+        results = await asyncio.gather(
+            *(writer.record(beat_of(tid, B)) for tid in ids),
+            writer.record(beat_of("T-removed", C)), return_exceptions=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(r is None for r in results[:-1])
+    assert isinstance(results[-1], sa.exc.IntegrityError)
+    items = await db.read(lambda c: c.execute(text(
+        "SELECT terminal_id FROM terminal_items WHERE sha256 = :b"), {"b": B}).scalars().all())
+    assert sorted(items) == sorted(ids)  # every good beat stored, once

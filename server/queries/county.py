@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from server.db import after_commit
 from shared.timeutil import to_db, utcnow
 
 CATALOG_VERSION_KEY = "catalog_version"
@@ -49,8 +50,24 @@ _ADD_TERMINAL = text(
 )
 
 
+class _Bumps:
+    """How many times this process committed a catalog version bump (for
+    `server.catalog.CatalogMemo`, which then reads the version again at once)."""
+
+    count = 0
+
+    @classmethod
+    def add(cls) -> None:
+        cls.count += 1
+
+
+def bumps_here() -> int:
+    return _Bumps.count
+
+
 def bump_catalog_version(conn: Connection) -> int:
     """Any change that can alter a terminal's catalog moves the version on."""
+    after_commit(conn, _Bumps.add)
     return int(conn.execute(_BUMP, {"key": CATALOG_VERSION_KEY}).scalar_one())
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import msgspec
 from sqlalchemy import Connection, bindparam, text
 
+from server.db import executemany
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
 
@@ -16,12 +19,10 @@ _SEEN = text(
     "WHERE id = :id"
 )
 _HELD = text(
-    "SELECT sha256, state, bytes_present, bytes_from_peers FROM terminal_items "
-    "WHERE terminal_id = :id"
-)
-_DROP_ITEMS = text(
-    "DELETE FROM terminal_items WHERE terminal_id = :id AND sha256 IN :gone"
-).bindparams(bindparam("gone", expanding=True))
+    "SELECT terminal_id, sha256, state, bytes_present, bytes_from_peers FROM terminal_items "
+    "WHERE terminal_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
+_DROP_ITEM = text("DELETE FROM terminal_items WHERE terminal_id = :id AND sha256 = :sha256")
 _PUT_ITEM = text(
     "INSERT INTO terminal_items (terminal_id, sha256, state, bytes_present, bytes_from_peers) "
     "VALUES (:id, :sha256, :state, :bytes_present, :bytes_from_peers) "
@@ -30,26 +31,56 @@ _PUT_ITEM = text(
 )
 
 
+@dataclass(frozen=True)
+class Beat:
+    """One heartbeat as received: from `terminal_id` at `seen_at` (UTC), from `address`."""
+
+    terminal_id: str
+    hb: Heartbeat
+    seen_at: datetime
+    address: str | None
+
+
+def record_heartbeats(conn: Connection, beats: Sequence[Beat]) -> None:
+    """Store heartbeats, any number of terminals at once, in five statements whatever
+    their number (the fleet's commonest write, so statements per beat is what counts).
+
+    For each terminal its last beat counts: `terminal_items` becomes that beat's cache (an
+    item named twice counts as its last mention). Only the items that changed are
+    written: a terminal whose cache stands still costs its share of one read, not a
+    rewrite of its rows each beat."""
+    last = {b.terminal_id: b for b in beats}
+    if not last:
+        return
+    executemany(conn, _SEEN, [
+        {"seen": to_db(b.seen_at), "address": b.address,
+         "heartbeat": msgspec.json.encode(b.hb).decode(), "id": tid}
+        for tid, b in last.items()
+    ])
+    held: dict[str, dict[str, tuple[str, int, int]]] = {tid: {} for tid in last}
+    for r in conn.execute(_HELD, {"ids": list(last)}):
+        held[r.terminal_id][r.sha256] = (r.state, int(r.bytes_present), int(r.bytes_from_peers))
+    gone: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for tid, b in last.items():
+        wanted = {c.sha256: (c.state, c.bytes_present, c.bytes_from_peers) for c in b.hb.cache}
+        had = held[tid]
+        gone += [{"id": tid, "sha256": sha} for sha in had if sha not in wanted]
+        changed += [
+            {"id": tid, "sha256": sha, "state": state, "bytes_present": present,
+             "bytes_from_peers": from_peers}
+            for sha, (state, present, from_peers) in wanted.items()
+            if had.get(sha) != (state, present, from_peers)
+        ]
+    executemany(conn, _DROP_ITEM, gone)
+    executemany(conn, _PUT_ITEM, changed)
+
+
 def record_heartbeat(
     conn: Connection, terminal_id: str, hb: Heartbeat, seen_at: datetime, address: str | None
 ) -> None:
-    """Store the heartbeat; `terminal_items` becomes the heartbeat's cache (an item named
-    twice counts as its last mention). Only the items that changed are written: a
-    terminal whose cache stands still costs one read of its rows, not a rewrite of them
-    each beat."""
-    conn.execute(_SEEN, {"seen": to_db(seen_at), "address": address,
-                         "heartbeat": msgspec.json.encode(hb).decode(), "id": terminal_id})
-    wanted = {c.sha256: (c.state, c.bytes_present, c.bytes_from_peers) for c in hb.cache}
-    held = {r.sha256: (r.state, r.bytes_present, r.bytes_from_peers)
-            for r in conn.execute(_HELD, {"id": terminal_id})}
-    if gone := [sha for sha in held if sha not in wanted]:
-        conn.execute(_DROP_ITEMS, {"id": terminal_id, "gone": gone})
-    if changed := [
-        {"id": terminal_id, "sha256": sha, "state": state, "bytes_present": present,
-         "bytes_from_peers": from_peers}
-        for sha, (state, present, from_peers) in wanted.items() if held.get(sha) != wanted[sha]
-    ]:
-        conn.execute(_PUT_ITEM, changed)
+    """One heartbeat: `record_heartbeats` of one."""
+    record_heartbeats(conn, [Beat(terminal_id, hb, seen_at, address)])
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ it elects the same fetcher per LAN and item. `until` is seconds since the epoch.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 _HOLDER = text("SELECT terminal_id, until FROM peer_leases WHERE lan = :lan AND sha256 = :sha256")
 _PUT = text(
@@ -13,6 +13,9 @@ _PUT = text(
     "until = excluded.until"
 )
 _HELD = text("SELECT sha256 FROM peer_leases WHERE terminal_id = :terminal_id ORDER BY lan, sha256")
+_HOLDERS = text(
+    "SELECT DISTINCT terminal_id FROM peer_leases WHERE terminal_id IN :ids"
+).bindparams(bindparam("ids", expanding=True))
 _MINE = text("SELECT lan, sha256 FROM peer_leases WHERE terminal_id = :terminal_id")
 _EXTEND = text("UPDATE peer_leases SET until = :until WHERE lan = :lan AND sha256 = :sha256")
 _DROP = text("DELETE FROM peer_leases WHERE lan = :lan AND sha256 = :sha256")
@@ -33,6 +36,13 @@ def claim(conn: Connection, lan: str, sha256: str, terminal_id: str, now: float,
 def held_by(conn: Connection, terminal_id: str) -> list[str]:
     """The items (sha256) whose lease `terminal_id` holds, on any LAN."""
     return list(conn.execute(_HELD, {"terminal_id": terminal_id}).scalars())
+
+
+def holders(conn: Connection, terminal_ids: list[str]) -> set[str]:
+    """Which of `terminal_ids` hold a lease, on any LAN."""
+    if not terminal_ids:
+        return set()
+    return {str(t) for t in conn.execute(_HOLDERS, {"ids": terminal_ids}).scalars()}
 
 
 def renew(conn: Connection, terminal_id: str, downloading: set[str], now: float,
