@@ -269,6 +269,19 @@ CREATE TABLE peer_leases (
 CREATE INDEX peer_leases_terminal ON peer_leases(terminal_id);
 """
 
+# A province holds counties; a unit (township) belongs to the county its code begins
+# with (GB/T 2260: the first six digits of a township's code name its county).
+COUNTIES = """
+CREATE TABLE counties (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT ''
+){without_rowid};
+INSERT INTO counties (code) SELECT DISTINCT substr(code, 1, 6) FROM units;
+ALTER TABLE units ADD COLUMN county_code TEXT REFERENCES counties(code);
+UPDATE units SET county_code = substr(code, 1, 6);
+CREATE INDEX units_county ON units(county_code);
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -601,4 +614,6 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
     Migration("0013_attendance_session",
               sqlite="CREATE INDEX attendance_session ON attendance(session_id);",
               postgresql="CREATE INDEX attendance_session ON attendance(session_id);"),
+    Migration("0014_counties", sqlite=COUNTIES.format(without_rowid=" WITHOUT ROWID"),
+              postgresql=COUNTIES.format(without_rowid="")),
 ]

@@ -10,11 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Connection, text
 
-from server.county_import import load_county
 from server.db import Database, sqlite_url
 from server.migrations import MIGRATIONS
 from server.queries import reports, rollups
-from tests.conftest import COUNTY
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,9 +21,13 @@ async def test_attendance_survives_the_key_change_and_reaches_the_rollups(tmp_pa
     url = sqlite_url(tmp_path / "db.sqlite3")
     before = [m for m in MIGRATIONS if m.name < "0004"]
     async with Database(url, before) as db:
-        await db.write(lambda c: load_county(c, COUNTY))
-
         def old_rows(c: Connection) -> None:
+            # the county as the first schema held it (today's loader writes today's schema)
+            c.execute(text("INSERT INTO units (code, name, kind) VALUES ('140121100', '清源镇', 'town')"))
+            c.execute(text("INSERT INTO villages (code, name, unit_code) "
+                           "VALUES ('140121100001', '杜和庄村', '140121100')"))
+            c.execute(text("INSERT INTO terminals (id, village_code, name, created_at) VALUES "
+                           "('T140121100001', '140121100001', '杜和庄村终端站点', '2026-01-01T00:00:00Z')"))
             c.execute(text(
                 "INSERT INTO members (member_no, village_code, name, updated_at) "
                 "VALUES ('7', '140121100001', '王伟', '2026-01-01T00:00:00.000000Z')"))
@@ -41,6 +43,10 @@ async def test_attendance_survives_the_key_change_and_reaches_the_rollups(tmp_pa
         await db.write(old_rows)
     basis = rollups.Basis(ZoneInfo("Asia/Shanghai"), 60.0)
     async with Database(url, MIGRATIONS) as db:
+        # 0014: every township joined the county its code names
+        assert await db.read(lambda c: c.execute(text(
+            "SELECT u.county_code, c.code FROM units u JOIN counties c ON c.code = u.county_code"
+        )).all()) == [("140121", "140121")]
         rows = await db.read(lambda c: reports.member_sessions(c, "7"))
         assert [(r.record_id, r.watched_seconds) for r in rows] == [("r1", 3600.0)]
         assert await db.write(lambda c: rollups.ensure(c, basis)) == 1

@@ -302,6 +302,38 @@ class CoverageReport(Struct, frozen=True, kw_only=True):
     rows: list[CoverageRow]
 
 
+class CountyRow(Struct, frozen=True, kw_only=True):
+    """One county of the province (or, with `code` "", the whole province): terminal
+    points and how many are online; members and how many were trained in the period;
+    the sessions of the days ahead, the (session, terminal) pairs they need and how many
+    of those terminals already hold every item."""
+
+    code: str
+    name: str
+    villages: int
+    terminals: int
+    online: int
+    members: int
+    trained: int
+    coverage_rate: float
+    sessions_ahead: int
+    due: int
+    ready: int
+    readiness_rate: float
+
+
+class ProvinceReport(Struct, frozen=True, kw_only=True):
+    start: str
+    end: str
+    horizon_days: int
+    total: CountyRow
+    counties: list[CountyRow]
+
+
+class CountyName(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Title
+
+
 class MemberMatch(Struct, frozen=True, kw_only=True):
     member_no: str
     name: str

@@ -19,6 +19,7 @@ from server.api.jsonio import (
     local_day_start,
     local_text,
     query_date,
+    read_json,
     table_response,
     wants_csv,
 )
@@ -28,8 +29,9 @@ from server.db import Database
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from server.queries import county
 from server.queries import members as mq
+from server.queries import province as pq
 from server.queries import reports as rq
-from shared.timeutil import from_db, utcnow
+from shared.timeutil import from_db, to_db, utcnow
 from shared.typed import NumberError, normalize_code, strict_int
 
 MAX_ROSTER_BYTES = 128 << 20  # a 200,000-row CSV is about 30 MB
@@ -174,6 +176,55 @@ async def coverage(request: web.Request) -> web.Response:
     return json_response(m.CoverageReport(
         start=start.isoformat(), end=end.isoformat(), min_seconds=min_seconds, rows=out,
     ))
+
+
+async def province(request: web.Request) -> web.Response:
+    """Per county: terminals online, coverage over the period (`from`, `to`, as the
+    coverage report), readiness for the sessions of the next `session_horizon_days`."""
+    config = request.app[CONFIG]
+    start, end = _period(request)
+    first, last = _days(start, end, config.county_tz)
+    now = utcnow()
+    online_since = now - timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
+    until = now + timedelta(days=config.session_horizon_days)
+    rows = await request.app[DB].read(lambda c: pq.county_figures(
+        c, first_day=first, last_day=last, online_since=to_db(online_since), now=to_db(now),
+        until=to_db(until)))
+    counties = [_county_row(r.code, r.name or r.code, r) for r in rows]
+    total = _county_row("", "全省", pq.CountyFigures(
+        code="", name="全省", **{k: sum(getattr(r, k) for r in rows) for k in (
+            "villages", "terminals", "online", "members", "trained", "sessions", "due", "ready")}))
+    if wants_csv(request):
+        return await table_response(
+            request, "province",
+            ["县代码", "县", "村（社区）", "终端站点", "在线", "党员数", "参学人数", "受训率",
+             "近期场次", "应到站点", "已就绪", "就绪率"],
+            ([r.code, r.name, r.villages, r.terminals, r.online, r.members, r.trained,
+              f"{r.coverage_rate:.2%}", r.sessions_ahead, r.due, r.ready, f"{r.readiness_rate:.2%}"]
+             for r in [total, *counties]),
+        )
+    return json_response(m.ProvinceReport(
+        start=start.isoformat(), end=end.isoformat(), horizon_days=config.session_horizon_days,
+        total=total, counties=counties,
+    ))
+
+
+def _county_row(code: str, name: str, f: pq.CountyFigures) -> m.CountyRow:
+    return m.CountyRow(
+        code=code, name=name, villages=f.villages, terminals=f.terminals, online=f.online,
+        members=f.members, trained=f.trained, coverage_rate=_rate(f.trained, f.members),
+        sessions_ahead=f.sessions, due=f.due, ready=f.ready, readiness_rate=_rate(f.ready, f.due),
+    )
+
+
+async def name_county(request: web.Request) -> web.Response:
+    """PUT a county's name (`{"name": "清徐县"}`); 404 for a county no unit belongs to."""
+    code = request.match_info["county_code"]
+    body = await read_json(request, m.CountyName)
+    if not await request.app[DB].write(lambda c: county.name_county(c, code, body.name.strip())):
+        raise NotFound(f"no county {code}: load its townships first",
+                       code="unknown_county", details={"code": code})
+    return json_response(m.CountyName(name=body.name.strip()))
 
 
 MAX_MATCHES = 50

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from server.db import after_commit
+from server.db import after_commit, executemany
 from shared.timeutil import to_db, utcnow
 
 CATALOG_VERSION_KEY = "catalog_version"
@@ -35,9 +35,12 @@ _BUMP = text(
 )
 _VERSION = text("SELECT value FROM meta WHERE key = :key")
 _UPSERT_UNIT = text(
-    "INSERT INTO units (code, name, kind) VALUES (:code, :name, :kind) "
-    "ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind"
+    "INSERT INTO units (code, name, kind, county_code) VALUES (:code, :name, :kind, :county) "
+    "ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, "
+    "county_code = excluded.county_code"
 )
+_ADD_COUNTY = text("INSERT INTO counties (code) VALUES (:county) ON CONFLICT (code) DO NOTHING")
+_NAME_COUNTY = text("UPDATE counties SET name = :name WHERE code = :code")
 _UPSERT_VILLAGE = text(
     "INSERT INTO villages (code, name, unit_code, kind, terrain) "
     "VALUES (:code, :name, :unit_code, :kind, :terrain) "
@@ -75,11 +78,25 @@ def catalog_version(conn: Connection) -> int:
     return int(conn.execute(_VERSION, {"key": CATALOG_VERSION_KEY}).scalar_one())
 
 
+def county_of(unit_code: str) -> str:
+    """The county a unit belongs to: the first six characters of its code (GB/T 2260
+    division codes: a township's nine digits begin with its county's six)."""
+    return unit_code[:6]
+
+
 def upsert_units(conn: Connection, units: Iterable[Unit]) -> int:
-    rows = [{"code": u.code, "name": u.name, "kind": u.kind} for u in units]
+    """Add or update units; each joins the county its code names (added if new)."""
+    rows = [{"code": u.code, "name": u.name, "kind": u.kind, "county": county_of(u.code)}
+            for u in units]
     if rows:
+        executemany(conn, _ADD_COUNTY, [{"county": c} for c in sorted({r["county"] for r in rows})])
         conn.execute(_UPSERT_UNIT, rows)
     return len(rows)
+
+
+def name_county(conn: Connection, code: str, name: str) -> bool:
+    """Give a county its name; False when no unit of that county is known."""
+    return conn.execute(_NAME_COUNTY, {"code": code, "name": name}).rowcount == 1
 
 
 def upsert_villages(conn: Connection, villages: Iterable[Village]) -> int:

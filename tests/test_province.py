@@ -1,0 +1,105 @@
+"""A province of counties: every township belongs to the county its code begins with;
+the province report gives each county's terminals online, coverage and readiness for
+the sessions ahead, with the province's total, as JSON or CSV; a county can be named.
+On SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.appkeys import DB
+from server.queries import county
+from tests import tusclient
+from tests.conftest import Server
+from tests.test_fleet import T1, T2, beat, heartbeat
+
+pytestmark = pytest.mark.asyncio
+OTHER = "140122"  # a second county beside the sample county (140121)
+
+
+async def add_other_county(server: Server) -> None:
+    def add(c: Any) -> None:
+        county.upsert_units(c, [county.Unit(code=f"{OTHER}100", name="城关镇", kind="town")])
+        county.upsert_villages(c, [county.Village(code=f"{OTHER}100{n:03d}", name=f"新村{n}",
+                                                  unit_code=f"{OTHER}100", kind="village",
+                                                  terrain="plain") for n in (1, 2)])
+        for n in (1, 2):
+            county.add_terminal(c, f"T{OTHER}100{n:03d}", f"{OTHER}100{n:03d}", f"新村{n}终端站点")
+
+    await server.running.app[DB].write(add)
+
+
+async def report(server: Server, query: str = "") -> dict[str, Any]:
+    async with server.http.get(f"/api/v1/admin/province{query}") as r:
+        assert r.status == 200, await r.text()
+        return dict(await r.json())
+
+
+async def test_counties_online_and_readiness(server: Server, clip: Path) -> None:
+    await add_other_county(server)
+    up = await tusclient.upload(server.http, clip.read_bytes(), title="冬训第一课")
+    sha, content_id = up.headers["Yuanjiao-Sha256"], up.headers["Yuanjiao-Content-Id"]
+    starts = datetime.now(UTC) + timedelta(days=1)
+    async with server.http.post("/api/v1/admin/sessions", json={
+            "title": "冬训", "starts_at": starts.isoformat(), "content_ids": [content_id],
+            "village_codes": ["140121100001", "140121100002", f"{OTHER}100001"]}) as r:
+        assert r.status == 201
+    await beat(await server.as_terminal(T1), T1, heartbeat([{"sha256": sha, "state": "ready",
+                                                             "bytes_present": 1}]))
+    await beat(await server.as_terminal(T2), T2, heartbeat([]))
+
+    got = await report(server)
+    by_code = {c["code"]: c for c in got["counties"]}
+    assert set(by_code) == {"140121", OTHER}
+    home, other = by_code["140121"], by_code[OTHER]
+    assert (home["terminals"], home["online"]) == (211, 2)
+    assert (other["villages"], other["terminals"], other["online"]) == (2, 2, 0)
+    assert (home["sessions_ahead"], home["due"], home["ready"]) == (1, 2, 1)
+    assert home["readiness_rate"] == 0.5
+    assert (other["sessions_ahead"], other["due"], other["ready"]) == (1, 1, 0)
+    total = got["total"]
+    assert (total["name"], total["terminals"], total["online"], total["due"], total["ready"]) == (
+        "全省", 213, 2, 3, 1)
+    assert other["name"] == OTHER  # unnamed yet: shown by its code
+
+    async with server.http.put(f"/api/v1/admin/counties/{OTHER}", json={"name": "榆次区"}) as r:
+        assert r.status == 200
+    async with server.http.put("/api/v1/admin/counties/999999", json={"name": "无此县"}) as r:
+        assert r.status == 404
+        err = (await r.json())["error"]
+        assert err["code"] == "unknown_county" and "999999" in err["message"]
+    async with server.http.get("/api/v1/admin/province?format=csv") as r:
+        assert r.status == 200
+        rows = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+    assert rows[0][:3] == ["县代码", "县", "村（社区）"]
+    assert rows[1][1] == "全省" and rows[-1][:2] == [OTHER, "榆次区"]
+
+
+async def test_coverage_by_county(server: Server) -> None:
+    """Members of each county, and those trained in the period (from the roll-ups)."""
+    await add_other_county(server)
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    def members(c: Any) -> None:
+        from sqlalchemy import text
+        for n, village in enumerate(["140121100001", "140121100001", f"{OTHER}100001"]):
+            c.execute(text("INSERT INTO members (member_no, village_code, name, updated_at) "
+                           "VALUES (:no, :v, :name, :at)"),
+                      {"no": f"M{n}", "v": village, "name": f"党员{n}", "at": "2026-01-01T00:00:00+00:00"})
+        c.execute(text("INSERT INTO member_days (member_no, day, records) "
+                       "VALUES ('M2', :day, 1)"), {"day": day})
+
+    await server.running.app[DB].write(members)
+    got = await report(server, f"?from={day[:8]}01&to={day}")
+    by_code = {c["code"]: c for c in got["counties"]}
+    assert (by_code["140121"]["members"], by_code["140121"]["trained"]) == (2, 0)
+    assert (by_code[OTHER]["members"], by_code[OTHER]["trained"], by_code[OTHER]["coverage_rate"]) == (
+        1, 1, 1.0)
+    assert (got["total"]["members"], got["total"]["trained"]) == (3, 1)
