@@ -149,12 +149,14 @@ async def _admin(app: web.Application, args: argparse.Namespace) -> int:
             secrets.check_password_rules(password)
             hashed = await secrets.hash_password(password)
             if args.admin_command == "create":
+                county = args.county or None
                 made = await db.write(
-                    lambda c: aq.create_admin(c, args.username, hashed, args.role, now))
+                    lambda c: aq.create_admin(c, args.username, hashed, args.role, now, county))
                 if made is None:
                     raise ValueError(f"{args.username} exists already; use `admin reset`")
-                print(f"已创建账号 {args.username}（{args.role}）/ account {args.username} "
-                      f"({args.role}) created")
+                where = f"，县 {county}" if county else "，全省"
+                print(f"已创建账号 {args.username}（{args.role}{where}）/ account {args.username} "
+                      f"({args.role}, {'county ' + county if county else 'province'}) created")
             else:
                 if not await db.write(lambda c: aq.set_password(c, args.username, hashed, now)):
                     raise ValueError(f"no account {args.username}")

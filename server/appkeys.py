@@ -36,6 +36,7 @@ DISK = web.AppKey("disk", DiskWatch)
 ATTENDANCE_SLOTS = web.AppKey("attendance_slots", asyncio.Semaphore)  # batches in memory at once
 EGRESS = web.AppKey("egress", EgressCounter)  # bytes of each content sent from /blobs
 LEASES = web.AppKey("leases", Leases)  # who on each LAN fetches an item from the server
+COUNTY_ROUTES = web.AppKey("county_routes", frozenset)  # routes a county's account may use
 CATALOGS = web.AppKey("catalogs", CatalogMemo)  # what each terminal's catalog was last
 HEARTBEATS = web.AppKey("heartbeats", HeartbeatWriter)  # heartbeats written together
 BACKFILL = web.AppKey("backfill", asyncio.Task[None])  # piece hashes for earlier contents

@@ -5,7 +5,7 @@
     yuanjiao-server import-members FILE [--dry-run]   the roster, CSV (UTF-8/GBK), XLSX or XLS
     yuanjiao-server add FILE --title T --kind K
     yuanjiao-server seed-demo                 sample county, roster, videos, a session
-    yuanjiao-server admin create NAME [--role admin|viewer] / reset NAME / token NAME --name N
+    yuanjiao-server admin create NAME [--role admin|viewer] [--county CODE] / reset NAME / token NAME --name N
     yuanjiao-server bundle write DIR (--township CODE | --terminal ID ... | --offline)
     yuanjiao-server bundle import DIR         attendance and state terminals put on a stick
     yuanjiao-server settings                  every setting with its default and help
@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="read the password from standard input instead of asking")
         if name == "create":
             sp.add_argument("--role", choices=["admin", "viewer"], default="admin")
+            sp.add_argument("--county", metavar="CODE", default="",
+                            help="县级账号：只管这个县（六位县代码）; a county's account: sees that "
+                                 "county alone (its six-digit code). Left out: the province's")
     tok = adm_sub.add_parser("token",
                              help="生成接口令牌（只显示一次） make an API token for scripts (shown once)")
     common(tok, nested=True)

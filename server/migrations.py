@@ -282,6 +282,12 @@ UPDATE units SET county_code = substr(code, 1, 6);
 CREATE INDEX units_county ON units(county_code);
 """
 
+COUNTY_ACCOUNTS = """
+ALTER TABLE admins ADD COLUMN county_code TEXT REFERENCES counties(code);
+ALTER TABLE contents ADD COLUMN county_code TEXT REFERENCES counties(code);
+ALTER TABLE sessions ADD COLUMN county_code TEXT REFERENCES counties(code);
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -616,4 +622,8 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
               postgresql="CREATE INDEX attendance_session ON attendance(session_id);"),
     Migration("0014_counties", sqlite=COUNTIES.format(without_rowid=" WITHOUT ROWID"),
               postgresql=COUNTIES.format(without_rowid="")),
+    # County accounts: an admin with a county sees and changes that county alone; one
+    # without (every account before this step) is the province's (or the one county's).
+    # Contents and sessions a county account makes belong to that county.
+    Migration("0015_county_accounts", sqlite=COUNTY_ACCOUNTS, postgresql=COUNTY_ACCOUNTS),
 ]

@@ -25,6 +25,7 @@ from server.api import (
     tus,
 )
 from server.api import models as m
+from server.appkeys import COUNTY_ROUTES
 from shared import peers as shared_peers
 from shared import protocol as p
 
@@ -48,6 +49,7 @@ class Endpoint:
     csv: bool = False
     query: tuple[str, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
+    county: bool = False  # keeps a county's account inside its county (server/auth/policy.py)
 
 
 A = "/api/v1/admin"
@@ -63,9 +65,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Log in to the console: sets an HttpOnly session cookie, returns the CSRF token",
              request=auth.LoginIn, response=auth.SessionOut, errors=(400, 401, 415, 422, 429)),
     Endpoint("POST", "/api/v1/auth/logout", auth.logout, "admin", "End the console session",
-             status=204, errors=(401, 403)),
+             status=204, errors=(401, 403), county=True),
     Endpoint("GET", "/api/v1/auth/session", auth.current, "admin",
-             "Who is logged in, their role and CSRF token", response=auth.SessionOut, errors=(401,)),
+             "Who is logged in, their role, county and CSRF token", response=auth.SessionOut,
+             errors=(401,), county=True),
     Endpoint("GET", A + "/tokens", auth.list_tokens, "admin", "API tokens (never the secrets)",
              response=list[auth.TokenOut], errors=(401,)),
     Endpoint("POST", A + "/tokens", auth.create_token, "admin",
@@ -241,8 +244,12 @@ async def console(request: web.Request) -> web.FileResponse:
 
 
 def add_routes(app: web.Application, openapi_handler: Handler) -> None:
+    county_routes = set()
     for e in ENDPOINTS:
-        app.router.add_route(e.method, e.path, e.handler)
+        route = app.router.add_route(e.method, e.path, e.handler)
+        if e.county:
+            county_routes.add(route)
+    app[COUNTY_ROUTES] = frozenset(county_routes)
     app.router.add_get("/api/v1/openapi.json", openapi_handler)
     app.router.add_get("/", console)
     app.router.add_static("/static", STATIC, append_version=False)

@@ -192,9 +192,9 @@ _hash_cache: dict[str, str] = {}
 
 
 async def add_account(running: RunningServer, username: str = "admin", role: str = "admin",
-                      password: str = ADMIN_PASSWORD) -> str:
-    """Create a console account and return an API token for it (argon2 hashes are cached
-    across tests: hashing is deliberately slow)."""
+                      password: str = ADMIN_PASSWORD, county: str | None = None) -> str:
+    """Create a console account (a county's when `county` is a code) and return an API
+    token for it (argon2 hashes are cached across tests: hashing is deliberately slow)."""
     from server.appkeys import DB
     from server.auth import secrets
     from server.auth.policy import ADMIN_TOKEN_PREFIX
@@ -207,7 +207,7 @@ async def add_account(running: RunningServer, username: str = "admin", role: str
     token = secrets.new_token(ADMIN_TOKEN_PREFIX)
 
     def add(c: Connection) -> None:
-        admin_id = q.create_admin(c, username, hashed, role, now)
+        admin_id = q.create_admin(c, username, hashed, role, now, county)
         if admin_id is None:  # the account survives a restart on the same data
             row = q.admin_by_name(c, username)
             assert row is not None

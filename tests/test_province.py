@@ -15,25 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from server.appkeys import DB
-from server.queries import county
 from tests import tusclient
 from tests.conftest import Server
+from tests.county_scope import OTHER, add_other_county, county_admin
 from tests.test_fleet import T1, T2, beat, heartbeat
 
 pytestmark = pytest.mark.asyncio
-OTHER = "140122"  # a second county beside the sample county (140121)
-
-
-async def add_other_county(server: Server) -> None:
-    def add(c: Any) -> None:
-        county.upsert_units(c, [county.Unit(code=f"{OTHER}100", name="城关镇", kind="town")])
-        county.upsert_villages(c, [county.Village(code=f"{OTHER}100{n:03d}", name=f"新村{n}",
-                                                  unit_code=f"{OTHER}100", kind="village",
-                                                  terrain="plain") for n in (1, 2)])
-        for n in (1, 2):
-            county.add_terminal(c, f"T{OTHER}100{n:03d}", f"{OTHER}100{n:03d}", f"新村{n}终端站点")
-
-    await server.running.app[DB].write(add)
 
 
 async def report(server: Server, query: str = "") -> dict[str, Any]:
@@ -103,3 +90,27 @@ async def test_coverage_by_county(server: Server) -> None:
     assert (by_code[OTHER]["members"], by_code[OTHER]["trained"], by_code[OTHER]["coverage_rate"]) == (
         1, 1, 1.0)
     assert (got["total"]["members"], got["total"]["trained"]) == (3, 1)
+
+
+async def test_county_account_is_kept_to_its_county(server: Server) -> None:
+    """A county's account knows its county; the province's work (and any endpoint that
+    does not yet keep it inside its county) answers it 403 province_only, in Chinese."""
+    await add_other_county(server)
+    async with await county_admin(server, OTHER) as http:
+        async with http.get("/api/v1/auth/session") as r:
+            assert r.status == 200 and (await r.json())["county"] == OTHER
+        for method, path in (("GET", "/api/v1/admin/province"),
+                             ("PUT", f"/api/v1/admin/counties/{OTHER}")):
+            async with http.request(method, path, json={"name": "榆次区"}) as r:
+                assert r.status == 403
+                err = (await r.json())["error"]
+                assert err["code"] == "province_only" and OTHER in err["message"]
+    async with server.http.get("/api/v1/auth/session") as r:
+        assert (await r.json())["county"] is None  # the province's account
+
+
+async def test_county_account_needs_a_known_county(server: Server) -> None:
+    from server.queries.auth import UnknownCounty
+
+    with pytest.raises(UnknownCounty):
+        await county_admin(server, "999999")

@@ -32,6 +32,7 @@ class SessionOut(Struct, frozen=True, kw_only=True):
     username: str
     role: Literal["admin", "viewer"]
     csrf_token: str | None
+    county: str | None = None  # a county's account: its county's code; None: the province's
 
 
 class TokenIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -113,7 +114,8 @@ async def login(request: web.Request) -> web.Response:
         tq.add_device(c, device_hash, row.id, now, device_until)
 
     await db.write(record)
-    response = json_response(SessionOut(username=row.username, role=row.role, csrf_token=csrf))
+    response = json_response(SessionOut(username=row.username, role=row.role, csrf_token=csrf,
+                                        county=row.county))
     secure = _is_https(request)
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure,
@@ -139,7 +141,8 @@ async def logout(request: web.Request) -> web.Response:
 
 async def current(request: web.Request) -> web.Response:
     who = admin_of(request)
-    return json_response(SessionOut(username=who.username, role=who.role, csrf_token=who.csrf))
+    return json_response(SessionOut(username=who.username, role=who.role, csrf_token=who.csrf,
+                                    county=who.county))
 
 
 async def list_tokens(request: web.Request) -> web.Response:

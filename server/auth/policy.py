@@ -10,6 +10,9 @@ the auth middleware in `server.middlewares`).
     terminal      /api/v1/terminals/{id}/...: that terminal's own token, nothing else
     blob          /blobs/...: an enrolled terminal's token, or an admin
 
+A county's account (admins.county_code set) may use only the endpoints that keep it
+inside its county (`county=True` in server/routes.py); every other one answers it 403
+`province_only`.
 Admins authenticate with the session cookie set at login, or `Authorization: Bearer`
 with an API token (scripts, tus clients). Terminals send `Authorization: Bearer` with
 the token they received at enrollment. Credentials are looked up by their sha256.
@@ -23,7 +26,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from server.appkeys import DB, TOKENS
+from server.appkeys import COUNTY_ROUTES, DB, TOKENS
 from server.auth import secrets
 from server.errors import Forbidden, Unauthorized
 from server.queries import auth as q
@@ -47,6 +50,7 @@ class Admin:
     role: Literal["admin", "viewer"]
     csrf: str | None  # set for console sessions; None for API tokens
     session_hash: str | None = None
+    county: str | None = None  # a county's account sees that county alone; None: the province
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,8 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
         row = await db.read(lambda c: q.token(c, token_hash))
         if row is None:
             raise Unauthorized("the API token is unknown or was revoked")
-        return Admin(admin_id=row.admin_id, username=row.username, role=row.role, csrf=None)
+        return Admin(admin_id=row.admin_id, username=row.username, role=row.role, csrf=None,
+                     county=row.county)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
@@ -133,7 +138,7 @@ async def _authenticate_admin(request: web.Request) -> Admin | None:
     if row is None:
         return None
     return Admin(admin_id=row.admin_id, username=row.username, role=row.role,
-                 csrf=row.csrf_token, session_hash=session_hash)
+                 csrf=row.csrf_token, session_hash=session_hash, county=row.county)
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -176,4 +181,10 @@ async def authorize(request: web.Request) -> None:
                                 code="csrf")
         if who.role != "admin" and request.path != "/api/v1/auth/logout":
             raise Forbidden(f"{who.username} may only read (role viewer)", code="read_only")
+    route = request.match_info.route
+    if who.county is not None and route.resource is not None and route not in request.app[COUNTY_ROUTES]:
+        # Whitelisted, not blacklisted: an endpoint that does not yet keep a county's
+        # account inside its county refuses it rather than show it the province.
+        raise Forbidden(f"{who.username} is a county's account; this is the province's work",
+                        code="province_only", details={"county": who.county})
     request[_PRINCIPAL] = who

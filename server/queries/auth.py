@@ -22,6 +22,7 @@ class AdminRow:
     username: str
     password_hash: str
     role: Role
+    county: str | None
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Principal:
     admin_id: str
     username: str
     role: Role
+    county: str | None  # None: the province's account (or the one county's)
     csrf_token: str | None = None
 
 
@@ -46,20 +48,27 @@ class TokenRow:
     revoked_at: str | None
 
 
+class UnknownCounty(ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no county {code}: import its townships first")
+
+
 # User names compare without regard to ASCII case, as the SQLite column's NOCASE did.
 _NAMED = "lower(username) = lower(:username)"
 _NAME_TAKEN = text(f"SELECT 1 FROM admins WHERE {_NAMED}")
 _CREATE_ADMIN = text(
-    "INSERT INTO admins (id, username, password_hash, role, created_at, password_changed_at) "
-    "VALUES (:id, :username, :password_hash, :role, :now, :now) ON CONFLICT DO NOTHING"
+    "INSERT INTO admins (id, username, password_hash, role, county_code, created_at, "
+    "password_changed_at) VALUES (:id, :username, :password_hash, :role, :county, :now, :now) "
+    "ON CONFLICT DO NOTHING"
 )
+_COUNTY = text("SELECT 1 FROM counties WHERE code = :code")
 _ADMIN_ID = text(f"SELECT id FROM admins WHERE {_NAMED}")
 _SET_PASSWORD = text(
     "UPDATE admins SET password_hash = :password_hash, password_changed_at = :now WHERE id = :id"
 )
 _END_SESSIONS = text("DELETE FROM admin_sessions WHERE admin_id = :id")
 _FORGET_DEVICES = text("DELETE FROM known_devices WHERE admin_id = :id")
-_ADMIN = text(f"SELECT id, username, password_hash, role FROM admins WHERE {_NAMED}")
+_ADMIN = text(f"SELECT id, username, password_hash, role, county_code FROM admins WHERE {_NAMED}")
 _COUNT_ADMINS = text("SELECT COUNT(*) FROM admins")
 _EXPIRE_SESSIONS = text("DELETE FROM admin_sessions WHERE expires_at < :now")
 _CREATE_SESSION = text(
@@ -67,7 +76,7 @@ _CREATE_SESSION = text(
     "VALUES (:id_hash, :admin_id, :csrf, :now, :expires)"
 )
 _SESSION = text(
-    "SELECT a.id, a.username, a.role, s.csrf_token FROM admin_sessions s "
+    "SELECT a.id, a.username, a.role, a.county_code, s.csrf_token FROM admin_sessions s "
     "JOIN admins a ON a.id = s.admin_id WHERE s.id_hash = :id_hash AND s.expires_at > :now"
 )
 _DELETE_SESSION = text("DELETE FROM admin_sessions WHERE id_hash = :id_hash")
@@ -76,7 +85,7 @@ _CREATE_TOKEN = text(
     "VALUES (:id, :admin_id, :name, :token_hash, :now)"
 )
 _TOKEN = text(
-    "SELECT a.id, a.username, a.role FROM api_tokens t "
+    "SELECT a.id, a.username, a.role, a.county_code FROM api_tokens t "
     "JOIN admins a ON a.id = t.admin_id WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL"
 )
 _TOKENS = text(
@@ -89,14 +98,17 @@ _REVOKE_TOKEN = text(
 
 
 def create_admin(conn: Connection, username: str, password_hash: str, role: str,
-                 now: datetime) -> str | None:
-    """A new account; None if the name is taken (in any ASCII case)."""
+                 now: datetime, county: str | None = None) -> str | None:
+    """A new account, of one county (`county`, its code) or of the whole province (None);
+    None if the name is taken (in any ASCII case). Raises UnknownCounty."""
     if conn.execute(_NAME_TAKEN, {"username": username}).first() is not None:
         return None
+    if county is not None and conn.execute(_COUNTY, {"code": county}).first() is None:
+        raise UnknownCounty(county)
     admin_id = new_id()
     cur = conn.execute(_CREATE_ADMIN, {"id": admin_id, "username": username,
                                        "password_hash": password_hash, "role": role,
-                                       "now": to_db(now)})
+                                       "county": county, "now": to_db(now)})
     return admin_id if cur.rowcount == 1 else None
 
 
