@@ -10,6 +10,10 @@ rest, so a copy that was cut (a full stick, a pulled cable) is finished, not red
 the key that terminal enrolled with, and ingests the attendance through the same
 idempotent path as the network (a record stored once, however often the stick is read).
 
+Both take a `county_code` (None: the province): a county's bundles are for its terminals
+alone, another county's named terminal being unknown, and returns from another county's
+terminals are refused as from an unknown one, nothing of them stored.
+
 Both block on the stick; they run their file work on threads.
 """
 
@@ -33,7 +37,7 @@ from server import catalog
 from server.config import ServerConfig
 from server.db import Database
 from server.media.store import BlobStore, local_file
-from server.queries import attendance, fleet, pieces, rollups
+from server.queries import attendance, county, fleet, pieces, rollups
 from server.queries import bundles as q
 from server.signer import Signer
 from shared import bundle as b
@@ -103,15 +107,16 @@ _STICK_STOPPED = (errno.ENOSPC, errno.EPERM, errno.EFBIG, errno.EIO, errno.EDQUO
 async def write_bundle(
     db: Database, store: BlobStore, signer: Signer, config: ServerConfig, server_id: str,
     stick: Path, *, township: str | None = None, terminal_ids: tuple[str, ...] = (),
-    offline: bool = False, part_limit: int = b.FAT32_PART,
+    offline: bool = False, part_limit: int = b.FAT32_PART, county_code: str | None = None,
 ) -> BundleReport:
-    """Write a bundle for the chosen terminals onto `stick` (a mounted directory)."""
+    """Write a bundle for the chosen terminals (of `county_code`, when given) onto `stick`
+    (a mounted directory)."""
     if not await asyncio.to_thread(stick.is_dir):
         raise BundleError(f"{stick} is not a directory: mount the stick and name its folder")
     now = utcnow()
     online_after = timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
-    rows, skipped = await db.read(lambda c: q.select_terminals(
-        c, township=township, terminal_ids=terminal_ids,
+    rows, skipped = await db.read(lambda c: _choose(
+        c, county_code, township=township, terminal_ids=terminal_ids,
         offline_before=now - online_after if offline else None))
     if not rows:
         raise BundleError("no enrolled terminal matches the choice; nothing to write"
@@ -173,6 +178,23 @@ async def write_bundle(
              "%d kept, %d missing", stick, len(report.terminals), report.items,
              report.parts_written, report.bytes_written, report.parts_kept, len(report.missing))
     return report
+
+
+def _choose(
+    c: Connection, county_code: str | None, *, township: str | None,
+    terminal_ids: tuple[str, ...], offline_before: datetime | None,
+) -> tuple[list[q.BundleTerminal], dict[str, str]]:
+    """`q.select_terminals`, kept to `county_code`'s terminals when one is given: another
+    county's terminal named by id is skipped as unknown, one of another county's township
+    or offline ones is not mentioned at all."""
+    rows, skipped = q.select_terminals(c, township=township, terminal_ids=terminal_ids,
+                                       offline_before=offline_before)
+    if county_code is None:
+        return rows, skipped
+    ours = county.county_terminals(c, county_code)
+    unknown = {i: "unknown terminal" for i in terminal_ids if i not in ours}
+    return ([r for r in rows if r.id in ours],
+            unknown | {i: why for i, why in skipped.items() if i in ours})
 
 
 def _write_head(stick: Path, manifest: b.BundleManifest, signed: dict[str, bytes]) -> None:
@@ -258,15 +280,19 @@ def _whole_on_stick(stick: Path, m: b.ManifestItem) -> bool:
 # --- returns ---------------------------------------------------------------------------
 
 
-async def import_returns(db: Database, stick: Path, basis: rollups.Basis) -> ReturnsReport:
+async def import_returns(db: Database, stick: Path, basis: rollups.Basis,
+                         county_code: str | None = None) -> ReturnsReport:
     """Ingest every terminal's returns on `stick` that its enrolled key vouches for
-    (`basis`: the report roll-ups the records are added to)."""
+    (`basis`: the report roll-ups the records are added to); with `county_code`, only
+    those of that county's terminals, the rest refused as from unknown terminals."""
     base = b.root(stick) / "returns"
     if not await asyncio.to_thread(stick.is_dir):
         raise BundleError(f"{stick} is not a directory: mount the stick and name its folder")
     report = ReturnsReport(directory=str(stick))
     files = await asyncio.to_thread(_return_files, base)
     keys = await db.read(q.public_keys)
+    ours = None if county_code is None else await db.read(
+        partial(county.county_terminals, county=county_code))
     seen: set[str] = set()
     for path in files:
         name = str(path.relative_to(b.root(stick)))
@@ -277,12 +303,15 @@ async def import_returns(db: Database, stick: Path, basis: rollups.Basis) -> Ret
         except (OSError, ValueError) as e:
             report.refused[name] = f"unreadable: {e}"
             continue
+        if ours is not None and dir_terminal not in ours:  # before asking if it was taken in
+            report.refused[name] = _not_enrolled(dir_terminal)
+            continue
         digest = b.digest(data)
         if await db.read(partial(q.return_known, digest=digest)):
             report.already_imported += 1
             continue
         if dir_terminal not in keys:
-            report.refused[name] = f"{dir_terminal} is not an enrolled terminal of this county"
+            report.refused[name] = _not_enrolled(dir_terminal)
             continue
         key_b64 = keys[dir_terminal]
         try:
@@ -325,6 +354,10 @@ async def import_returns(db: Database, stick: Path, basis: rollups.Basis) -> Ret
              "%d already imported, %d refused", stick, report.files, report.records_new,
              report.records_duplicate, report.states, report.already_imported, len(report.refused))
     return report
+
+
+def _not_enrolled(terminal_id: str) -> str:
+    return f"{terminal_id} is not an enrolled terminal of this county"
 
 
 def _take_attendance(

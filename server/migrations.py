@@ -284,7 +284,6 @@ CREATE INDEX units_county ON units(county_code);
 
 COUNTY_ACCOUNTS = """
 ALTER TABLE admins ADD COLUMN county_code TEXT REFERENCES counties(code);
-ALTER TABLE contents ADD COLUMN county_code TEXT REFERENCES counties(code);
 ALTER TABLE sessions ADD COLUMN county_code TEXT REFERENCES counties(code);
 """
 
@@ -624,6 +623,6 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
               postgresql=COUNTIES.format(without_rowid="")),
     # County accounts: an admin with a county sees and changes that county alone; one
     # without (every account before this step) is the province's (or the one county's).
-    # Contents and sessions a county account makes belong to that county.
+    # Sessions a county account makes belong to that county.
     Migration("0015_county_accounts", sqlite=COUNTY_ACCOUNTS, postgresql=COUNTY_ACCOUNTS),
 ]

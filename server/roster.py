@@ -18,9 +18,11 @@ row number) and a reason in Chinese then English, when: the member number is emp
 too long, or was turned into scientific notation by Excel (`1.40121E+17`: the digits
 are gone, so it is never stored and never a "duplicate" of another such row); the
 number came earlier in the file (both lines named); the name is empty; the village
-code is empty, mangled or not of this county; the sex is not 男/女. Optional dates
-never cost a row: a year-month (`1965.03`, `1966年5月`) is kept as `1965-03`, and a
-date that cannot be read is dropped with a warning.
+code is empty, mangled or not of this county (for a county's account: not of its
+county, worded as for a code that does not exist); the number is a member of another
+county (a county's account changes its own members only); the sex is not 男/女.
+Optional dates never cost a row: a year-month (`1965.03`, `1966年5月`) is kept as
+`1965-03`, and a date that cannot be read is dropped with a warning.
 
 Errors of the whole file are RosterFormatError (English text, Chinese in `zh`, and an
 error-table `code`); a spreadsheet whose declared uncompressed size or compression
@@ -34,7 +36,7 @@ import csv
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -387,6 +389,7 @@ DATE_NAMES = {"born": ("出生日期", "date of birth"), "joined": ("入党日�
 
 def _row(
     line: int, raw: list[str], fields: list[str | None], villages: set[str], seen: Staging,
+    elsewhere: Set[str],
 ) -> tuple[RowResult, MemberRow | None]:
     rec: dict[str, str] = {}
     for i, f in enumerate(fields):
@@ -427,6 +430,10 @@ def _row(
     if code not in villages:
         return refused(f"村（社区）代码 {code} 不是本县的村（社区）",
                        f"village code {code} is not a village of this county")
+    if no in elsewhere:
+        return refused(f"序号 {no} 是外县的党员，本县不能导入或修改",
+                       f"序号 {no} is a member of another county; a county's account cannot "
+                       "import or change it")
     sex = rec.get("sex", "")
     if sex and sex not in ("男", "女"):
         return refused(f"性别“{sex}”只能是“男”或“女”", f"性别 (sex) {sex!r} is not 男 or 女")
@@ -456,11 +463,12 @@ def _row(
 
 
 def scan(
-    path: Path, villages: set[str], staging: Path,
+    path: Path, villages: set[str], staging: Path, elsewhere: Set[str] = frozenset(),
 ) -> tuple[int, Iterator[tuple[RowResult, MemberRow | None]]]:
     """(title rows skipped, each data row's result and member), staging accepted rows in
-    the file `staging`. Reads the header now; RosterFormatError for a file that cannot be
-    read or has more than MAX_ROWS rows."""
+    the file `staging`; rows naming a village not in `villages`, or a member number in
+    `elsewhere` (members the account may not change), are refused. Reads the header now;
+    RosterFormatError for a file that cannot be read or has more than MAX_ROWS rows."""
     rows = read_rows(path)
     fields, header_line = find_header(rows)
 
@@ -478,17 +486,18 @@ def scan(
                     raise RosterFormatError(
                         f"花名册超过 {MAX_ROWS} 行；请分成几个文件导入",
                         f"the roster has more than {MAX_ROWS} rows; import it in several files")
-                yield _row(line, raw, fields, villages, seen)
+                yield _row(line, raw, fields, villages, seen, elsewhere)
         finally:
             seen.close()
 
     return header_line - 1, results()
 
 
-def check(path: Path, villages: set[str], staging: Path) -> CheckReport:
+def check(path: Path, villages: set[str], staging: Path, elsewhere: Set[str] = frozenset()
+          ) -> CheckReport:
     """Read the whole file and say what each row would do; stage the accepted rows in
-    the file `staging` for `store()` (and `count_new()`)."""
-    skipped, results = scan(path, villages, staging)
+    the file `staging` for `store()` (and `count_new()`); see `scan()`."""
+    skipped, results = scan(path, villages, staging, elsewhere)
     report = CheckReport(skipped_title_rows=skipped)
     for result, _member in results:
         report.add(result)
@@ -509,6 +518,13 @@ def store(conn: Connection, staging: Path) -> tuple[int, int]:
 
 _KNOWN = text("SELECT COUNT(*) FROM members WHERE member_no IN :numbers").bindparams(
     bindparam("numbers", expanding=True))
+
+
+def staged_numbers(staging: Path) -> Iterator[str]:
+    """The member numbers `check()` staged (blocking, streaming)."""
+    from server.queries.staging import staged_members
+
+    return (m.member_no for m in staged_members(staging))
 
 
 def count_new(conn: Connection, staging: Path) -> int:

@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 from server import __version__
 from server.api import models as m
 from server.api.jsonio import json_response, local_day_start, query_date, read_json
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB, EGRESS, SERVER_ID, SIGNER
-from server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from server.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from server.queries import contents as q
 from server.queries import county
 from shared import signing
@@ -101,29 +102,30 @@ async def retire_content(request: web.Request) -> web.Response:
 
 
 async def list_assignments(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.list_assignments)
+    """Every assignment; for a county's account those reaching its county."""
+    county_code = county_of(request)
+    rows = await request.app[DB].read(lambda c: q.list_assignments(c, county_code))
     return json_response(msgspec.convert(rows, list[m.AssignmentOut], from_attributes=True))
 
 
 async def create_assignment(request: web.Request) -> web.Response:
+    """Assign a content to every terminal (scope "county", no target), one county (scope
+    "county", its code: the province's account), a township, a village or a terminal. A
+    county's account assigns inside its county: "county" means its own."""
     body = await read_json(request, m.AssignmentIn)
+    mine = county_of(request)
 
     def add(c: Connection) -> str:
         if q.get_content(c, body.content_id) is None:
             raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
-        target = "" if body.scope == "county" else normalize_code(body.target)
+        target = normalize_code(body.target or "")
+        if body.scope == "county" and mine is not None and target in ("", mine):
+            target = mine
         if body.scope != "county" and not target:
             raise Unprocessable(f"an assignment to a {body.scope} needs a target code",
                                 code="missing_target")
-        if body.scope == "unit":
-            found = county.unit_exists(c, target)
-        elif body.scope == "village":
-            found = county.village(c, target) is not None
-        elif body.scope == "terminal":
-            found = county.terminal(c, target) is not None
-        else:
-            found = True
-        if not found:
+        lies_in = q.target_county(c, body.scope, target)
+        if lies_in is None or (mine is not None and lies_in != mine):
             raise Unprocessable(f"no {body.scope} {target} in this county", code="unknown_target")
         return q.add_assignment(c, body.content_id, body.scope, target, body.needed_by)
 
@@ -133,9 +135,21 @@ async def create_assignment(request: web.Request) -> web.Response:
 
 async def delete_assignment(request: web.Request) -> web.Response:
     assignment_id = request.match_info["assignment_id"]
-    if not await request.app[DB].write(lambda c: q.delete_assignment(c, assignment_id)):
-        raise NotFound(f"no assignment {assignment_id}",
+    mine = county_of(request)
+    unknown = NotFound(f"no assignment {assignment_id}",
                        details={"what": "分发安排", "id": assignment_id})
+
+    def delete(c: Connection) -> None:
+        lies_in = q.assignment_county(c, assignment_id)
+        if lies_in is None or (mine is not None and lies_in not in ("", mine)):
+            raise unknown
+        if mine is not None and lies_in == "":
+            raise Forbidden("this assignment reaches every county: the province's to withdraw",
+                            code="province_only", details={"county": mine})
+        if not q.delete_assignment(c, assignment_id):
+            raise unknown
+
+    await request.app[DB].write(delete)
     return web.Response(status=204)
 
 
@@ -148,13 +162,15 @@ async def list_sessions(request: web.Request) -> web.Response:
     if "since" in request.query:
         since = local_day_start(query_date(request, "since", date.today()),
                                 request.app[CONFIG].county_tz)
-    rows = await request.app[DB].read(lambda c: q.list_sessions(c, since))
+    county_code = county_of(request)
+    rows = await request.app[DB].read(lambda c: q.list_sessions(c, since, county_code))
     return json_response(msgspec.convert(rows, list[m.SessionOut], from_attributes=True))
 
 
 async def get_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    row = await request.app[DB].read(lambda c: q.get_session(c, session_id))
+    county_code = county_of(request)
+    row = await request.app[DB].read(lambda c: q.get_session(c, session_id, county_code))
     if row is None:
         raise NotFound(f"no session {session_id}")
     return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
@@ -170,15 +186,16 @@ async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request, m.SessionIn)
     _not_past(body.starts_at)
     villages = [normalize_code(v) for v in body.village_codes]  # typed codes: NFKC, no spaces
+    county_code = county_of(request)  # a county's account: its villages only, its session
 
     def add(c: Connection) -> str:
         if missing := q.missing_contents(c, body.content_ids):
             raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
                                 details={"ids": list(missing)})
-        if missing := q.missing_villages(c, villages):
+        if missing := q.missing_villages(c, villages, county_code):
             raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village",
                                 details={"codes": list(missing)})
-        return q.add_session(c, body.title, body.starts_at, body.content_ids, villages)
+        return q.add_session(c, body.title, body.starts_at, body.content_ids, villages, county_code)
 
     session_id = await request.app[DB].write(add)
     return json_response(m.Created(id=session_id), status=201)
@@ -190,9 +207,10 @@ async def patch_session(request: web.Request) -> web.Response:
     body = await read_json(request, m.SessionPatch)
     if body.starts_at is not None:
         _not_past(body.starts_at)
+    county_code = county_of(request)
 
     def change(c: Connection) -> None:
-        starts = q.session_starts(c, session_id)
+        starts = q.session_starts(c, session_id, county_code)
         if starts is None:
             raise NotFound(f"no session {session_id}")
         if from_db(starts) < utcnow():
@@ -200,7 +218,7 @@ async def patch_session(request: web.Request) -> web.Response:
                            code="session_past")
         if body.content_ids and (missing := q.missing_contents(c, body.content_ids)):
             raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
-        if body.village_codes and (missing := q.missing_villages(c, body.village_codes)):
+        if body.village_codes and (missing := q.missing_villages(c, body.village_codes, county_code)):
             raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
         q.update_session(c, session_id, body.title, body.starts_at, body.content_ids,
                          body.village_codes)
@@ -212,8 +230,8 @@ async def patch_session(request: web.Request) -> web.Response:
 
 async def session_roll_call(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    db = request.app[DB]
-    if await db.read(lambda c: q.session_starts(c, session_id)) is None:
+    db, county_code = request.app[DB], county_of(request)
+    if await db.read(lambda c: q.session_starts(c, session_id, county_code)) is None:
         raise NotFound(f"no session {session_id}")
     rows = await db.read(lambda c: q.session_roll_call(c, session_id))
     return json_response(msgspec.convert(rows, list[m.RollCallEntry], from_attributes=True))
@@ -221,7 +239,8 @@ async def session_roll_call(request: web.Request) -> web.Response:
 
 async def delete_session(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
-    if not await request.app[DB].write(lambda c: q.delete_session(c, session_id)):
+    county_code = county_of(request)
+    if not await request.app[DB].write(lambda c: q.delete_session(c, session_id, county_code)):
         raise NotFound(f"no session {session_id}", details={"what": "学习场次", "id": session_id})
     return web.Response(status=204)
 
@@ -230,23 +249,30 @@ async def delete_session(request: web.Request) -> web.Response:
 
 
 async def list_units(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(county.list_units)
+    """Every unit; for a county's account its county's."""
+    mine = county_of(request)
+    rows = await request.app[DB].read(lambda c: county.list_units(c, mine))
     return json_response(msgspec.convert(rows, list[m.UnitOut], from_attributes=True))
 
 
 async def list_villages(request: web.Request) -> web.Response:
-    unit = request.query.get("unit")
-    rows = await request.app[DB].read(lambda c: county.list_villages(c, unit))
+    """Every village (of `?unit=`); for a county's account its county's: another
+    county's unit has none, as an unknown one."""
+    unit, mine = request.query.get("unit"), county_of(request)
+    rows = await request.app[DB].read(lambda c: county.list_villages(c, unit, mine))
     return json_response(msgspec.convert(rows, list[m.VillageOut], from_attributes=True))
 
 
 async def create_terminal(request: web.Request) -> web.Response:
+    """Register a terminal point; a county's account in its own villages (another
+    county's village is refused as an unknown one)."""
     body = await read_json(request, m.TerminalIn)
     village_code = normalize_code(body.village_code)
     terminal_id = body.id or county.terminal_id_for(village_code)
+    mine = county_of(request)
 
     def add(c: Connection) -> None:
-        v = county.village(c, village_code)
+        v = county.village(c, village_code, mine)
         if v is None:
             raise Unprocessable(f"no village {village_code}", code="unknown_village",
                                 details={"codes": [village_code]})

@@ -3,6 +3,7 @@
 A record is flagged when the server could not place it in time with confidence, when it
 ends after it was received or before it starts, or when it names people who are not on
 its village's roster (`server.placement`). It counts in no figure until confirmed here.
+A county's account lists and confirms the records of its county's terminals alone.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from server.api import models as m
 from server.api.jsonio import json_response, read_json
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB
 from server.errors import NotFound, Unprocessable
 from server.placement import RECEIVE_SLACK
@@ -22,7 +24,8 @@ from shared.timeutil import from_db, to_db, utcnow
 
 
 async def list_flagged(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.flagged)
+    county = county_of(request)
+    rows = await request.app[DB].read(lambda c: q.flagged(c, county))
     return json_response(m.FlaggedRecords(records=[m.FlaggedRecord(
         terminal_id=r.terminal_id, record_id=r.record_id, village_code=r.village_code,
         village_name=r.village_name, title=r.title, started_at=r.started_at,
@@ -35,8 +38,8 @@ async def list_flagged(request: web.Request) -> web.Response:
 async def confirm_flagged(request: web.Request) -> web.Response:
     terminal_id, record_id = request.match_info["terminal_id"], request.match_info["record_id"]
     body = await read_json(request, m.ConfirmIn)
-    db = request.app[DB]
-    row = await db.read(lambda c: q.flagged_record(c, terminal_id, record_id))
+    db, county = request.app[DB], county_of(request)
+    row = await db.read(lambda c: q.flagged_record(c, terminal_id, record_id, county))
     if row is None:
         raise NotFound(f"terminal {terminal_id} has no flagged record {record_id}", code="unknown_record",
                        details={"terminal_id": terminal_id, "record_id": record_id})

@@ -1,6 +1,7 @@
 """USB bundles from the console: write one onto a stick mounted on the server, and take
 in what terminals returned on one. The directory is a path on the server machine (where
-the stick is plugged in); only admins (not viewers) may use these."""
+the stick is plugged in); only admins (not viewers) may use these. A county's account
+writes bundles for its county's terminals and takes in their returns alone."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from msgspec import Meta, Struct
 
 from server import bundles
 from server.api.jsonio import json_response, read_json
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, STORE
 from server.errors import Unprocessable
 from shared import bundle as b
@@ -63,7 +65,8 @@ async def write(request: web.Request) -> web.Response:
         report = await bundles.write_bundle(
             app[DB], app[STORE], app[SIGNER], app[CONFIG], app[SERVER_ID],
             _stick(request, body.directory), township=body.township,
-            terminal_ids=tuple(body.terminals), offline=body.offline, part_limit=body.part_size)
+            terminal_ids=tuple(body.terminals), offline=body.offline, part_limit=body.part_size,
+            county_code=county_of(request))
     except bundles.BundleError as e:
         raise Unprocessable(str(e), code="bundle_refused") from None
     except OSError as e:
@@ -77,7 +80,8 @@ async def import_returns(request: web.Request) -> web.Response:
     body = await read_json(request, ReturnsIn)
     try:
         report = await bundles.import_returns(request.app[DB], _stick(request, body.directory),
-                                              request.app[CONFIG].rollup_basis)
+                                              request.app[CONFIG].rollup_basis,
+                                              county_of(request))
     except bundles.BundleError as e:
         raise Unprocessable(str(e), code="bundle_refused") from None
     except OSError as e:

@@ -1,7 +1,8 @@
 """Enrollment: an admin makes a one-time code for a terminal point; the site manager
 types it into the box; the box gets its id, a 256-bit token (the server keeps only its
 hash) and the signing key to pin. Tokens rotate without downtime; revoking a terminal
-refuses it from then on."""
+refuses it from then on. A county's account makes codes for and revokes its county's
+terminals alone: another county's is not found."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Annotated
 
 from aiohttp import web
 from msgspec import Meta, Struct
+from sqlalchemy import Connection
 
 from server.api.jsonio import json_response, read_json
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB, SERVER_ID, SIGNER, THROTTLE, TLS_PIN, TOKENS
 from server.auth import secrets
 from server.auth.policy import TERMINAL_TOKEN_PREFIX, terminal_of
@@ -54,8 +57,8 @@ def new_code() -> str:
 async def create_code(request: web.Request) -> web.Response:
     terminal_id = request.match_info["terminal_id"]
     body = await read_json(request, CodeIn) if request.body_exists else CodeIn()
-    db = request.app[DB]
-    if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
+    db, mine = request.app[DB], county_of(request)
+    if await db.read(lambda c: county.terminal(c, terminal_id, mine)) is None:
         raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     code, now = new_code(), utcnow()
     expires = now + timedelta(hours=body.expires_in_hours)
@@ -114,8 +117,14 @@ async def rotate_token(request: web.Request) -> web.Response:
 
 
 async def revoke(request: web.Request) -> web.Response:
-    terminal_id, now = request.match_info["terminal_id"], utcnow()
-    if not await request.app[DB].write(lambda c: q.revoke_terminal(c, terminal_id, now)):
+    terminal_id, now, mine = request.match_info["terminal_id"], utcnow(), county_of(request)
+
+    def revoke_it(c: Connection) -> bool:
+        if mine is not None and county.terminal(c, terminal_id, mine) is None:
+            return False
+        return q.revoke_terminal(c, terminal_id, now)
+
+    if not await request.app[DB].write(revoke_it):
         raise NotFound(f"no terminal {terminal_id}", details={"what": "终端站点", "id": terminal_id})
     request.app[TOKENS].forget_terminal(terminal_id)
     return web.Response(status=204)

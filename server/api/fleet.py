@@ -1,4 +1,8 @@
-"""Fleet status and session readiness: which terminals are up, and which are ready."""
+"""Fleet status and session readiness: which terminals are up, and which are ready.
+
+A county's account sees its county's terminals alone (and the totals of those), the
+sessions held in its villages with its own terminals only, and the unenrolled boxes that
+announce one of its villages."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import Connection
 
 from server.api import models as m
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB, DISCOVERY, DISK
 from server.placement import CLOCK_TOLERANCE
 from server.queries import county, fleet
@@ -49,16 +54,22 @@ async def get_fleet(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     online_after = timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
     db = request.app[DB]
-    rows = await db.read(fleet.fleet_rows)
+    mine = county_of(request)
+    rows = await db.read(lambda c: fleet.fleet_rows(c, mine))
     version = await db.read(county.catalog_version)
     discovery = request.app.get(DISCOVERY)
     discovered = discovery.discovered_terminal_ids() if discovery is not None else set()
     terminals = [_fleet_terminal(r, online_after, discovered) for r in rows]
+    boxes = [seen for seen in (discovery.terminals.values() if discovery is not None else [])
+             if not seen.terminal_id]
+    if mine is not None and boxes:  # a county sees the boxes that name one of its villages
+        villages = [seen.village for seen in boxes]
+        ours = await db.read(lambda c: county.villages_in_county(c, villages, mine))
+        boxes = [seen for seen in boxes if seen.village in ours]
     unenrolled = [
         m.SeenBox(name=seen.name, village=seen.village, version=seen.version,
                   addresses=list(seen.addresses), port=seen.port)
-        for seen in (discovery.terminals.values() if discovery is not None else [])
-        if not seen.terminal_id
+        for seen in boxes
     ]
     disk = await request.app[DISK].async_status()
     return web.Response(
@@ -71,12 +82,12 @@ async def get_fleet(request: web.Request) -> web.Response:
     )
 
 
-def _readiness(conn: Connection) -> list[m.SessionReadiness]:
+def _readiness(conn: Connection, county_code: str | None) -> list[m.SessionReadiness]:
     out = []
-    for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12)):
+    for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12), county_code):
         needs = [r.sha256 for r in fleet.session_needs(conn, s.id)]
         terminals = []
-        for t in fleet.session_terminals(conn, s.id):
+        for t in fleet.session_terminals(conn, s.id, county_code):
             held = fleet.ready_hashes(conn, t.id)
             missing = [sha for sha in needs if sha not in held]
             terminals.append(m.TerminalReadiness(
@@ -91,6 +102,7 @@ def _readiness(conn: Connection) -> list[m.SessionReadiness]:
 
 
 async def get_readiness(request: web.Request) -> web.Response:
-    sessions = await request.app[DB].read(_readiness)
+    mine = county_of(request)
+    sessions = await request.app[DB].read(lambda c: _readiness(c, mine))
     return web.Response(body=msgspec.json.encode(sessions), content_type="application/json",
                         charset="utf-8")

@@ -1,4 +1,8 @@
-"""Roster import and the county's reports, each as JSON or as CSV (`?format=csv`)."""
+"""Roster import and the county's reports, each as JSON or as CSV (`?format=csv`).
+
+A county's account (server/api/scope.py) imports members into its county's villages
+only and sees its county alone in every report here; the province's account sees the
+whole province."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from server.api.jsonio import (
     wants_csv,
 )
 from server.api.params import flag_query
+from server.api.scope import county_of
 from server.appkeys import CONFIG, DB
 from server.db import Database
 from server.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
@@ -68,7 +73,8 @@ async def import_members(request: web.Request) -> web.Response:
         if size == 0:
             raise Unprocessable("the body is empty; send the roster file (CSV, XLSX or XLS) as the body",
                                 code="empty_roster", details={"problem": EMPTY_BODY_ZH})
-        report = await import_roster(db, data_dir, path, dry_run=dry_run)
+        report = await import_roster(db, data_dir, path, dry_run=dry_run,
+                                     county=county_of(request))
     finally:
         await asyncio.to_thread(path.unlink, True)
     return json_response(report)
@@ -81,20 +87,28 @@ def scratch_dir(data_dir: Path) -> Path:
     return path
 
 
-async def import_roster(db: Database, data_dir: Path, path: Path, *, dry_run: bool
-                        ) -> m.ImportReport:
+async def import_roster(db: Database, data_dir: Path, path: Path, *, dry_run: bool,
+                        county: str | None = None) -> m.ImportReport:
     """Check `path` row by row, then (unless `dry_run`) store it in one transaction;
-    scratch files go under `data_dir`.
+    scratch files go under `data_dir`. For a county's account (`county` set) a row
+    naming a village of another county is refused as an unknown village is, and a row
+    whose number is a member of another county is refused too: the file is read a second
+    time, only when the first reading staged such numbers.
 
     Raises Unprocessable (`bad_roster`, `roster_too_big`) for a file that cannot be read.
     """
-    villages = await db.read(mq.village_codes)
+    villages = await db.read(lambda c: mq.village_codes(c, county))
     scratch = await asyncio.to_thread(scratch_dir, data_dir)
     fd, name = await asyncio.to_thread(tempfile.mkstemp, dir=scratch, suffix=".staged")
     os.close(fd)
     staging = Path(name)
     try:
         checked = await asyncio.to_thread(roster.check, path, villages, staging)
+        if county is not None and checked.accepted:
+            elsewhere = await db.read(
+                lambda c: mq.elsewhere(c, roster.staged_numbers(staging), county))
+            if elsewhere:
+                checked = await asyncio.to_thread(roster.check, path, villages, staging, elsewhere)
         if dry_run:
             new = await db.read(lambda c: roster.count_new(c, staging)) if checked.accepted else 0
             added, updated = new, checked.accepted - new
@@ -148,7 +162,8 @@ async def coverage(request: web.Request) -> web.Response:
     start, end = _period(request)
     min_seconds = request.app[CONFIG].counted_min_seconds
     first, last = _days(start, end, request.app[CONFIG].county_tz)
-    rows = await request.app[DB].read(lambda c: rq.coverage_by_village(c, first, last))
+    county_code = county_of(request)
+    rows = await request.app[DB].read(lambda c: rq.coverage_by_village(c, first, last, county_code))
     units: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     unit_names: dict[str, str] = {}
     villages = []
@@ -161,8 +176,8 @@ async def coverage(request: web.Request) -> web.Response:
         unit_names[r.unit_code] = r.unit_name
     total_m = sum(v[0] for v in units.values())
     total_t = sum(v[1] for v in units.values())
-    out = [m.CoverageRow(level="county", code="", name="全县", members=total_m, trained=total_t,
-                         rate=_rate(total_t, total_m))]
+    out = [m.CoverageRow(level="county", code=county_code or "", name="全县", members=total_m,
+                         trained=total_t, rate=_rate(total_t, total_m))]
     out += [m.CoverageRow(level="unit", code=code, name=unit_names[code], members=v[0],
                           trained=v[1], rate=_rate(v[1], v[0])) for code, v in sorted(units.items())]
     out += villages
@@ -239,7 +254,8 @@ async def search_members(request: web.Request) -> web.Response:
         raise BadRequest("give ?q= a member number or part of a name", code="empty_query")
     if len(raw) > MAX_QUERY:
         raise BadRequest("the search text is longer than 64 characters")
-    rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1))
+    county_code = county_of(request)
+    rows = await request.app[DB].read(lambda c: mq.search(c, text, MAX_MATCHES + 1, county_code))
     matches = [m.MemberMatch(member_no=r.member_no, name=r.name, village_code=r.village_code,
                              village_name=r.village_name, unit_name=r.unit_name, branch=r.branch)
                for r in rows]
@@ -249,8 +265,8 @@ async def search_members(request: web.Request) -> web.Response:
 
 async def member_record(request: web.Request) -> web.Response:
     member_no = normalize_code(request.match_info["member_no"])
-    db = request.app[DB]
-    who = await db.read(lambda c: mq.member(c, member_no))
+    db, county_code = request.app[DB], county_of(request)
+    who = await db.read(lambda c: mq.member(c, member_no, county_code))
     if who is None:
         raise NotFound(f"no member with number {member_no} in the roster",
                        details={"what": "序号为此的党员", "id": member_no})
@@ -302,10 +318,11 @@ async def terminal_records(request: web.Request) -> web.Response:
                          details={"problem": "参数 limit 应为 1 到 200 的整数"}) from None
     if not 1 <= limit <= MAX_RECORDS:
         raise BadRequest("limit must be a whole number from 1 to 200")
-    db = request.app[DB]
-    if await db.read(lambda c: county.terminal(c, terminal_id)) is None:
+    county_code = county_of(request)
+    rows = await request.app[DB].read(
+        lambda c: rq.terminal_records(c, terminal_id, limit, county_code))
+    if rows is None:
         raise NotFound(f"no terminal {terminal_id}", code="unknown_terminal")
-    rows = await db.read(lambda c: rq.terminal_records(c, terminal_id, limit))
     return json_response(msgspec.convert(rows, list[m.TerminalRecord], from_attributes=True))
 
 
@@ -331,8 +348,9 @@ async def terminal_months(request: web.Request) -> web.Response:
     months = _months(start, end, request.app[CONFIG].county_tz)
     db = request.app[DB]
     first, last = _days(start, end, request.app[CONFIG].county_tz)
-    rows = await db.read(lambda c: rq.terminal_months(c, first, last))
-    terminals = await db.read(rq.all_terminals)
+    county_code = county_of(request)
+    rows = await db.read(lambda c: rq.terminal_months(c, first, last, county_code))
+    terminals = await db.read(lambda c: rq.all_terminals(c, county_code))
     held = {(r.terminal_id, r.month): r for r in rows}
     out = []
     for t in terminals:

@@ -4,7 +4,8 @@ A county's account (its `county` set, server/auth/policy.py) sees and changes on
 belongs to its county: the units whose `county_code` is its code, their villages,
 terminals, members and attendance, and the contents and sessions it made. The
 province's account (`county` None) sees everything. Queries take the county as the
-bind `:county` (None for the province) and filter with `in_county(column)`.
+bind `:county` (None for the province) and filter with
+`server.queries.in_county(column)`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,3 @@ from server.auth.policy import admin_of
 def county_of(request: web.Request) -> str | None:
     """The county code of the account sending `request`; None for the province's."""
     return admin_of(request).county
-
-
-def in_county(column: str) -> str:
-    """SQL that is true when `column` (a county code) is `:county`, or when `:county` is
-    NULL (the province). The CAST lets PostgreSQL type a NULL bind."""
-    return f"(CAST(:county AS TEXT) IS NULL OR {column} = :county)"

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, text
 
 from server import placement
 from server.db import executemany
-from server.queries import rollups
+from server.queries import in_county, rollups
 from shared.protocol import AttendanceBatch, AttendanceRecord
 from shared.timeutil import to_db
 
@@ -236,13 +236,17 @@ _FLAGGED = text(
     "a.flags, (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id) "
     "AS attendees "
     "FROM attendance a JOIN terminals t ON t.id = a.terminal_id "
-    "JOIN villages v ON v.code = t.village_code "
-    "WHERE a.flags != '' AND a.confirmed_at IS NULL ORDER BY a.received_at, a.id"
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    "WHERE a.flags != '' AND a.confirmed_at IS NULL "
+    f"AND {in_county('u.county_code')} ORDER BY a.received_at, a.id"
 )
 
 _FLAGGED_RECORD = text(
-    "SELECT id, started_at, ended_at, received_at FROM attendance "
-    "WHERE terminal_id = :terminal AND record_id = :record AND flags != ''"
+    "SELECT a.id, a.started_at, a.ended_at, a.received_at FROM attendance a "
+    "JOIN terminals t ON t.id = a.terminal_id JOIN villages v ON v.code = t.village_code "
+    "JOIN units u ON u.code = v.unit_code "
+    "WHERE a.terminal_id = :terminal AND a.record_id = :record AND a.flags != '' "
+    f"AND {in_county('u.county_code')}"
 )
 
 _CONFIRM = text(
@@ -251,14 +255,18 @@ _CONFIRM = text(
 )
 
 
-def flagged(conn: Connection) -> list[FlaggedRow]:
-    """Flagged records not yet confirmed, oldest received first."""
-    return [FlaggedRow(*r) for r in conn.execute(_FLAGGED)]
+def flagged(conn: Connection, county: str | None = None) -> list[FlaggedRow]:
+    """Flagged records not yet confirmed of the terminals of `county` (None: the
+    province), oldest received first."""
+    return [FlaggedRow(*r) for r in conn.execute(_FLAGGED, {"county": county})]
 
 
-def flagged_record(conn: Connection, terminal_id: str, record_id: str) -> FlaggedRef | None:
-    """A record that was flagged (confirmed or not), with its placement."""
-    row = conn.execute(_FLAGGED_RECORD, {"terminal": terminal_id, "record": record_id}).first()
+def flagged_record(conn: Connection, terminal_id: str, record_id: str, county: str | None = None
+                   ) -> FlaggedRef | None:
+    """A record that was flagged (confirmed or not), with its placement; None when there
+    is none, or its terminal is not of `county` (None: the province)."""
+    row = conn.execute(_FLAGGED_RECORD, {"terminal": terminal_id, "record": record_id,
+                                         "county": county}).first()
     return None if row is None else FlaggedRef(*row)
 
 

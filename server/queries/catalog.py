@@ -1,5 +1,5 @@
-"""What one terminal must hold: everything assigned to it, its village, its township or
-the county, plus every item of its village's upcoming sessions."""
+"""What one terminal must hold: everything assigned to it, its village, its township, its
+county or every terminal, plus every item of its village's upcoming sessions."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from shared.timeutil import from_db, to_db
 _ITEMS_SQL = text("""
 WITH wanted(content_id, needed_by) AS (
     SELECT a.content_id, a.needed_by FROM assignments a
-    WHERE a.scope = 'county'
+    WHERE (a.scope = 'county'
+           AND a.target IN ('', (SELECT u.county_code FROM units u WHERE u.code = :unit)))
        OR (a.scope = 'unit' AND a.target = :unit)
        OR (a.scope = 'village' AND a.target = :village)
        OR (a.scope = 'terminal' AND a.target = :terminal)

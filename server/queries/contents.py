@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, text
 
-from server.queries import new_id
+from server.queries import in_county, new_id
 from server.queries.county import bump_catalog_version
 from shared.timeutil import to_db, utcnow
 
@@ -131,7 +131,8 @@ def list_contents(conn: Connection) -> list[ContentRow]:
 
 # Which terminals an assignment reaches: the county, a township, a village or one terminal.
 _REACH = (
-    "(a.scope = 'county' OR (a.scope = 'unit' AND a.target = v.unit_code) "
+    "((a.scope = 'county' AND a.target IN ('', u.county_code)) "
+    "OR (a.scope = 'unit' AND a.target = v.unit_code) "
     "OR (a.scope = 'village' AND a.target = t.village_code) "
     "OR (a.scope = 'terminal' AND a.target = t.id))"
 )
@@ -169,8 +170,8 @@ _FROM_PEERS = text(
 )
 _EGRESS = text("SELECT sha256, bytes FROM content_egress")
 _TERMINAL_PLACES = text(
-    "SELECT t.id, t.village_code, v.unit_code FROM terminals t "
-    "JOIN villages v ON v.code = t.village_code"
+    "SELECT t.id, t.village_code, v.unit_code, u.county_code FROM terminals t "
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code"
 )
 _IN_SERVICE = text("SELECT id, sha256 FROM contents WHERE retired_at IS NULL")
 _ALL_ASSIGNMENTS = text("SELECT content_id, scope, target FROM assignments")
@@ -183,7 +184,8 @@ def content_reach(conn: Connection) -> list[Reach]:
     egress: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(_EGRESS)}
     terminals = conn.execute(_TERMINAL_PLACES).all()
     by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t[0] for t in terminals}}
-    for terminal_id, village_code, unit_code in terminals:
+    for terminal_id, village_code, unit_code, county_code in terminals:
+        by_scope.setdefault(("county", county_code), set()).add(terminal_id)
         by_scope.setdefault(("unit", unit_code), set()).add(terminal_id)
         by_scope.setdefault(("village", village_code), set()).add(terminal_id)
         by_scope[("terminal", terminal_id)] = {terminal_id}
@@ -206,7 +208,7 @@ class UsageAssignment:
     scope: str
     target: str
     needed_by: str | None
-    target_name: str | None  # the unit, village or terminal's village; 全县 for the county
+    target_name: str | None  # the county, unit, village or terminal's village; 全县 or 全省: every terminal
 
 
 @dataclass(frozen=True)
@@ -256,9 +258,12 @@ class RollCallEntry:
 _USAGE_CONTENT = text("SELECT id, sha256, title FROM contents WHERE id = :id")
 _USAGE_ASSIGNMENTS = text(
     "SELECT a.id, a.scope, a.target, a.needed_by, "
-    "CASE a.scope WHEN 'county' THEN '全县' "
-    " WHEN 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
-    " WHEN 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
+    "CASE WHEN a.scope = 'county' AND a.target = '' "
+    " THEN (CASE WHEN (SELECT COUNT(*) FROM counties) > 1 THEN '全省' ELSE '全县' END) "
+    " WHEN a.scope = 'county' THEN (SELECT CASE WHEN name = '' THEN code ELSE name END "
+    "                               FROM counties WHERE code = a.target) "
+    " WHEN a.scope = 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
+    " WHEN a.scope = 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
     " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
     "       WHERE t.id = a.target) END AS target_name "
     "FROM assignments a WHERE a.content_id = :id ORDER BY a.created_at"
@@ -349,11 +354,49 @@ _ADD_ASSIGNMENT = text(
     "ON CONFLICT (content_id, scope, target) "
     "DO UPDATE SET needed_by = excluded.needed_by RETURNING id"
 )
+# The county an assignment's target lies in; a 'county' assignment's target is a county
+# code, or '' for every terminal of this server (the province, or the one county).
+_TARGET_COUNTY = {
+    "county": text("SELECT code FROM counties WHERE code = :target"),
+    "unit": text("SELECT county_code FROM units WHERE code = :target"),
+    "village": text("SELECT u.county_code FROM villages v JOIN units u ON u.code = v.unit_code "
+                    "WHERE v.code = :target"),
+    "terminal": text("SELECT u.county_code FROM terminals t "
+                     "JOIN villages v ON v.code = t.village_code "
+                     "JOIN units u ON u.code = v.unit_code WHERE t.id = :target"),
+}
+_REACHES_COUNTY = "(CAST(:county AS TEXT) IS NULL OR {})".format(
+    "(a.scope = 'county' AND a.target IN ('', :county)) "
+    "OR (a.scope = 'unit' AND a.target IN (SELECT code FROM units WHERE county_code = :county)) "
+    "OR (a.scope = 'village' AND a.target IN (SELECT v.code FROM villages v "
+    "JOIN units u ON u.code = v.unit_code WHERE u.county_code = :county)) "
+    "OR (a.scope = 'terminal' AND a.target IN (SELECT t.id FROM terminals t "
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    "WHERE u.county_code = :county))"
+)
 _LIST_ASSIGNMENTS = text(
     "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "
-    "FROM assignments a JOIN contents c ON c.id = a.content_id ORDER BY a.created_at"
+    f"FROM assignments a JOIN contents c ON c.id = a.content_id WHERE {_REACHES_COUNTY} "
+    "ORDER BY a.created_at"
 )
+_ASSIGNMENT = text("SELECT scope, target FROM assignments WHERE id = :id")
 _DELETE_ASSIGNMENT = text("DELETE FROM assignments WHERE id = :id")
+
+
+def target_county(conn: Connection, scope: str, target: str) -> str | None:
+    """The county `target` (of an assignment to a `scope`) lies in; "" for a 'county'
+    assignment to every terminal (`target` ""); None when there is no such target."""
+    if scope == "county" and target == "":
+        return ""
+    found = conn.execute(_TARGET_COUNTY[scope], {"target": target}).scalar()
+    return None if found is None else str(found)
+
+
+def assignment_county(conn: Connection, assignment_id: str) -> str | None:
+    """The county an assignment's target lies in ("" for every terminal); None when there
+    is no such assignment."""
+    row = conn.execute(_ASSIGNMENT, {"id": assignment_id}).first()
+    return None if row is None else target_county(conn, row.scope, row.target) or ""
 
 
 def add_assignment(
@@ -368,8 +411,10 @@ def add_assignment(
     return str(assignment_id)
 
 
-def list_assignments(conn: Connection) -> list[AssignmentRow]:
-    return [AssignmentRow(*r) for r in conn.execute(_LIST_ASSIGNMENTS)]
+def list_assignments(conn: Connection, county: str | None = None) -> list[AssignmentRow]:
+    """Every assignment, or (`county` a code) those that reach that county's terminals:
+    its own and the ones to every terminal."""
+    return [AssignmentRow(*r) for r in conn.execute(_LIST_ASSIGNMENTS, {"county": county})]
 
 
 def delete_assignment(conn: Connection, assignment_id: str) -> bool:
@@ -382,8 +427,8 @@ def delete_assignment(conn: Connection, assignment_id: str) -> bool:
 # --- sessions --------------------------------------------------------------------------
 
 _ADD_SESSION = text(
-    "INSERT INTO sessions (id, title, starts_at, created_at) "
-    "VALUES (:id, :title, :starts_at, :created_at)"
+    "INSERT INTO sessions (id, title, starts_at, created_at, county_code) "
+    "VALUES (:id, :title, :starts_at, :created_at, :county)"
 )
 _ADD_SESSION_ITEM = text(
     "INSERT INTO session_items (session_id, position, content_id) "
@@ -410,10 +455,11 @@ def _put_villages(conn: Connection, session_id: str, village_codes: list[str]) -
 
 def add_session(
     conn: Connection, title: str, starts_at: datetime, content_ids: list[str],
-    village_codes: list[str],
+    village_codes: list[str], county: str | None = None,
 ) -> str:
+    """A new session; `county` (a code) when a county's account makes it, its owner."""
     session_id = new_id()
-    conn.execute(_ADD_SESSION, {"id": session_id, "title": title,
+    conn.execute(_ADD_SESSION, {"id": session_id, "title": title, "county": county,
                                 "starts_at": to_db(starts_at), "created_at": to_db(utcnow())})
     _put_items(conn, session_id, content_ids)
     _put_villages(conn, session_id, village_codes)
@@ -421,19 +467,22 @@ def add_session(
     return session_id
 
 
-def get_session(conn: Connection, session_id: str) -> SessionRow | None:
-    found = [s for s in _sessions(conn, "", session_id)]
+def get_session(conn: Connection, session_id: str, county: str | None = None) -> SessionRow | None:
+    found = [s for s in _sessions(conn, "", session_id, county)]
     return found[0] if found else None
 
 
-def list_sessions(conn: Connection, since: datetime | None = None) -> list[SessionRow]:
+def list_sessions(conn: Connection, since: datetime | None = None,
+                  county: str | None = None) -> list[SessionRow]:
     """Sessions from `since` on (all by default), each with its items and village codes;
-    three queries whatever the number of sessions."""
-    return _sessions(conn, to_db(since) if since else "", None)
+    three queries whatever the number of sessions. With `county` (a county's account)
+    the sessions that county made."""
+    return _sessions(conn, to_db(since) if since else "", None, county)
 
 
-# `:one` is NULL for every session; PostgreSQL needs its type spelt out to test it.
-_ONE = "(CAST(:one AS TEXT) IS NULL OR s.id = :one)"
+# `:one` and `:county` are NULL for every session; PostgreSQL needs their type spelt out.
+_ONE = ("(CAST(:one AS TEXT) IS NULL OR s.id = :one) "
+        f"AND {in_county('s.county_code')}")
 _SESSIONS = text(
     f"SELECT s.id, s.title, s.starts_at, s.created_at FROM sessions s WHERE s.starts_at >= :bound "
     f"AND {_ONE} ORDER BY s.starts_at"
@@ -451,8 +500,8 @@ _SESSIONS_VILLAGES = text(
 )
 
 
-def _sessions(conn: Connection, bound: str, one: str | None) -> list[SessionRow]:
-    args = {"bound": bound, "one": one}
+def _sessions(conn: Connection, bound: str, one: str | None, county: str | None) -> list[SessionRow]:
+    args = {"bound": bound, "one": one, "county": county}
     rows = conn.execute(_SESSIONS, args).all()
     items: dict[str, list[SessionItem]] = {}
     for i in conn.execute(_SESSIONS_ITEMS, args):
@@ -492,11 +541,15 @@ def update_session(
     return True
 
 
-_SESSION_STARTS = text("SELECT starts_at FROM sessions WHERE id = :id")
+_SESSION_STARTS = text(
+    "SELECT starts_at FROM sessions WHERE id = :id "
+    f"AND {in_county('county_code')}"
+)
 
 
-def session_starts(conn: Connection, session_id: str) -> str | None:
-    starts = conn.execute(_SESSION_STARTS, {"id": session_id}).scalar_one_or_none()
+def session_starts(conn: Connection, session_id: str, county: str | None = None) -> str | None:
+    """When a session starts; None when there is none (of `county`, when given)."""
+    starts = conn.execute(_SESSION_STARTS, {"id": session_id, "county": county}).scalar_one_or_none()
     return str(starts) if starts is not None else None
 
 
@@ -525,11 +578,13 @@ def session_roll_call(conn: Connection, session_id: str) -> list[RollCallEntry]:
     return out
 
 
-_DELETE_SESSION = text("DELETE FROM sessions WHERE id = :id")
+_DELETE_SESSION = text(
+    f"DELETE FROM sessions WHERE id = :id AND {in_county('county_code')}"
+)
 
 
-def delete_session(conn: Connection, session_id: str) -> bool:
-    deleted = conn.execute(_DELETE_SESSION, {"id": session_id}).rowcount
+def delete_session(conn: Connection, session_id: str, county: str | None = None) -> bool:
+    deleted = conn.execute(_DELETE_SESSION, {"id": session_id, "county": county}).rowcount
     if deleted:
         bump_catalog_version(conn)
     return deleted == 1
@@ -537,8 +592,10 @@ def delete_session(conn: Connection, session_id: str) -> bool:
 
 _KNOWN_CONTENTS = text("SELECT id FROM contents WHERE id IN :values").bindparams(
     bindparam("values", expanding=True))
-_KNOWN_VILLAGES = text("SELECT code FROM villages WHERE code IN :values").bindparams(
-    bindparam("values", expanding=True))
+_KNOWN_VILLAGES = text(
+    "SELECT v.code FROM villages v JOIN units u ON u.code = v.unit_code WHERE v.code IN :values "
+    f"AND {in_county('u.county_code')}"
+).bindparams(bindparam("values", expanding=True))
 
 
 def missing_contents(conn: Connection, content_ids: list[str]) -> list[str]:
@@ -546,6 +603,7 @@ def missing_contents(conn: Connection, content_ids: list[str]) -> list[str]:
     return [v for v in content_ids if v not in known]
 
 
-def missing_villages(conn: Connection, codes: list[str]) -> list[str]:
-    known = set(conn.execute(_KNOWN_VILLAGES, {"values": codes}).scalars())
+def missing_villages(conn: Connection, codes: list[str], county: str | None = None) -> list[str]:
+    """The codes that name no village (of `county`, when given)."""
+    known = set(conn.execute(_KNOWN_VILLAGES, {"values": codes, "county": county}).scalars())
     return [v for v in codes if v not in known]

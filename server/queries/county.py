@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from server.db import after_commit, executemany
+from server.queries import in_county
 from shared.timeutil import to_db, utcnow
 
 CATALOG_VERSION_KEY = "catalog_version"
+
+# True when the unit aliased `u` lies in the county bound as `:county` (or for the province).
+IN_COUNTY = in_county("u.county_code")
 
 
 @dataclass(frozen=True)
@@ -166,50 +170,79 @@ class TerminalRow:
 
 _UNITS = text(
     "SELECT u.code, u.name, u.kind, COUNT(v.code) AS villages FROM units u "
-    "LEFT JOIN villages v ON v.unit_code = u.code GROUP BY u.code, u.name, u.kind ORDER BY u.code"
+    f"LEFT JOIN villages v ON v.unit_code = u.code WHERE {IN_COUNTY} "
+    "GROUP BY u.code, u.name, u.kind ORDER BY u.code"
 )
 _VILLAGES = (
     "SELECT v.code, v.name, v.unit_code, u.name AS unit_name, v.kind, v.terrain, "
     "(SELECT COUNT(*) FROM members m WHERE m.village_code = v.code) AS members, "
     "(SELECT COUNT(*) FROM terminals t WHERE t.village_code = v.code) AS terminals "
-    "FROM villages v JOIN units u ON u.code = v.unit_code"
+    f"FROM villages v JOIN units u ON u.code = v.unit_code WHERE {IN_COUNTY}"
 )
 _ALL_VILLAGES = text(_VILLAGES + " ORDER BY v.code")
-_UNIT_VILLAGES = text(_VILLAGES + " WHERE v.unit_code = :unit ORDER BY v.code")
+_UNIT_VILLAGES = text(_VILLAGES + " AND v.unit_code = :unit ORDER BY v.code")
 _VILLAGE = text(
     "SELECT v.code, v.name, v.unit_code, u.name FROM villages v "
-    "JOIN units u ON u.code = v.unit_code WHERE v.code = :code"
+    f"JOIN units u ON u.code = v.unit_code WHERE v.code = :code AND {IN_COUNTY}"
 )
-_UNIT_EXISTS = text("SELECT 1 FROM units WHERE code = :code")
+_VILLAGES_IN_COUNTY = text(
+    "SELECT v.code FROM villages v JOIN units u ON u.code = v.unit_code "
+    f"WHERE v.code IN :codes AND {IN_COUNTY}"
+).bindparams(bindparam("codes", expanding=True))
+_UNIT_EXISTS = text(f"SELECT 1 FROM units u WHERE u.code = :code AND {IN_COUNTY}")
 _TERMINAL = text(
     "SELECT t.id, t.name, t.village_code, v.name, v.unit_code, t.public_key FROM terminals t "
-    "JOIN villages v ON v.code = t.village_code WHERE t.id = :id"
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE t.id = :id AND {IN_COUNTY}"
+)
+_COUNTY_TERMINALS = text(
+    "SELECT t.id FROM terminals t JOIN villages v ON v.code = t.village_code "
+    "JOIN units u ON u.code = v.unit_code WHERE u.county_code = :county"
 )
 _TERMINAL_VILLAGES = text("SELECT village_code FROM terminals ORDER BY village_code")
 
 
-def list_units(conn: Connection) -> list[UnitRow]:
-    return [UnitRow(*r) for r in conn.execute(_UNITS)]
+# In the functions below `county` None means every county (the province's account); a
+# county code keeps the answer inside that county: a thing of another county is not found.
 
 
-def list_villages(conn: Connection, unit_code: str | None = None) -> list[VillageRow]:
+def list_units(conn: Connection, county: str | None = None) -> list[UnitRow]:
+    return [UnitRow(*r) for r in conn.execute(_UNITS, {"county": county})]
+
+
+def list_villages(conn: Connection, unit_code: str | None = None,
+                  county: str | None = None) -> list[VillageRow]:
     if unit_code is None:
-        return [VillageRow(*r) for r in conn.execute(_ALL_VILLAGES)]
-    return [VillageRow(*r) for r in conn.execute(_UNIT_VILLAGES, {"unit": unit_code})]
+        return [VillageRow(*r) for r in conn.execute(_ALL_VILLAGES, {"county": county})]
+    return [VillageRow(*r)
+            for r in conn.execute(_UNIT_VILLAGES, {"unit": unit_code, "county": county})]
 
 
-def village(conn: Connection, code: str) -> VillageRef | None:
-    row = conn.execute(_VILLAGE, {"code": code}).first()
+def village(conn: Connection, code: str, county: str | None = None) -> VillageRef | None:
+    row = conn.execute(_VILLAGE, {"code": code, "county": county}).first()
     return None if row is None else VillageRef(*row)
 
 
-def unit_exists(conn: Connection, code: str) -> bool:
-    return conn.execute(_UNIT_EXISTS, {"code": code}).first() is not None
+def villages_in_county(conn: Connection, codes: Sequence[str], county: str | None) -> set[str]:
+    """Those of `codes` that are villages (of `county`, when one is given)."""
+    if not codes:
+        return set()
+    return set(conn.execute(_VILLAGES_IN_COUNTY, {"codes": list(codes), "county": county})
+               .scalars())
 
 
-def terminal(conn: Connection, terminal_id: str) -> TerminalRow | None:
-    row = conn.execute(_TERMINAL, {"id": terminal_id}).first()
+def unit_exists(conn: Connection, code: str, county: str | None = None) -> bool:
+    return conn.execute(_UNIT_EXISTS, {"code": code, "county": county}).first() is not None
+
+
+def terminal(conn: Connection, terminal_id: str, county: str | None = None) -> TerminalRow | None:
+    row = conn.execute(_TERMINAL, {"id": terminal_id, "county": county}).first()
     return None if row is None else TerminalRow(*row)
+
+
+def county_terminals(conn: Connection, county: str) -> set[str]:
+    """The ids of every terminal point of `county`."""
+    return set(conn.execute(_COUNTY_TERMINALS, {"county": county}).scalars())
 
 
 def terminal_village_codes(conn: Connection) -> list[str]:

@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy import Connection, bindparam, text
 
 from server.db import executemany
+from server.queries.county import IN_COUNTY
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
 
@@ -131,10 +132,14 @@ _FLEET = text(
     "(SELECT COUNT(*) FROM terminal_items i WHERE i.terminal_id = t.id AND i.state = 'ready') "
     "AS ready_items "
     "FROM terminals t JOIN villages v ON v.code = t.village_code "
-    "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
+    f"JOIN units u ON u.code = v.unit_code WHERE {IN_COUNTY} ORDER BY t.id"
 )
+# For a county: the sessions held in at least one of its villages.
 _UPCOMING = text(
-    "SELECT id, title, starts_at FROM sessions WHERE starts_at >= :since ORDER BY starts_at, id"
+    "SELECT s.id, s.title, s.starts_at FROM sessions s WHERE s.starts_at >= :since "
+    "AND (CAST(:county AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM session_villages sv "
+    "JOIN villages v ON v.code = sv.village_code JOIN units u ON u.code = v.unit_code "
+    "WHERE sv.session_id = s.id AND u.county_code = :county)) ORDER BY s.starts_at, s.id"
 )
 _NEEDS = text(
     "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
@@ -143,25 +148,33 @@ _NEEDS = text(
 _SESSION_TERMINALS = text(
     "SELECT t.id, t.village_code, v.name AS village_name FROM session_villages sv "
     "JOIN terminals t ON t.village_code = sv.village_code "
-    "JOIN villages v ON v.code = t.village_code WHERE sv.session_id = :session ORDER BY t.id"
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE sv.session_id = :session AND {IN_COUNTY} ORDER BY t.id"
 )
 _READY = text("SELECT sha256 FROM terminal_items WHERE terminal_id = :id AND state = 'ready'")
 
 
-def fleet_rows(conn: Connection) -> list[FleetRow]:
-    return [FleetRow(*r) for r in conn.execute(_FLEET)]
+# `county` None: every county (the province's account); a code: that county's alone.
 
 
-def upcoming_sessions(conn: Connection, since: datetime) -> list[UpcomingSession]:
-    return [UpcomingSession(*r) for r in conn.execute(_UPCOMING, {"since": to_db(since)})]
+def fleet_rows(conn: Connection, county: str | None = None) -> list[FleetRow]:
+    return [FleetRow(*r) for r in conn.execute(_FLEET, {"county": county})]
+
+
+def upcoming_sessions(conn: Connection, since: datetime,
+                      county: str | None = None) -> list[UpcomingSession]:
+    return [UpcomingSession(*r)
+            for r in conn.execute(_UPCOMING, {"since": to_db(since), "county": county})]
 
 
 def session_needs(conn: Connection, session_id: str) -> list[NeededItem]:
     return [NeededItem(*r) for r in conn.execute(_NEEDS, {"session": session_id})]
 
 
-def session_terminals(conn: Connection, session_id: str) -> list[SessionTerminal]:
-    return [SessionTerminal(*r) for r in conn.execute(_SESSION_TERMINALS, {"session": session_id})]
+def session_terminals(conn: Connection, session_id: str,
+                      county: str | None = None) -> list[SessionTerminal]:
+    return [SessionTerminal(*r)
+            for r in conn.execute(_SESSION_TERMINALS, {"session": session_id, "county": county})]
 
 
 def ready_hashes(conn: Connection, terminal_id: str) -> set[str]:

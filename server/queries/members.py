@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
+from server.queries import in_county
 from server.roster import MemberRow
 from shared.protocol import Member
 
@@ -18,7 +19,16 @@ _NUMBER = (
     "THEN CAST({col} AS BIGINT) ELSE 0 END"
 )
 
-_VILLAGE_CODES = text("SELECT code FROM villages")
+_VILLAGE_CODES = text(
+    "SELECT v.code FROM villages v JOIN units u ON u.code = v.unit_code "
+    f"WHERE {in_county('u.county_code')}"
+)
+# Which of these member numbers are members of a village outside the county.
+_ELSEWHERE = text(
+    "SELECT m.member_no FROM members m JOIN villages v ON v.code = m.village_code "
+    "JOIN units u ON u.code = v.unit_code "
+    "WHERE m.member_no IN :numbers AND (u.county_code IS NULL OR u.county_code <> :county)"
+).bindparams(bindparam("numbers", expanding=True))
 _COUNT = text("SELECT COUNT(*) FROM members")
 _UPSERT = text(
     "INSERT INTO members (member_no, village_code, name, sex, ethnicity, born, joined, branch, "
@@ -35,14 +45,16 @@ _ROSTER = text(
 )
 _MEMBER = text(
     "SELECT m.member_no, m.name, m.village_code, v.name FROM members m JOIN villages v "
-    "ON v.code = m.village_code WHERE m.member_no = :member"
+    "ON v.code = m.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE m.member_no = :member AND {in_county('u.county_code')}"
 )
 _SEARCH = text(
     "SELECT m.member_no, m.name, m.village_code, v.name AS village_name, "
     "u.name AS unit_name, m.branch FROM members m JOIN villages v ON v.code = m.village_code "
     "JOIN units u ON u.code = v.unit_code "
-    "WHERE lower(m.member_no) LIKE lower(:prefix) ESCAPE '\\' "
-    "OR lower(m.name) LIKE lower(:part) ESCAPE '\\' "
+    "WHERE (lower(m.member_no) LIKE lower(:prefix) ESCAPE '\\' "
+    "OR lower(m.name) LIKE lower(:part) ESCAPE '\\') "
+    f"AND {in_county('u.county_code')} "
     "ORDER BY CASE WHEN m.name = :text THEN 0 ELSE 1 END, "
     "CASE WHEN m.member_no = :text THEN 0 ELSE 1 END, "
     f"{_NUMBER.format(col='m.member_no')}, m.member_no LIMIT :limit"
@@ -50,8 +62,18 @@ _SEARCH = text(
 _BATCH = 1000  # members per executemany: the stream is never held whole
 
 
-def village_codes(conn: Connection) -> set[str]:
-    return set(conn.execute(_VILLAGE_CODES).scalars())
+def village_codes(conn: Connection, county: str | None = None) -> set[str]:
+    """The codes of the villages of `county` (None: of the province)."""
+    return set(conn.execute(_VILLAGE_CODES, {"county": county}).scalars())
+
+
+def elsewhere(conn: Connection, numbers: Iterable[str], county: str) -> set[str]:
+    """Which of these member numbers belong to members of a village outside `county`."""
+    found: set[str] = set()
+    pending = iter(numbers)
+    while batch := list(islice(pending, 500)):
+        found.update(conn.execute(_ELSEWHERE, {"numbers": batch, "county": county}).scalars())
+    return found
 
 
 def count(conn: Connection) -> int:
@@ -100,15 +122,19 @@ class MemberMatchRow:
     branch: str
 
 
-def member(conn: Connection, member_no: str) -> MemberRef | None:
-    row = conn.execute(_MEMBER, {"member": member_no}).first()
+def member(conn: Connection, member_no: str, county: str | None = None) -> MemberRef | None:
+    """The member numbered `member_no`, when a member of `county` (None: the province)."""
+    row = conn.execute(_MEMBER, {"member": member_no, "county": county}).first()
     return None if row is None else MemberRef(*row)
 
 
-def search(conn: Connection, query: str, limit: int) -> list[MemberMatchRow]:
-    """Members whose number starts with `query` or whose name contains it (ASCII letters
-    in either case); at most `limit`, exact name then exact number first."""
+def search(conn: Connection, query: str, limit: int, county: str | None = None
+           ) -> list[MemberMatchRow]:
+    """Members of `county` (None: the province) whose number starts with `query` or whose
+    name contains it (ASCII letters in either case); at most `limit`, exact name then
+    exact number first."""
     like = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return [MemberMatchRow(*r) for r in conn.execute(
-        _SEARCH, {"prefix": like + "%", "part": "%" + like + "%", "text": query, "limit": int(limit)},
+        _SEARCH, {"prefix": like + "%", "part": "%" + like + "%", "text": query, "limit": int(limit),
+                   "county": county},
     )]

@@ -17,6 +17,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
+from server.queries import in_county
+
 
 @dataclass(frozen=True)
 class Month:
@@ -32,7 +34,7 @@ ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who
 
 # Trained = attended a counted record watched at least counted_min_seconds on some day
 # of the period: read from the member-day roll-up, not from every attendance row.
-_COVERAGE = text("""
+_COVERAGE = text(f"""
 WITH trained AS (
     SELECT DISTINCT md.member_no FROM member_days md
     WHERE md.day >= :first AND md.day <= :last AND md.records > 0
@@ -43,6 +45,7 @@ FROM villages v
 JOIN units u ON u.code = v.unit_code
 LEFT JOIN members m ON m.village_code = v.code
 LEFT JOIN trained t ON t.member_no = m.member_no
+WHERE {in_county('u.county_code')}
 GROUP BY v.code, v.name, v.unit_code, u.name ORDER BY v.code
 """)
 
@@ -88,11 +91,13 @@ class TerminalRecordRow:
     attendees: int
 
 
-def coverage_by_village(conn: Connection, first_day: str, last_day: str) -> list[VillageCoverage]:
-    """Members and trained members per village over county days [first_day, last_day]
-    ("YYYY-MM-DD", both included), from the roll-ups (server/queries/rollups.py)."""
+def coverage_by_village(conn: Connection, first_day: str, last_day: str,
+                        county: str | None = None) -> list[VillageCoverage]:
+    """Members and trained members per village of `county` (None: the province) over
+    county days [first_day, last_day] ("YYYY-MM-DD", both included), from the roll-ups
+    (server/queries/rollups.py)."""
     return [VillageCoverage(*r) for r in conn.execute(
-        _COVERAGE, {"first": first_day, "last": last_day}
+        _COVERAGE, {"first": first_day, "last": last_day, "county": county}
     )]
 
 
@@ -157,26 +162,34 @@ _TERMINAL_MONTHS = text(
     "CAST(SUM(d.watched_seconds) AS DOUBLE PRECISION) AS watched_seconds, "
     "CAST(SUM(d.attendances) AS BIGINT) AS attendances "
     "FROM terminal_days d JOIN terminals t ON t.id = d.terminal_id "
-    "JOIN villages v ON v.code = t.village_code "
-    "WHERE d.day >= :first AND d.day <= :last "
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE d.day >= :first AND d.day <= :last AND {in_county('u.county_code')} "
     "GROUP BY d.terminal_id, t.village_code, v.name, substr(d.day, 1, 7) "
     "HAVING SUM(d.sessions) > 0 "
     "ORDER BY d.terminal_id, substr(d.day, 1, 7)"
 )
 
 
-def terminal_months(conn: Connection, first_day: str, last_day: str) -> list[TerminalMonthRow]:
-    """Per terminal and county month ("YYYY-MM") within county days [first_day,
-    last_day] (both included): counted sessions, seconds watched in them, attendances;
-    from the terminal-day roll-up. Months without a counted session are left out."""
+def terminal_months(conn: Connection, first_day: str, last_day: str,
+                    county: str | None = None) -> list[TerminalMonthRow]:
+    """Per terminal of `county` (None: the province) and county month ("YYYY-MM") within
+    county days [first_day, last_day] (both included): counted sessions, seconds watched
+    in them, attendances; from the terminal-day roll-up. Months without a counted session
+    are left out."""
     return [TerminalMonthRow(*r) for r in conn.execute(
-        _TERMINAL_MONTHS, {"first": first_day, "last": last_day}
+        _TERMINAL_MONTHS, {"first": first_day, "last": last_day, "county": county}
     )]
 
 
 _ALL_TERMINALS = text(
     "SELECT t.id, t.village_code, v.name AS village_name FROM terminals t "
-    "JOIN villages v ON v.code = t.village_code ORDER BY t.id"
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE {in_county('u.county_code')} ORDER BY t.id"
+)
+
+_TERMINAL_IN_COUNTY = text(
+    "SELECT 1 FROM terminals t JOIN villages v ON v.code = t.village_code "
+    f"JOIN units u ON u.code = v.unit_code WHERE t.id = :terminal AND {in_county('u.county_code')}"
 )
 
 _TERMINAL_RECORDS = text(
@@ -187,12 +200,17 @@ _TERMINAL_RECORDS = text(
 )
 
 
-def all_terminals(conn: Connection) -> list[TerminalPoint]:
-    return [TerminalPoint(*r) for r in conn.execute(_ALL_TERMINALS)]
+def all_terminals(conn: Connection, county: str | None = None) -> list[TerminalPoint]:
+    """Every terminal point of `county` (None: the province), by id."""
+    return [TerminalPoint(*r) for r in conn.execute(_ALL_TERMINALS, {"county": county})]
 
 
-def terminal_records(conn: Connection, terminal_id: str, limit: int) -> list[TerminalRecordRow]:
-    """A terminal's latest attendance records, newest first, with how many signed in."""
+def terminal_records(conn: Connection, terminal_id: str, limit: int, county: str | None = None
+                     ) -> list[TerminalRecordRow] | None:
+    """A terminal's latest attendance records, newest first, with how many signed in;
+    None when there is no such terminal in `county` (None: the province)."""
+    if conn.execute(_TERMINAL_IN_COUNTY, {"terminal": terminal_id, "county": county}).first() is None:
+        return None
     return [TerminalRecordRow(*r) for r in conn.execute(
         _TERMINAL_RECORDS, {"terminal": terminal_id, "limit": int(limit)}
     )]
