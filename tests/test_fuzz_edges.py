@@ -91,7 +91,8 @@ async def test_arbitrary_bytes_never_5xx(tmp_path: Path) -> None:
         tokens = {"admin": admin, "terminal": terminal}
         known = {"terminal_id": b"T140121100001", "upload_id": upload_id.encode(),
                  "sha256": b"0" * 64, "content_id": b"c1", "assignment_id": b"a1",
-                 "session_id": b"s1", "token_id": b"t1", "member_no": b"1", "record_id": b"r1"}
+                 "session_id": b"s1", "token_id": b"t1", "member_no": b"1", "record_id": b"r1",
+                     "county_code": b"140121"}
         failures: list[tuple[bytes, int]] = []
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,

@@ -16,6 +16,7 @@ from server.auth import secrets
 from server.auth.policy import ADMIN_TOKEN_PREFIX, SESSION_COOKIE, admin_of
 from server.errors import NotFound, TooManyRequests, Unauthorized
 from server.queries import auth as q
+from server.queries import county as county_q
 from server.queries import throttle as tq
 from shared.timeutil import utcnow
 
@@ -33,6 +34,8 @@ class SessionOut(Struct, frozen=True, kw_only=True):
     role: Literal["admin", "viewer"]
     csrf_token: str | None
     county: str | None = None  # a county's account: its county's code; None: the province's
+    county_name: str = ""  # that county's name ("" when unnamed or the province's)
+    counties: int = 1  # how many counties the server holds (a province: more than one)
 
 
 class TokenIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -114,8 +117,10 @@ async def login(request: web.Request) -> web.Response:
         tq.add_device(c, device_hash, row.id, now, device_until)
 
     await db.write(record)
+    counties, county_name = await db.read(lambda c: county_q.summary(c, row.county))
     response = json_response(SessionOut(username=row.username, role=row.role, csrf_token=csrf,
-                                        county=row.county))
+                                        county=row.county, county_name=county_name,
+                                        counties=counties))
     secure = _is_https(request)
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Strict", secure=secure,
@@ -141,8 +146,9 @@ async def logout(request: web.Request) -> web.Response:
 
 async def current(request: web.Request) -> web.Response:
     who = admin_of(request)
+    counties, county_name = await request.app[DB].read(lambda c: county_q.summary(c, who.county))
     return json_response(SessionOut(username=who.username, role=who.role, csrf_token=who.csrf,
-                                    county=who.county))
+                                    county=who.county, county_name=county_name, counties=counties))
 
 
 async def list_tokens(request: web.Request) -> web.Response:

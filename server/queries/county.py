@@ -98,6 +98,18 @@ def upsert_units(conn: Connection, units: Iterable[Unit]) -> int:
     return len(rows)
 
 
+_SUMMARY = text(
+    "SELECT (SELECT COUNT(*) FROM counties), "
+    "(SELECT name FROM counties WHERE code = CAST(:county AS TEXT))"
+)
+
+
+def summary(conn: Connection, county: str | None) -> tuple[int, str]:
+    """How many counties the server holds, and the name of `county` ("" if unnamed)."""
+    count, name = conn.execute(_SUMMARY, {"county": county}).one()
+    return max(1, int(count)), str(name or "")
+
+
 def name_county(conn: Connection, code: str, name: str) -> bool:
     """Give a county its name; False when no unit of that county is known."""
     return conn.execute(_NAME_COUNTY, {"code": code, "name": name}).rowcount == 1

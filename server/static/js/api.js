@@ -1,7 +1,7 @@
 // The JSON API: one fetch wrapper, the CSRF token, and every server error turned into
 // Chinese first, English second. Error shape: {"error": {code, message, message_en?, details?}}.
 
-const session = { csrf: null, role: null, username: null };
+const session = { csrf: null, role: null, username: null, county: null, counties: 1 };
 
 // Chinese for the server's error codes, used when the server sends no message_en (an
 // older server whose `message` is English) or sends no body at all.
@@ -39,6 +39,8 @@ const CODES = {
   bad_enrollment_code: "登记码不对或已过期",
   empty_query: "请输入姓名或党员序号",
   record_conflict: "记录冲突",
+  province_only: "县级账号不能使用此功能：这是省级管理员的工作",
+  unknown_county: "没有这个县：请先导入该县的乡镇",
   internal: "服务器出错，请稍后再试或联系技术人员",
   network: "连不上服务器，请检查网络后再试",
 };
@@ -72,6 +74,8 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 export const currentSession = () => session;
 export const canWrite = () => session.role === "admin";
+// The library (uploads, titles, retiring) is the province's: a county's account uses it.
+export const canEditLibrary = () => canWrite() && !session.county;
 
 export function csrfHeaders(headers = {}) {
   return session.csrf ? { ...headers, "X-CSRF-Token": session.csrf } : headers;
@@ -106,4 +110,6 @@ export function setSession(s) {
   session.csrf = s ? s.csrf_token : null;
   session.role = s ? s.role : null;
   session.username = s ? s.username : null;
+  session.county = s ? s.county || null : null;
+  session.counties = s ? s.counties || 1 : 1;
 }

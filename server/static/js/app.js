@@ -17,6 +17,7 @@ const SCREENS = {
   member: () => import("./screens/member.js"),
   flagged: () => import("./screens/flagged.js"),
   roster: () => import("./screens/roster.js"),
+  province: () => import("./screens/province.js"),
 };
 let generation = 0;
 
@@ -57,9 +58,14 @@ async function signedIn(session) {
   $("#login-form").hidden = true;
   $("nav").hidden = false;
   $("#who").hidden = false;
-  $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}）`;
+  const where = session.county ? ` · ${session.county_name || session.county}` : session.counties > 1 ? " · 全省" : "";
+  $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}${where}）`;
   document.body.classList.toggle("viewer", !canWrite());
   for (const a of document.querySelectorAll("nav a[data-write]")) a.hidden = !canWrite();
+  // The province's work: its report, and the library's uploads (a county uses the library).
+  for (const a of document.querySelectorAll("nav a[data-province]")) {
+    a.hidden = Boolean(session.county) || (a.dataset.province === "many" && session.counties < 2) || (a.dataset.write !== undefined && !canWrite());
+  }
   // The server's own disk matters on every screen: say so at once if it is full.
   import("./screens/fleet.js").then(async (m) => m.diskBanner(await fleet())).catch(() => null);
   await route();

@@ -1,6 +1,6 @@
 // 内容库: list, search and filter contents; one content's page with preview, editing,
 // where it is used, and retiring it (after a question saying what goes).
-import { api, canWrite } from "../api.js";
+import { api, canEditLibrary } from "../api.js";
 import { cached, contents, forget } from "../data.js";
 import { KINDS, bytes, clock, dateTime, day } from "../fmt.js";
 import { $, el, h2, table, empty, notice, flash, confirmDialog, busy, button } from "../ui.js";
@@ -39,7 +39,7 @@ export async function render(root, [id]) {
   kind.addEventListener("change", draw);
   root.append(h2("内容库", "Library"),
     el("div", { class: "filters" }, el("label", {}, "搜索 Search", search), el("label", {}, "类别 Kind", kind), count,
-      canWrite() ? el("a", { href: "#/upload", class: "button primary" }, "上传视频 Upload") : ""),
+      canEditLibrary() ? el("a", { href: "#/upload", class: "button primary" }, "上传视频 Upload") : ""),
     holder);
   draw();
 }
@@ -70,7 +70,7 @@ async function renderOne(root, id) {
   root.append(el("p", {}, el("a", { href: "#/library" }, "← 返回内容库 Back to the library")),
     h2(c.title, "Content"), el("div", { class: "two" }, el("div", {}, video), el("div", {}, facts)),
     c.description ? el("p", { class: "description" }, c.description) : "", where);
-  if (!canWrite()) return;
+  if (!canEditLibrary()) return;
 
   const title = el("input", { id: "edit-title", value: c.title, maxlength: 200, required: true });
   const kind = el("select", { id: "edit-kind" }, Object.entries(KINDS).map(([k, v]) => el("option", { value: k, selected: k === c.kind }, v)));

@@ -1,0 +1,94 @@
+"""The console of a province of counties, in Chromium.
+
+- The province's account sees a 全省 screen: the province's coverage, terminals online
+  and readiness, a table and a chart per county, a CSV export; a county known only by its
+  code can be named there. In a county deployment (one county) there is no such screen.
+- A county's account sees its county's name beside its own, no 全省 and no upload in the
+  menu, the province's library without its upload or edit buttons, and every screen of
+  its menu opens without an error, showing its county alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Dialog, Page, expect
+
+from tests import tusclient
+from tests.conftest import ADMIN_PASSWORD, Server, add_account
+from tests.console_helpers import browser, go, open_console, page, shoot  # noqa: F401
+from tests.county_scope import HOME, OTHER, OTHER_TERMINALS, add_other_county
+from tests.test_fleet import T1, beat, heartbeat
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_no_province_screen_for_one_county(page: Page) -> None:
+    await expect(page.locator("nav a[data-screen=library]")).to_be_visible()
+    await expect(page.locator("nav a[data-screen=province]")).to_be_hidden()
+
+
+async def test_province_screen(browser: Browser, server: Server) -> None:
+    await add_other_county(server)
+    async with server.http.put(f"/api/v1/admin/counties/{OTHER}", json={"name": "榆次区"}) as r:
+        assert r.status == 200
+    await beat(await server.as_terminal(T1), T1, heartbeat([]))
+    page, errors = await open_console(browser, server)
+    try:
+        await expect(page.locator("#who-name")).to_contain_text("全省")
+        await expect(page.locator("nav a[data-screen=province]")).to_be_visible()
+        await go(page, "province")
+        await expect(page.locator("#province-figures")).to_contain_text("在线站点 1 / 213")
+        rows = page.locator("#counties-table tbody tr")
+        await expect(rows).to_have_count(2)
+        await expect(rows.nth(0)).to_contain_text(HOME)
+        await expect(rows.nth(0)).to_contain_text("未命名")
+        await expect(rows.nth(1)).to_contain_text("榆次区")
+        await expect(page.locator("#counties-chart")).to_be_visible()
+        await shoot(page, "province")
+
+        async def answer(d: Dialog) -> None:
+            await d.accept("清徐县")
+
+        page.once("dialog", answer)
+        await rows.nth(0).locator("button").click()
+        await expect(page.locator("#counties-table tbody tr").nth(0)).to_contain_text("清徐县")
+        await expect(page.locator("#counties-table tbody tr").nth(0)).not_to_contain_text("未命名")
+    finally:
+        await page.context.close()
+    assert errors == [], errors
+
+
+async def test_county_account_console(browser: Browser, server: Server, clip: Path) -> None:
+    await add_other_county(server)
+    up = await tusclient.upload(server.http, clip.read_bytes(), title="全省专题片")
+    content_id = up.headers["Yuanjiao-Content-Id"]
+    async with server.http.put(f"/api/v1/admin/counties/{HOME}", json={"name": "清徐县"}) as r:
+        assert r.status == 200
+    await add_account(server.running, "qingxu", county=HOME, password=ADMIN_PASSWORD)
+    await beat(await server.as_terminal(T1), T1, heartbeat([]))
+    await beat(await server.as_terminal(OTHER_TERMINALS[0]), OTHER_TERMINALS[0], heartbeat([]))
+    page, errors = await open_console(browser, server, "qingxu")
+    try:
+        await expect(page.locator("#who-name")).to_contain_text("清徐县")
+        await expect(page.locator("nav a[data-screen=province]")).to_be_hidden()
+        await expect(page.locator("nav a[data-screen=upload]")).to_be_hidden()
+        for screen in ("library", "distribution", "sessions", "readiness", "fleet", "reports",
+                       "member", "flagged", "roster"):
+            await go(page, screen)
+            await expect(page.locator("#notice.error")).to_be_hidden()
+            await expect(page.locator("#view .failure")).to_have_count(0)
+            await shoot(page, f"county-{screen}")
+        await go(page, "library")
+        await expect(page.locator("#view")).to_contain_text("全省专题片")
+        await expect(page.locator("#view")).not_to_contain_text("上传视频")  # the province's library
+        await go(page, f"library/{content_id}")
+        await expect(page.locator("#view")).to_contain_text("全省专题片")
+        await expect(page.locator("#edit-form")).to_have_count(0)
+        await go(page, "fleet")
+        await expect(page.locator("#fleet-table")).to_contain_text(T1)
+        await expect(page.locator("#fleet-table")).not_to_contain_text(OTHER_TERMINALS[0])
+    finally:
+        await page.context.close()
+    assert errors == [], errors
