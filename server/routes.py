@@ -109,11 +109,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", A + "/contents", admin.list_contents, "admin", "All contents",
              response=list[m.ContentOut], county=True),
     Endpoint("GET", A + "/contents/reach", admin.content_reach, "admin",
-             "Per content: assignments, terminals they reach, terminals holding it",
-             response=list[m.ContentReach]),
+             "Per content: assignments, terminals they reach, terminals holding it "
+             "(a county's account: its county's)", response=list[m.ContentReach], county=True),
     Endpoint("GET", A + "/contents/{content_id}/usage", admin.content_usage, "admin",
-             "Where a content is assigned, its upcoming sessions, which terminals hold it",
-             response=m.ContentUsage, errors=(404,)),
+             "Where a content is assigned, its upcoming sessions, which terminals hold it "
+             "(a county's account: within its county)", response=m.ContentUsage,
+             errors=(404,), county=True),
     Endpoint("POST", A + "/contents/{content_id}/retire", admin.retire_content, "admin",
              "Retire a content: withdraw its assignments, take it out of upcoming sessions "
              "and every catalog (terminals free the space); its history stays",

@@ -68,16 +68,22 @@ async def patch_content(request: web.Request) -> web.Response:
 
 async def content_reach(request: web.Request) -> web.Response:
     """Per content in service: assignments, terminals they reach, terminals holding it,
-    bytes sent from this server and bytes terminals took in from each other."""
-    await request.app[EGRESS].flush()  # the figures include what was sent a moment ago
-    reach = await request.app[DB].read(q.content_reach)
+    bytes sent from this server and bytes terminals took in from each other. For a
+    county's account the figures of its county (the bytes sent from this server are the
+    province's alone: 0 and `bytes_from_server_known` false)."""
+    county_code = county_of(request)
+    if county_code is None:
+        await request.app[EGRESS].flush()  # the figures include what was sent a moment ago
+    reach = await request.app[DB].read(lambda c: q.content_reach(c, county_code))
     return json_response(msgspec.convert(reach, list[m.ContentReach], from_attributes=True))
 
 
 async def content_usage(request: web.Request) -> web.Response:
+    """Where a content is used; for a county's account, within its county."""
     content_id = request.match_info["content_id"]
+    county_code = county_of(request)
     now = utcnow()
-    row = await request.app[DB].read(lambda c: q.content_usage(c, content_id, now))
+    row = await request.app[DB].read(lambda c: q.content_usage(c, content_id, now, county_code))
     if row is None:
         raise NotFound(f"no content {content_id}")
     return json_response(msgspec.convert(row, m.ContentUsage, from_attributes=True))

@@ -51,6 +51,9 @@ class ContentReach(Struct, frozen=True, kw_only=True):
     holding: int
     bytes_from_server: int = 0  # bytes of it that left this server through /blobs
     bytes_from_peers: int = 0  # bytes of it terminals took in from each other
+    # False for a county's account: the server counts the bytes it sends per content, not
+    # per county, so `bytes_from_server` (0) is no figure of that county's.
+    bytes_from_server_known: bool = True
 
 
 class UsageAssignment(Struct, frozen=True, kw_only=True):

@@ -154,7 +154,12 @@ class Reach:
     """A content in service: its assignments, the terminals they reach (`targeted`), the
     terminals `holding` it ready (from their last heartbeat), the bytes of it that left
     this server (`bytes_from_server`) and those terminals took in from each other
-    (`bytes_from_peers`, from their last heartbeats)."""
+    (`bytes_from_peers`, from their last heartbeats).
+
+    For one county (`content_reach(conn, county)`) every figure is that county's: the
+    assignments that reach it, its terminals. The server counts the bytes it sent per
+    content, not per terminal, so a county's `bytes_from_server` is 0 and
+    `bytes_from_server_known` False."""
 
     content_id: str
     assignments: int
@@ -162,27 +167,38 @@ class Reach:
     holding: int
     bytes_from_server: int = 0
     bytes_from_peers: int = 0
+    bytes_from_server_known: bool = True
 
 
-_HOLDING = text("SELECT sha256, COUNT(*) FROM terminal_items WHERE state = 'ready' GROUP BY sha256")
-_FROM_PEERS = text(
-    "SELECT sha256, CAST(SUM(bytes_from_peers) AS BIGINT) FROM terminal_items GROUP BY sha256"
+# Per file, over the terminals of `:county` (all, for the province): how many hold it
+# ready and the bytes of it they took in from each other.
+_ITEMS = text(
+    "SELECT i.sha256, CAST(SUM(CASE WHEN i.state = 'ready' THEN 1 ELSE 0 END) AS BIGINT), "
+    "CAST(SUM(i.bytes_from_peers) AS BIGINT) FROM terminal_items i "
+    "JOIN terminals t ON t.id = i.terminal_id JOIN villages v ON v.code = t.village_code "
+    f"JOIN units u ON u.code = v.unit_code WHERE {in_county('u.county_code')} GROUP BY i.sha256"
 )
 _EGRESS = text("SELECT sha256, bytes FROM content_egress")
 _TERMINAL_PLACES = text(
     "SELECT t.id, t.village_code, v.unit_code, u.county_code FROM terminals t "
-    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code"
+    "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
+    f"WHERE {in_county('u.county_code')}"
 )
 _IN_SERVICE = text("SELECT id, sha256 FROM contents WHERE retired_at IS NULL")
-_ALL_ASSIGNMENTS = text("SELECT content_id, scope, target FROM assignments")
+# _REACHING_ASSIGNMENTS (the assignments that reach `:county`) sits below _REACHES_COUNTY.
 
 
-def content_reach(conn: Connection) -> list[Reach]:
-    """Per content in service (see Reach)."""
-    holding: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(_HOLDING)}
-    from_peers: dict[str, int] = {r[0]: int(r[1] or 0) for r in conn.execute(_FROM_PEERS)}
-    egress: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(_EGRESS)}
-    terminals = conn.execute(_TERMINAL_PLACES).all()
+def content_reach(conn: Connection, county: str | None = None) -> list[Reach]:
+    """Per content in service (see Reach); with `county` (a code), that county's figures."""
+    args = {"county": county}
+    holding: dict[str, int] = {}
+    from_peers: dict[str, int] = {}
+    for sha, ready, peers in conn.execute(_ITEMS, args):
+        holding[sha], from_peers[sha] = int(ready or 0), int(peers or 0)
+    egress: dict[str, int] = (
+        {r[0]: int(r[1]) for r in conn.execute(_EGRESS)} if county is None else {})
+    # Only the county's terminals: an assignment to every terminal reaches its own alone.
+    terminals = conn.execute(_TERMINAL_PLACES, args).all()
     by_scope: dict[tuple[str, str], set[str]] = {("county", ""): {t[0] for t in terminals}}
     for terminal_id, village_code, unit_code, county_code in terminals:
         by_scope.setdefault(("county", county_code), set()).add(terminal_id)
@@ -192,13 +208,14 @@ def content_reach(conn: Connection) -> list[Reach]:
     in_service: dict[str, str] = {r[0]: r[1] for r in conn.execute(_IN_SERVICE)}
     assignments: dict[str, int] = {}
     reached: dict[str, set[str]] = {}
-    for cid, scope, target in conn.execute(_ALL_ASSIGNMENTS):
+    for cid, scope, target in conn.execute(_REACHING_ASSIGNMENTS, args):
         if cid in in_service:
             assignments[cid] = assignments.get(cid, 0) + 1
             reached.setdefault(cid, set()).update(by_scope.get((scope, target), ()))
     return [Reach(content_id=cid, assignments=assignments.get(cid, 0),
                   targeted=len(reached.get(cid, ())), holding=holding.get(sha, 0),
-                  bytes_from_server=egress.get(sha, 0), bytes_from_peers=from_peers.get(sha, 0))
+                  bytes_from_server=egress.get(sha, 0), bytes_from_peers=from_peers.get(sha, 0),
+                  bytes_from_server_known=county is None)
             for cid, sha in in_service.items()]
 
 
@@ -256,22 +273,11 @@ class RollCallEntry:
 
 
 _USAGE_CONTENT = text("SELECT id, sha256, title FROM contents WHERE id = :id")
-_USAGE_ASSIGNMENTS = text(
-    "SELECT a.id, a.scope, a.target, a.needed_by, "
-    "CASE WHEN a.scope = 'county' AND a.target = '' "
-    " THEN (CASE WHEN (SELECT COUNT(*) FROM counties) > 1 THEN '全省' ELSE '全县' END) "
-    " WHEN a.scope = 'county' THEN (SELECT CASE WHEN name = '' THEN code ELSE name END "
-    "                               FROM counties WHERE code = a.target) "
-    " WHEN a.scope = 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
-    " WHEN a.scope = 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
-    " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
-    "       WHERE t.id = a.target) END AS target_name "
-    "FROM assignments a WHERE a.content_id = :id ORDER BY a.created_at"
-)
+# _USAGE_ASSIGNMENTS (those reaching `:county`) sits below _REACHES_COUNTY.
 _USAGE_SESSIONS = text(
     "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
     "ON si.session_id = s.id WHERE si.content_id = :id AND s.starts_at >= :now "
-    "ORDER BY s.starts_at"
+    f"AND {in_county('s.county_code')} ORDER BY s.starts_at"
 )
 # EXISTS is an integer on SQLite and a boolean on PostgreSQL: read both with bool().
 _USAGE_TERMINALS = text(
@@ -280,21 +286,26 @@ _USAGE_TERMINALS = text(
     "        AND i.state = 'ready') AS holding, "
     f"EXISTS (SELECT 1 FROM assignments a WHERE a.content_id = :id AND {_REACH}) AS targeted "
     "FROM terminals t JOIN villages v ON v.code = t.village_code "
-    "JOIN units u ON u.code = v.unit_code ORDER BY t.id"
+    f"JOIN units u ON u.code = v.unit_code WHERE {in_county('u.county_code')} ORDER BY t.id"
 )
 
 
-def content_usage(conn: Connection, content_id: str, now: datetime) -> ContentUsage | None:
+def content_usage(
+    conn: Connection, content_id: str, now: datetime, county: str | None = None,
+) -> ContentUsage | None:
     """Where one content is used: its assignments (with the target's name), upcoming
-    sessions that show it, and the terminals that hold it or are meant to."""
+    sessions that show it, and the terminals that hold it or are meant to. With `county`
+    (a code): the assignments that reach that county, the sessions it made, its terminals.
+    None when there is no such content (the library is the province's: any county sees it)."""
     c = conn.execute(_USAGE_CONTENT, {"id": content_id}).first()
     if c is None:
         return None
-    assignments = [UsageAssignment(*r) for r in conn.execute(_USAGE_ASSIGNMENTS, {"id": content_id})]
+    args = {"id": content_id, "county": county}
+    assignments = [UsageAssignment(*r) for r in conn.execute(_USAGE_ASSIGNMENTS, args)]
     sessions = [UsageSession(*r) for r in conn.execute(
-        _USAGE_SESSIONS, {"id": content_id, "now": to_db(now)})]
+        _USAGE_SESSIONS, {**args, "now": to_db(now)})]
     terminals = [UsageTerminal(r[0], r[1], r[2], bool(r[3]), bool(r[4])) for r in conn.execute(
-        _USAGE_TERMINALS, {"sha256": c.sha256, "id": content_id},
+        _USAGE_TERMINALS, {**args, "sha256": c.sha256},
     ) if r[3] or r[4]]
     return ContentUsage(content_id=c.id, title=c.title, assignments=assignments,
                         sessions=sessions, terminals=terminals)
@@ -373,6 +384,23 @@ _REACHES_COUNTY = "(CAST(:county AS TEXT) IS NULL OR {})".format(
     "OR (a.scope = 'terminal' AND a.target IN (SELECT t.id FROM terminals t "
     "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
     "WHERE u.county_code = :county))"
+)
+# The library's figures for one county (content_reach, content_usage above) count the
+# assignments that reach it by the rule the county's list of assignments uses.
+_REACHING_ASSIGNMENTS = text(
+    f"SELECT a.content_id, a.scope, a.target FROM assignments a WHERE {_REACHES_COUNTY}"
+)
+_USAGE_ASSIGNMENTS = text(
+    "SELECT a.id, a.scope, a.target, a.needed_by, "
+    "CASE WHEN a.scope = 'county' AND a.target = '' "
+    " THEN (CASE WHEN (SELECT COUNT(*) FROM counties) > 1 THEN '全省' ELSE '全县' END) "
+    " WHEN a.scope = 'county' THEN (SELECT CASE WHEN name = '' THEN code ELSE name END "
+    "                               FROM counties WHERE code = a.target) "
+    " WHEN a.scope = 'unit' THEN (SELECT name FROM units WHERE code = a.target) "
+    " WHEN a.scope = 'village' THEN (SELECT name FROM villages WHERE code = a.target) "
+    " ELSE (SELECT v.name FROM terminals t JOIN villages v ON v.code = t.village_code "
+    "       WHERE t.id = a.target) END AS target_name "
+    f"FROM assignments a WHERE a.content_id = :id AND {_REACHES_COUNTY} ORDER BY a.created_at"
 )
 _LIST_ASSIGNMENTS = text(
     "SELECT a.id, a.content_id, c.title, a.scope, a.target, a.needed_by, a.created_at "

@@ -31,7 +31,7 @@ export async function render(root, [id]) {
       { label: "已下载", en: "Held by", value: (c) => byId.get(c.id)?.holding ?? 0,
         render: (c) => `${byId.get(c.id)?.holding ?? 0} 个终端`, num: true },
       { label: "服务器发出 / 终端互传", en: "From server / peers", value: (c) => byId.get(c.id)?.bytes_from_server ?? 0,
-        render: (c) => `${bytes(byId.get(c.id)?.bytes_from_server ?? 0)} / ${bytes(byId.get(c.id)?.bytes_from_peers ?? 0)}`, num: true },
+        render: (c) => `${fromServer(byId.get(c.id))} / ${bytes(byId.get(c.id)?.bytes_from_peers ?? 0)}`, num: true },
       { label: "上传时间", en: "Added", value: (c) => c.created_at, render: (c) => dateTime(c.created_at) },
     ], rows, { id: "library-table" }) : empty("没有符合条件的内容。", "Nothing matches."));
   }
@@ -65,8 +65,8 @@ async function renderOne(root, id) {
     usage.sessions.length ? el("p", {}, "即将播放的场次：", usage.sessions.map((s) => `${dateTime(s.starts_at)} ${s.title}`).join("；")) : "",
     el("p", {}, `应下载 ${targeted.length} 个终端，已下载 ${holding.length} 个终端。`,
       el("small", {}, ` Meant for ${targeted.length} terminals, held by ${holding.length}.`)),
-    el("p", { id: "traffic" }, `县服务器发出 ${bytes(traffic.bytes_from_server)}，终端之间互传 ${bytes(traffic.bytes_from_peers)}。`,
-      el("small", {}, ` Sent by the county server: ${bytes(traffic.bytes_from_server)}; from terminal to terminal: ${bytes(traffic.bytes_from_peers)}.`)));
+    el("p", { id: "traffic" }, `服务器发出 ${fromServer(traffic, true)}，终端之间互传 ${bytes(traffic.bytes_from_peers)}。`,
+      el("small", {}, ` Sent by the server: ${fromServer(traffic, true)}; from terminal to terminal: ${bytes(traffic.bytes_from_peers)}.`)));
   root.append(el("p", {}, el("a", { href: "#/library" }, "← 返回内容库 Back to the library")),
     h2(c.title, "Content"), el("div", { class: "two" }, el("div", {}, video), el("div", {}, facts)),
     c.description ? el("p", { class: "description" }, c.description) : "", where);
@@ -113,4 +113,11 @@ async function renderOne(root, id) {
   }), "danger");
   retire.id = "retire";
   root.append(form, el("div", { class: "danger-zone" }, retire));
+}
+
+// Bytes the server sent are counted for the whole server, not per county: a county's
+// account is told so rather than shown a figure that is not its own.
+function fromServer(r, long = false) {
+  if (r && r.bytes_from_server_known === false) return long ? "—（只按全省统计 counted for the province only）" : "—";
+  return bytes(r?.bytes_from_server ?? 0);
 }
