@@ -230,7 +230,12 @@ class Database:
         conn = engine.connect()
         try:
             for group in self._queue.groups():
-                self._run_group(conn, group)
+                try:
+                    self._run_group(conn, group)
+                except Exception as e:  # a fault here must not leave every later write waiting
+                    log.exception("writer: a group could not be run")
+                    for job in group:
+                        job.answer(None, e)
         finally:
             conn.close()
 
@@ -261,9 +266,11 @@ class Database:
             self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
                                  level=logging.ERROR, exc_info=e)
             results = [(None, e)] * len(group)
-            conn.info.pop(_AFTER_COMMIT, None)
+            # (not conn.info: on a connection lost with the database it would reconnect)
+            _after_commit.hooks = []
         else:
-            for hook in conn.info.pop(_AFTER_COMMIT, ()):
+            hooks, _after_commit.hooks = getattr(_after_commit, "hooks", []), []
+            for hook in hooks:
                 hook()  # before any caller is answered
         for job, (value, err) in zip(group, results, strict=True):
             job.answer(value, err)
@@ -294,15 +301,17 @@ class Database:
                 log.info("applied migration %s", m.name)
 
 
-_AFTER_COMMIT = "yuanjiao.after_commit"
+_after_commit = threading.local()  # the hooks of the group the writer thread is running
 
 
 def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
-    """Call `hook()` (in the writer thread, cheap, never raising) once the write running
-    on `conn` is committed, before its caller is answered; never if the commit fails.
-    A write whose own savepoint was rolled back still runs its hooks: a hook may only
-    say "look again", not "this happened"."""
-    conn.info.setdefault(_AFTER_COMMIT, []).append(hook)
+    """Inside a write: call `hook()` (in the writer thread, cheap, never raising) once the
+    write running on `conn` is committed, before its caller is answered; never if the
+    commit fails. A write whose own savepoint was rolled back still runs its hooks: a
+    hook may only say "look again", not "this happened"."""
+    if not hasattr(_after_commit, "hooks"):
+        _after_commit.hooks = []
+    _after_commit.hooks.append(hook)
 
 
 _compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
