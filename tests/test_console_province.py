@@ -2,7 +2,8 @@
 
 - The province's account sees a 全省 screen: the province's coverage, terminals online
   and readiness, a table and a chart per county, a CSV export; a county known only by its
-  code can be named there. In a county deployment (one county) there is no such screen.
+  code can be named there; distributing to every terminal is called 全省. In a county
+  deployment (one county) there is no such screen.
 - A county's account sees its county's name beside its own, no 全省 and no upload in the
   menu, the province's library without its upload or edit buttons, and every screen of
   its menu opens without an error, showing its county alone.
@@ -51,6 +52,10 @@ async def test_province_screen(browser: Browser, server: Server) -> None:
         async def answer(d: Dialog) -> None:
             await d.accept("清徐县")
 
+        await go(page, "distribution")  # "every terminal" is the province's here
+        await expect(page.locator("fieldset.picker label.all")).to_contain_text("全省 Whole province")
+        await go(page, "province")
+        rows = page.locator("#counties-table tbody tr")
         page.once("dialog", answer)
         await rows.nth(0).locator("button").click()
         await expect(page.locator("#counties-table tbody tr").nth(0)).to_contain_text("清徐县")
@@ -86,6 +91,8 @@ async def test_county_account_console(browser: Browser, server: Server, clip: Pa
         await go(page, f"library/{content_id}")
         await expect(page.locator("#view")).to_contain_text("全省专题片")
         await expect(page.locator("#edit-form")).to_have_count(0)
+        await go(page, "distribution")  # and for a county's account, its county
+        await expect(page.locator("fieldset.picker label.all")).to_contain_text("全县 Whole county")
         await go(page, "fleet")
         await expect(page.locator("#fleet-table")).to_contain_text(T1)
         await expect(page.locator("#fleet-table")).not_to_contain_text(OTHER_TERMINALS[0])

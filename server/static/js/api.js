@@ -74,6 +74,9 @@ let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 export const currentSession = () => session;
 export const canWrite = () => session.role === "admin";
+// What "every terminal" is called: the county's own in a county deployment or for a county's
+// account (whose "every terminal" is its county), the province's for the province's account.
+export const everywhere = () => (!session.county && session.counties > 1 ? ["全省", "Whole province"] : ["全县", "Whole county"]);
 // The library (uploads, titles, retiring) is the province's: a county's account uses it.
 export const canEditLibrary = () => canWrite() && !session.county;
 

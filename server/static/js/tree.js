@@ -1,6 +1,7 @@
 // A checkbox tree of the county (township → village → terminal) and what a selection
 // means: the fewest scopes that cover it (the county, townships, villages, terminals).
 import { el } from "./ui.js";
+import { everywhere } from "./api.js";
 
 export function countyPicker(tree, { terminals = true, id = "county-tree", onchange = () => {} } = {}) {
   const all = el("input", { type: "checkbox", id: `${id}-all` });
@@ -58,9 +59,9 @@ export function countyPicker(tree, { terminals = true, id = "county-tree", oncha
   });
   refresh();
   const widget = el("fieldset", { class: "picker" }, el("legend", {}, "选择范围 Choose where"),
-    el("label", { class: "all" }, all, " 全县 Whole county"), root);
+    el("label", { class: "all" }, all, ` ${everywhere().join(" ")}`), root);
   widget.selection = () => {
-    if (all.checked) return [{ scope: "county", target: "", name: "全县" }];
+    if (all.checked) return [{ scope: "county", target: "", name: everywhere()[0] }];
     const out = [];
     for (const u of boxes) {
       if (u.box.checked) { out.push({ scope: "unit", target: u.code, name: u.name }); continue; }

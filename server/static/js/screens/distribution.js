@@ -1,6 +1,6 @@
 // 分发: assign contents to the county, townships, villages or terminals picked from a
 // tree, with a "needed by" date; withdraw an assignment after saying what it removes.
-import { api, canWrite } from "../api.js";
+import { api, canWrite, currentSession } from "../api.js";
 import { contents, countyTree, fleet, forget } from "../data.js";
 import { KINDS, countyToDate, day, dateTime, today } from "../fmt.js";
 import { el, h2, table, empty, notice, showError, confirmDialog, busy, button } from "../ui.js";
@@ -22,7 +22,10 @@ export async function render(root) {
     }
   }
   reach.set("county:", f.terminals.length);
-  names.set("county:", "全县");
+  const mine = currentSession().county;  // a county's account: "county" is its own county
+  // every terminal of the server: the province's, unless this server holds one county
+  names.set("county:", mine || currentSession().counties > 1 ? "全省" : "全县");
+  if (mine) { names.set(`county:${mine}`, "全县"); reach.set(`county:${mine}`, f.terminals.length); }
   root.append(h2("分发内容", "Distribution"));
 
   if (canWrite()) {
@@ -61,13 +64,13 @@ export async function render(root) {
 
   root.append(el("h3", {}, "分发记录 Assignments"), assignments.length ? table([
     { label: "内容", en: "Content", value: (a) => a.title },
-    { label: "范围", en: "Where", value: (a) => `${SCOPES[a.scope]} ${a.scope === "county" ? "" : names.get(`${a.scope}:${a.target}`) || a.target}` },
+    { label: "范围", en: "Where", value: (a) => a.scope === "county" ? names.get(`county:${a.target}`) || `县 ${a.target}` : `${SCOPES[a.scope]} ${names.get(`${a.scope}:${a.target}`) || a.target}` },
     { label: "终端数", en: "Terminals", value: (a) => reach.get(`${a.scope}:${a.target}`) ?? 0, num: true },
     { label: "最迟到达", en: "Needed by", value: (a) => a.needed_by, render: (a) => day(a.needed_by) },
     { label: "分发时间", en: "Made", value: (a) => a.created_at, render: (a) => dateTime(a.created_at) },
     ...(canWrite() ? [{ label: "", render: (a) => {
       const b = button("撤回 Withdraw…", () => busy(b, async () => {
-        const where = a.scope === "county" ? "全县" : names.get(`${a.scope}:${a.target}`) || a.target;
+        const where = names.get(`${a.scope}:${a.target}`) || a.target;
         const n = reach.get(`${a.scope}:${a.target}`) ?? 0;
         const ok = await confirmDialog({ title: `撤回「${a.title}」在${where}的分发？`, confirm: "撤回 Withdraw",
           body: [el("p", {}, `「${a.title}」将从 ${where} 的 ${n} 个终端的下载清单中去掉；没有其他分发或场次需要它的终端，会在下次同步时删除该文件。`),
