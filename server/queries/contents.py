@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, text
 
-from server.queries import in_county, new_id
+from server.queries import for_county, in_county, new_id
 from server.queries.county import bump_catalog_version
 from shared.timeutil import to_db, utcnow
 
@@ -376,7 +376,7 @@ _TARGET_COUNTY = {
                      "JOIN villages v ON v.code = t.village_code "
                      "JOIN units u ON u.code = v.unit_code WHERE t.id = :target"),
 }
-_REACHES_COUNTY = "(CAST(:county AS TEXT) IS NULL OR {})".format(
+_REACHES_COUNTY = for_county(
     "(a.scope = 'county' AND a.target IN ('', :county)) "
     "OR (a.scope = 'unit' AND a.target IN (SELECT code FROM units WHERE county_code = :county)) "
     "OR (a.scope = 'village' AND a.target IN (SELECT v.code FROM villages v "

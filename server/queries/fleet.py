@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy import Connection, bindparam, text
 
 from server.db import executemany
+from server.queries import for_county
 from server.queries.county import IN_COUNTY
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
@@ -136,10 +137,11 @@ _FLEET = text(
 )
 # For a county: the sessions held in at least one of its villages.
 _UPCOMING = text(
-    "SELECT s.id, s.title, s.starts_at FROM sessions s WHERE s.starts_at >= :since "
-    "AND (CAST(:county AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM session_villages sv "
-    "JOIN villages v ON v.code = sv.village_code JOIN units u ON u.code = v.unit_code "
-    "WHERE sv.session_id = s.id AND u.county_code = :county)) ORDER BY s.starts_at, s.id"
+    "SELECT s.id, s.title, s.starts_at FROM sessions s WHERE s.starts_at >= :since AND "
+    + for_county("EXISTS (SELECT 1 FROM session_villages sv "
+                 "JOIN villages v ON v.code = sv.village_code JOIN units u ON u.code = v.unit_code "
+                 "WHERE sv.session_id = s.id AND u.county_code = :county)")
+    + " ORDER BY s.starts_at, s.id"
 )
 _NEEDS = text(
     "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
