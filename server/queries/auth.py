@@ -50,7 +50,7 @@ class TokenRow:
 
 class UnknownCounty(ValueError):
     def __init__(self, code: str) -> None:
-        super().__init__(f"no county {code}: import its townships first")
+        super().__init__(f"没有县 {code}：请先导入该县的乡镇 / no county {code}: import its townships first")
 
 
 # User names compare without regard to ASCII case, as the SQLite column's NOCASE did.
