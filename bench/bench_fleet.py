@@ -2,7 +2,7 @@
 
     python3 bench/bench_fleet.py [--quick] [--fleets 211,2110,20000] [--seconds S]
                                  [--interval S] [--storm-records N] [--connections C]
-                                 [--engine sqlite|postgresql|both]
+                                 [--engine sqlite|postgresql|both] [--soak MINUTES]
 
 For each engine and fleet size the server starts fresh (its own process, media on local
 disk; SQLite, the embedded default, or PostgreSQL: a throwaway cluster from Debian's
@@ -11,17 +11,28 @@ assigned to the whole county, and that many terminal points, each enrolled throu
 API (an admin's one-time code, traded by `POST /api/v1/enroll`). Then, all measured from
 this process:
 
+Enrolling, each terminal fetches its first catalog at once, as a real terminal does: the
+terminals of the phases below hold a catalog and poll with its ETag. Then, all measured
+from this process:
+
 1. reference: every terminal asks `GET /api/v1/server` once per interval — the cost of
    the HTTP stack and this client at the same request rate, with no database behind it;
 2. steady load: every terminal, at its own phase in the interval (60 s, as deployed),
    sends a heartbeat and polls its catalog with `If-None-Match`; one tick in ten also
    delivers an attendance batch of 2 records, one in twenty reads a 256 KiB range of the
    video from `/blobs/<sha256>`;
-3. reconnect storm: every terminal at once, as after a week offline: one batch of N
+3. restart: the server is stopped and started again on the same data, and the steady
+   load runs for one interval: every terminal's first contact with a process that has
+   nothing remembered yet (token look-ups, catalogs worked out afresh);
+4. reconnect storm: every terminal at once, as after a week offline: one batch of N
    records (default 50), sent again with backoff until acknowledged (as the outbox
    does), then a heartbeat and a catalog poll; a tenth of the batches is sent once more
    after its acknowledgement (a lost answer), which must store nothing twice. The phase
    lasts until every record is acknowledged: its length is the drain time.
+
+`--soak M` runs the steady load alone for M minutes instead (a 30-minute soak at 2,110
+terminals is the target) and prints the server's RSS and CPU minute by minute: the RSS
+of the last minute against the first says whether memory stays flat.
 
 Requests share a pool of C keep-alive connections (default 256), as terminals do behind
 the county's reverse proxy. Prints p50/p95/p99 per endpoint and phase, errors, records
@@ -29,7 +40,8 @@ sent / acknowledged / stored (read from the database afterwards), the server's R
 CPU, and this load generator's own CPU (a client near 100 % of a core is the limit, not
 the server). On PostgreSQL the database's own processes are on the same two cores: their
 CPU is shown in its own column. Target on the project's 2-core machine: the steady load at 20,000
-terminals with p99 under 100 ms, no errors, every record stored exactly once.
+terminals with p99 under 100 ms, no errors, every record stored exactly once; the
+restart interval is reported beside it, with no target of its own.
 """
 
 from __future__ import annotations
@@ -138,7 +150,14 @@ class Fleet:
         self.blob = ""
 
     async def setup(self, size: int) -> None:
+        """Assign the video to every terminal; register and enroll `size` terminals."""
         admin = {"Authorization": f"Bearer {self.admin}"}
+        async with self.http.get("/api/v1/admin/contents", headers=admin) as r:
+            content = (await r.json())[0]
+        async with self.http.post("/api/v1/admin/assignments", headers=admin,
+                                  json={"content_id": content["id"], "scope": "county"}) as r:
+            if r.status != 201:
+                raise SystemExit(f"assigning: HTTP {r.status} {await r.text()}")
         async with self.http.get("/api/v1/admin/fleet", headers=admin) as r:
             known = [t["id"] for t in (await r.json())["terminals"]]
         ids = known[:size]
@@ -166,10 +185,16 @@ class Fleet:
                     if r.status != 201:
                         raise SystemExit(f"enrolling {tid}: HTTP {r.status} {await r.text()}")
                     self.tokens[tid] = (await r.json())["token"]
+                await self.catalog(Stats(), tid)  # an enrolled terminal fetches its catalog
 
+        self.blob = content["sha256"]
         await asyncio.gather(*(enroll(t) for t in ids))
-        async with self.http.get("/api/v1/admin/contents", headers=admin) as r:
-            self.blob = (await r.json())[0]["sha256"]
+
+    def speaking_to(self, url: str, http: aiohttp.ClientSession) -> Fleet:
+        """The same terminals (tokens, ETags, record numbers) through another client."""
+        other = Fleet(url, http, self.admin)
+        other.tokens, other.etags, other.seq, other.blob = self.tokens, self.etags, self.seq, self.blob
+        return other
 
     def auth(self, tid: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[tid]}"}
@@ -284,42 +309,67 @@ class PhaseResult:
     database_cpu: float = 0.0
 
 
+def prepare(tmp: Path) -> tuple[Path, str]:
+    """A data directory under `tmp` with the sample county and one short video; the
+    admin's API token. (`Fleet.setup` assigns the video to every terminal.)"""
+    data = tmp / "data"
+    run_cli("import-county", str(REPO / "demo" / "county"), data_dir=data)
+    clip = tmp / "film.mp4"
+    make_clip(clip)
+    run_cli("add", str(clip), "--title", "模拟专题片", data_dir=data)
+    admin = admin_token(data)
+    assert admin is not None
+    return data, admin
+
+
+def client(server: ServerProcess, args: argparse.Namespace) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(server.url, timeout=aiohttp.ClientTimeout(total=30),
+                                 connector=aiohttp.TCPConnector(limit=args.connections))
+
+
+def steady_tick(fleet: Fleet, stats: Stats) -> Callable[[str, int], Awaitable[None]]:
+    """One terminal's tick of the steady load: a heartbeat and a catalog poll; one tick in
+    ten an attendance batch of 2 records, one in twenty a 256 KiB blob range."""
+    async def tick(tid: str, n: int) -> None:
+        await fleet.heartbeat(stats, tid)
+        await fleet.catalog(stats, tid)
+        if random.random() < 0.1:
+            body, ids = fleet.batch(tid, 2, days_ago=0)
+            await fleet.attendance(stats, tid, body, ids)
+        if random.random() < 0.05:
+            await fleet.blob_range(stats, tid)
+    return tick
+
+
 async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
     results: list[PhaseResult] = []
+
+    async def measure(server: ServerProcess, name: str,
+                      work: Callable[[Stats], Awaitable[None]]) -> Stats:
+        stats = Stats()
+        cpu_s, cpu_c, t = cpu_seconds(server.pid), own_cpu(), time.perf_counter()
+        cpu_d = postgres_cpu()
+        await work(stats)
+        seconds = time.perf_counter() - t
+        results.append(PhaseResult(name, stats, seconds, cpu_seconds(server.pid) - cpu_s,
+                                   own_cpu() - cpu_c, memory_kib(server.pid)["VmRSS"] / 1024,
+                                   postgres_cpu() - cpu_d))
+        return stats
+
+    def steady(fleet: Fleet, seconds: float) -> Callable[[Stats], Awaitable[None]]:
+        async def run(stats: Stats) -> None:
+            await paced(fleet, seconds, args.interval, steady_tick(fleet, stats))
+        return run
+
     with temp_dir("yj-fleet-") as tmp:
-        data = tmp / "data"
-        run_cli("import-county", str(REPO / "demo" / "county"), data_dir=data)
-        clip = tmp / "film.mp4"
-        make_clip(clip)
-        run_cli("add", str(clip), "--title", "模拟专题片", data_dir=data)
-        admin = admin_token(data)
-        assert admin is not None
+        data, admin = prepare(tmp)
         with ServerProcess(data, tmp / "server.log") as server:
-            connector = aiohttp.TCPConnector(limit=args.connections)
-            timeout = aiohttp.ClientTimeout(total=30)
-            async with aiohttp.ClientSession(server.url, connector=connector, timeout=timeout) as http:
+            async with client(server, args) as http:
                 fleet = Fleet(server.url, http, admin)
                 t0 = time.perf_counter()
-                async with http.post("/api/v1/admin/assignments", json={
-                        "content_id": (await (await http.get("/api/v1/admin/contents", headers={
-                            "Authorization": f"Bearer {admin}"})).json())[0]["id"],
-                        "scope": "county"}, headers={"Authorization": f"Bearer {admin}"}) as r:
-                    if r.status != 201:
-                        raise SystemExit(f"assigning: HTTP {r.status} {await r.text()}")
                 await fleet.setup(size)
                 print(f"  {size} terminals registered and enrolled in {time.perf_counter() - t0:.1f} s",
                       flush=True)
-
-                async def measure(name: str, work: Callable[[Stats], Awaitable[None]]) -> Stats:
-                    stats = Stats()
-                    cpu_s, cpu_c, t = cpu_seconds(server.pid), own_cpu(), time.perf_counter()
-                    cpu_d = postgres_cpu()
-                    await work(stats)
-                    seconds = time.perf_counter() - t
-                    results.append(PhaseResult(name, stats, seconds, cpu_seconds(server.pid) - cpu_s,
-                                               own_cpu() - cpu_c, memory_kib(server.pid)["VmRSS"] / 1024,
-                                               postgres_cpu() - cpu_d))
-                    return stats
 
                 async def reference(stats: Stats) -> None:
                     async def tick(tid: str, _n: int) -> None:
@@ -327,16 +377,13 @@ async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
                                          ok=(200,))
                     await paced(fleet, args.seconds, args.interval, tick)
 
-                async def steady(stats: Stats) -> None:
-                    async def tick(tid: str, n: int) -> None:
-                        await fleet.heartbeat(stats, tid)
-                        await fleet.catalog(stats, tid)
-                        if random.random() < 0.1:
-                            body, ids = fleet.batch(tid, 2, days_ago=0)
-                            await fleet.attendance(stats, tid, body, ids)
-                        if random.random() < 0.05:
-                            await fleet.blob_range(stats, tid)
-                    await paced(fleet, args.seconds, args.interval, tick)
+                await measure(server, "reference", reference)
+                steady_stats = await measure(server, "steady", steady(fleet, args.seconds))
+        # The same terminals (tokens, ETags) meet a server process that remembers nothing.
+        with ServerProcess(data, tmp / "server.log") as server:
+            async with client(server, args) as http:
+                fleet = fleet.speaking_to(server.url, http)
+                restart_stats = await measure(server, "restart", steady(fleet, args.interval))
 
                 async def storm(stats: Stats) -> None:
                     async def one(tid: str) -> None:
@@ -355,17 +402,46 @@ async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
                         await fleet.catalog(stats, tid)
                     await asyncio.gather(*(one(t) for t in fleet.tokens))
 
-                await measure("reference", reference)
-                steady_stats = await measure("steady", steady)
-                storm_stats = await measure("storm", storm)
-                sent = steady_stats.records_sent + storm_stats.records_sent
-                acked = steady_stats.records_acked + storm_stats.records_acked
+                storm_stats = await measure(server, "storm", storm)
+        phases = (steady_stats, restart_stats, storm_stats)
+        sent = sum(ph.records_sent for ph in phases)
+        acked = sum(ph.records_acked for ph in phases)
         stored = stored_records(data)
         print(f"  records sent {sent:,}, acknowledged {acked:,}, stored {stored:,}"
               f" ({'exactly once' if sent == acked == stored else 'MISMATCH'})", flush=True)
         results[-1].stats.records_sent, results[-1].stats.records_acked = sent, acked
         results.append(PhaseResult("stored", Stats(records_sent=stored), 0, 0, 0, 0))
     return results
+
+
+async def run_soak(size: int, args: argparse.Namespace) -> list[list[object]]:
+    """The steady load for `args.soak` minutes; rows of (minute, requests, errors, p99 ms,
+    server RSS MiB, server CPU %), one per minute."""
+    rows: list[list[object]] = []
+    with temp_dir("yj-soak-") as tmp:
+        data, admin = prepare(tmp)
+        with ServerProcess(data, tmp / "server.log") as server:
+            async with client(server, args) as http:
+                fleet = Fleet(server.url, http, admin)
+                await fleet.setup(size)
+                stats = Stats()
+                load = asyncio.create_task(paced(fleet, args.soak * 60, args.interval,
+                                                 steady_tick(fleet, stats)))
+                for minute in range(1, int(args.soak) + 1):
+                    cpu0 = cpu_seconds(server.pid)
+                    done = len(stats.latencies["heartbeat"]) + len(stats.latencies["catalog"])
+                    await asyncio.sleep(60)
+                    lat = stats.latencies["heartbeat"][done // 2:] + stats.latencies["catalog"][done // 2:]
+                    rows.append([minute, len(lat), sum(stats.errors.values()), pct(lat, 99),
+                                 memory_kib(server.pid)["VmRSS"] / 1024,
+                                 100 * (cpu_seconds(server.pid) - cpu0) / 60])
+                    print("  minute {}: {} requests, errors {}, p99 {:.1f} ms, RSS {:.1f} MiB, "
+                          "CPU {:.0f} %".format(*rows[-1]), flush=True)
+                await load
+        stored = stored_records(data)
+        print(f"  records sent {stats.records_sent:,}, acknowledged {stats.records_acked:,}, "
+              f"stored {stored:,}", flush=True)
+    return rows
 
 
 def report(engine: str, size: int, results: list[PhaseResult]) -> list[list[object]]:
@@ -395,6 +471,8 @@ async def main() -> int:
     ap.add_argument("--interval", type=float, default=60.0, help="heartbeat and catalog interval, s")
     ap.add_argument("--storm-records", type=int, default=50, help="records per terminal in the storm")
     ap.add_argument("--connections", type=int, default=256, help="keep-alive connections in the pool")
+    ap.add_argument("--soak", type=float, default=0,
+                    help="minutes of steady load alone, RSS printed each minute (0: no soak)")
     ap.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both",
                     help="the server's database (both: SQLite first, then PostgreSQL)")
     args = ap.parse_args()
@@ -415,22 +493,47 @@ async def main() -> int:
         cluster.start()
     try:
         for engine, size in ((e, int(s)) for e in engines for s in args.fleets.split(",")):
-            failed |= await one_fleet(engine, size, args, cluster, rows)
+            if args.soak:
+                failed |= await one_soak(engine, size, args, cluster)
+            else:
+                failed |= await one_fleet(engine, size, args, cluster, rows)
     finally:
         if cluster is not None:
             cluster.remove()
-    print(table(header, rows))
+    if rows:
+        print(table(header, rows))
     return 1 if failed else 0
+
+
+def use_engine(engine: str, cluster: pg_cluster.PgCluster | None) -> None:
+    if cluster is not None and engine == "postgresql":
+        os.environ["YUANJIAO_DATABASE_URL"] = cluster.fresh_url()  # the server and the CLI
+    else:
+        os.environ.pop("YUANJIAO_DATABASE_URL", None)
+
+
+async def one_soak(engine: str, size: int, args: argparse.Namespace,
+                   cluster: pg_cluster.PgCluster | None) -> bool:
+    """A soak of one engine and fleet size; True when memory grew or something failed."""
+    use_engine(engine, cluster)
+    print(f"== soak: {engine}, {size} terminals, {args.soak:g} min", flush=True)
+    rows = await run_soak(size, args)
+    print(table(["minute", "requests", "errors", "p99 ms", "server RSS MiB", "server CPU %"], rows))
+    first, last = rows[0][4], rows[-1][4]
+    assert isinstance(first, float) and isinstance(last, float)
+    growth = last - first
+    # flat: the last minute within 10 % of the first (caches fill in the first minutes)
+    flat = growth <= 0.1 * first
+    print(f"  RSS minute 1 {first:.1f} MiB, minute {len(rows)} {last:.1f} MiB "
+          f"(ratio {last / first:.2f}): {'flat' if flat else 'GREW'}", flush=True)
+    return not flat or any(r[2] for r in rows)
 
 
 async def one_fleet(engine: str, size: int, args: argparse.Namespace,
                     cluster: pg_cluster.PgCluster | None, rows: list[list[object]]) -> bool:
     """One engine and fleet size; adds its rows, returns True when something failed."""
     failed = False
-    if cluster is not None and engine == "postgresql":
-        os.environ["YUANJIAO_DATABASE_URL"] = cluster.fresh_url()  # the server and the CLI
-    else:
-        os.environ.pop("YUANJIAO_DATABASE_URL", None)
+    use_engine(engine, cluster)
     print(f"== {engine}, {size} terminals", flush=True)
     results = await run_fleet(size, args)
     rows += report(engine, size, results)
@@ -438,13 +541,14 @@ async def one_fleet(engine: str, size: int, args: argparse.Namespace,
     storm = results[-2].stats
     failed |= not (storm.records_sent == storm.records_acked == stored)
     failed |= any(ph.stats.errors for ph in results if ph.name != "storm")
-    steady = next(ph for ph in results if ph.name == "steady")
-    ref = next(ph for ph in results if ph.name == "reference")
-    worst = max(pct(v, 99) for v in steady.stats.latencies.values())
-    ref99 = pct(next(iter(ref.stats.latencies.values())), 99)
+    phase = {ph.name: ph for ph in results}
+    worst = max(pct(v, 99) for v in phase["steady"].stats.latencies.values())
+    ref99 = pct(next(iter(phase["reference"].stats.latencies.values())), 99)
+    after = max(pct(v, 99) for v in phase["restart"].stats.latencies.values())
     print(f"  steady p99 (worst endpoint) {worst:.1f} ms; reference p99 {ref99:.1f} ms; "
           f"ratio {worst / ref99:.2f}; target < {TARGET_P99_MS:.0f} ms: "
-          f"{'met' if worst < TARGET_P99_MS else 'missed'}", flush=True)
+          f"{'met' if worst < TARGET_P99_MS else 'missed'}; first interval after a restart: "
+          f"p99 {after:.1f} ms", flush=True)
     return failed
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import time
@@ -28,9 +29,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import make_mocked_request
 from sqlalchemy import text
 
 from server.appkeys import DB, UPLOADS
+from server.diskspace import ROOMY_BYTES, ROOMY_SECONDS, DiskWatch
 from server.runner import RunningServer
 from tests import tusclient
 from tests.conftest import TEST_DATABASE, serve, server_config, terminal_session, terminal_token
@@ -283,3 +286,34 @@ async def test_expired_and_stray_partial_uploads_are_removed(tmp_path: Path) -> 
         assert not (config.uploads_dir / f"{upload_id}.part").exists()
         async with http.head(location, headers=tusclient.TUS) as h:
             assert h.status == 404
+
+
+async def test_a_roomy_disk_is_looked_at_once_a_second(tmp_path: Path) -> None:
+    """Far above the reserve a statvfs reading serves the terminal writes of one second;
+    near it, every terminal write looks again."""
+    free = shutil.disk_usage(tmp_path).free
+    if free < 3 * ROOMY_BYTES:
+        pytest.skip("the test disk has too little room to be called roomy")
+    now = [0.0]
+
+    class Counting(DiskWatch):
+        looks = 0
+
+        def _free(self) -> int:
+            Counting.looks += 1
+            return super()._free()
+
+    beat = make_mocked_request("POST", f"/api/v1/terminals/{T1}/heartbeat")
+    roomy = Counting(tmp_path, reserve_bytes=0, clock=lambda: now[0])
+    for _ in range(50):
+        await roomy.check_terminal_write(beat)
+    assert Counting.looks == 1
+    now[0] += ROOMY_SECONDS
+    await roomy.check_terminal_write(beat)
+    assert Counting.looks == 2
+
+    Counting.looks = 0
+    near = Counting(tmp_path, reserve_bytes=free - ROOMY_BYTES // 2, clock=lambda: now[0])
+    for _ in range(5):
+        await near.check_terminal_write(beat)
+    assert Counting.looks == 5
