@@ -4,7 +4,9 @@ Handlers never hold a connection. They pass a plain function to `read()` or `wri
 and that function gets a SQLAlchemy Core `Connection` already inside a transaction:
 
 * reads run on a small pool of threads, each in its own read transaction (a snapshot:
-  SQLite's WAL reader, PostgreSQL's REPEATABLE READ READ ONLY);
+  SQLite's WAL reader, PostgreSQL's REPEATABLE READ READ ONLY); the short reads of a
+  fleet's hot path may go through `read_together()`, which reads those that arrive
+  while others are being read as one group: one thread hop and one transaction for all;
 * writes are queued to one writer thread per process. It takes every write waiting in
   the queue, runs each inside its own SAVEPOINT within one transaction, then commits
   once. A failing write rolls back to its savepoint alone; the others commit. On SQLite
@@ -24,6 +26,7 @@ carries the SQL for both engines.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -120,6 +123,10 @@ class Database:
         self._write_engine: Engine | None = None
         self._closed = False
         self._failures = RepeatingLog(log)  # a full disk fails every commit: log it once
+        # read_together(): the reads waiting for a group, and how many groups are being read
+        self._together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._groups_reading = 0
+        self.groups_read = 0  # groups read so far (for tests and benchmarks)
 
     @property
     def path(self) -> Path | None:
@@ -207,6 +214,60 @@ class Database:
                 return fn(conn)
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def read_together(self, fn: Callable[[Connection], T]) -> T:
+        """`read(fn)` for the short reads many requests make at once (a token's look-up,
+        a terminal's catalog). While a group of them is being read (at most one reader
+        thread fewer than there are, so a long report never waits for them), the next
+        ones wait and are then read as one group: one reader thread hop and one
+        transaction (on PostgreSQL one BEGIN and one COMMIT round trip) for all, instead
+        of one each. A quiet server reads each at once, as `read` does.
+
+        Each `fn` gets its own answer: what it returned or raised. A database error in a
+        group (a statement that failed, which on PostgreSQL aborts the transaction for
+        the others) has every read of that group run again alone, with `read`."""
+        if self._closed:
+            raise DatabaseClosed("database is closed")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._together.append((fn, fut))
+        if self._groups_reading < max(1, self._readers_n - 1):
+            self._read_group()
+        return await fut
+
+    def _read_group(self) -> None:
+        group, self._together = self._together, []
+        self._groups_reading += 1
+        self.groups_read += 1
+
+        def run(conn: Connection) -> list[tuple[Any, BaseException | None]]:
+            answers: list[tuple[Any, BaseException | None]] = []
+            for fn, _ in group:
+                try:
+                    answers.append((fn(conn), None))
+                except sa.exc.DBAPIError:
+                    raise  # the transaction may be lost for the others: each is read alone
+                except Exception as e:
+                    answers.append((None, e))
+            return answers
+
+        task = asyncio.ensure_future(self.read(run))
+        task.add_done_callback(lambda t: self._group_read(t, group))
+
+    def _group_read(self, task: asyncio.Future[list[tuple[Any, BaseException | None]]],
+                    group: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]]) -> None:
+        self._groups_reading -= 1
+        if task.cancelled():
+            for _, fut in group:
+                fut.cancel()
+        elif task.exception() is not None:
+            for fn, fut in group:
+                alone = asyncio.ensure_future(self.read(fn))
+                alone.add_done_callback(functools.partial(_settle_from, fut))
+        else:
+            for (_, fut), (value, err) in zip(group, task.result(), strict=True):
+                settle(fut, value, err)
+        if self._together and self._groups_reading < max(1, self._readers_n - 1):
+            self._read_group()
 
     # --- writes -----------------------------------------------------------------------
 
@@ -334,6 +395,14 @@ def executemany(conn: Connection, statement: sa.TextClause, rows: Sequence[dict[
         conn.exec_driver_sql(sql, list(rows))
     else:
         conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+
+
+def _settle_from(fut: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    """Answer `fut` with what `done` ended with."""
+    if done.cancelled():
+        fut.cancel()
+    else:
+        settle(fut, None if done.exception() else done.result(), done.exception())
 
 
 def _sqlite_setup(engine: Engine, synchronous: str, *, begin: str, query_only: bool) -> None:

@@ -6,6 +6,7 @@ database restarts. Each test runs on the engine the run is on (YUANJIAO_TEST_DAT
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,43 @@ async def test_a_failing_write_rolls_back_alone_in_its_group(tmp_path: Path) -> 
         total = await db.read(lambda c: c.execute(
             text("SELECT CAST(SUM(size) AS BIGINT) FROM things")).scalar_one())
         assert total == sum(range(100)) and isinstance(total, int)
+
+
+async def test_reads_together_are_grouped_and_answered_each_alone(tmp_path: Path) -> None:
+    """Reads arriving while others are read go as groups (far fewer transactions than
+    reads); each gets its own answer, a Python error stays with its read, and a failing
+    statement, which on PostgreSQL aborts the group's transaction, fails its own read
+    only: the others are read again alone."""
+    async with Database(url_for(tmp_path), STEPS, readers=2) as db:
+        for i in range(50):
+            await db.write(add(f"n{i:02d}", i))
+        size = text("SELECT size FROM things WHERE name = :name")
+
+        def size_of(name: str) -> Callable[[Connection], int]:
+            def fn(c: Connection) -> int:
+                found = c.execute(size, {"name": name}).scalar_one_or_none()
+                if found is None:
+                    raise LookupError(name)
+                return int(found)
+            return fn
+
+        def broken(c: Connection) -> int:
+            return int(c.execute(text("SELECT no_such_column FROM things")).scalar_one())
+
+        before = db.groups_read
+        sizes = await asyncio.gather(*(db.read_together(size_of(f"n{i % 50:02d}"))
+                                       for i in range(400)))
+        assert sizes == [i % 50 for i in range(400)]
+        assert 0 < db.groups_read - before < 100  # one group at a time: they queue and grow
+
+        mixed = await asyncio.gather(
+            *(db.read_together(size_of(f"n{i:02d}")) for i in range(20)),
+            db.read_together(size_of("nobody")), db.read_together(broken),
+            *(db.read_together(size_of(f"n{i:02d}")) for i in range(20, 40)),
+            return_exceptions=True)
+        assert mixed[:20] == list(range(20)) and mixed[22:] == list(range(20, 40))
+        assert isinstance(mixed[20], LookupError)
+        assert isinstance(mixed[21], sqlalchemy.exc.DBAPIError)
 
 
 async def test_reads_see_a_snapshot_and_cannot_write(tmp_path: Path) -> None:

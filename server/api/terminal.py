@@ -55,7 +55,7 @@ async def get_catalog(request: web.Request) -> web.Response:
         t = _known(county.terminal(c, terminal_id), terminal_id)
         return catalog.draft(c, config, t.id, t.village_code, t.unit_code, now)
 
-    d = await request.app[DB].read(look)
+    d = await request.app[DB].read_together(look)
     memo.remember(d, period)
     headers = {"ETag": d.etag, "Cache-Control": "no-cache"}
     if d.etag in inm:

@@ -106,7 +106,7 @@ async def _authenticate_terminal(request: web.Request, token: str) -> Terminal:
     await cache.validate(request.app[DB])  # a revocation by another server process
     terminal_id = cache.get(token_hash)
     if terminal_id is None:
-        found = await request.app[DB].read(lambda c: eq.token_terminal(c, token_hash, now))
+        found = await request.app[DB].read_together(lambda c: eq.token_terminal(c, token_hash, now))
         if found is not None:
             terminal_id, until = found
             cache.put(token_hash, terminal_id,

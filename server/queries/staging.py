@@ -19,9 +19,9 @@ class Staging:
     """The accepted rows of one roster, by member number, in a throwaway SQLite file:
     the duplicate check asks it which line a number was first on, and `store()` reads
     the members from it. 200,000 rows cost a few MB of page cache, not a dict's tens of
-    MB. With `members_db` (opened read-only) it also says which numbers are members."""
+    MB."""
 
-    def __init__(self, path: Path, members_db: Path | None = None) -> None:
+    def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(_uri(path), uri=True)
         self._conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-4096;"
@@ -29,9 +29,6 @@ class Staging:
             "CREATE TABLE staged (member_no TEXT PRIMARY KEY, line INTEGER, village_code TEXT, "
             "name TEXT, sex TEXT, ethnicity TEXT, born TEXT, joined TEXT, branch TEXT, "
             "category TEXT, phone TEXT) WITHOUT ROWID;")
-        self._members = members_db is not None
-        if members_db is not None:
-            self._conn.execute("ATTACH DATABASE ? AS county", (_uri(members_db) + "?mode=ro",))
 
     def line(self, member_no: str) -> int | None:
         row = self._conn.execute("SELECT line FROM staged WHERE member_no = ?", (member_no,)).fetchone()
@@ -42,10 +39,6 @@ class Staging:
             "INSERT INTO staged VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (m.member_no, line, m.village_code, m.name, m.sex, m.ethnicity, m.born, m.joined,
              m.branch, m.category, m.phone))
-
-    def is_member(self, member_no: str) -> bool:
-        return self._members and self._conn.execute(
-            "SELECT 1 FROM county.members WHERE member_no = ?", (member_no,)).fetchone() is not None
 
     def close(self) -> None:
         self._conn.commit()
