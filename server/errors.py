@@ -135,13 +135,38 @@ def error_response(
     status: int, code: str, message: str, details: dict[str, object] | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """The one error body: `message` in Chinese from the code's template, `message_en` as given."""
-    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(
-        code=code, message=chinese(code, status, details), message_en=message, details=details)))
+    """The one error body: `message` in Chinese from the code's template, `message_en` as given.
+    Text quoting a request's undecodable bytes (held as lone surrogates) shows each as U+FFFD."""
+    try:
+        body = msgspec.json.encode(ErrorBody(error=ErrorDetail(
+            code=code, message=chinese(code, status, details), message_en=message,
+            details=details)))
+    except UnicodeEncodeError:
+        clean = _decodable(details)
+        assert clean is None or isinstance(clean, dict)
+        body = msgspec.json.encode(ErrorBody(error=ErrorDetail(
+            code=code, message=str(_decodable(chinese(code, status, clean))),
+            message_en=str(_decodable(message)), details=clean)))
     return web.Response(
         status=status, body=body, content_type="application/json", charset="utf-8",
         headers=headers,
     )
+
+
+def _decodable(value: object) -> object:
+    """`value` with every string's lone surrogates (bytes a request held that were not
+    UTF-8, as Python's surrogateescape keeps them, or a JSON \\ud800 escape) shown as U+FFFD."""
+    if isinstance(value, str):
+        try:  # the bytes surrogateescape kept: each becomes one U+FFFD
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {str(_decodable(k)): _decodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_decodable(v) for v in value]
+    return value
 
 
 HTTP_CODES = {

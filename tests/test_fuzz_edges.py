@@ -13,6 +13,7 @@ run is bounded: a fixed number of examples, each request with a timeout.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 import urllib.parse
@@ -79,6 +80,22 @@ def status_of(port: int, raw: bytes, waits_for_body: bool) -> int | None:
     return int(m[1])
 
 
+def exchange(port: int, raw: bytes) -> bytes:
+    """Send `raw`, return the whole answer (head and the body its Content-Length says)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(raw)
+        answer = b""
+        while True:
+            head, sep, body = answer.partition(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head) if sep else None
+            if length and len(body) >= int(length[1]):
+                return answer
+            chunk = sock.recv(4096)
+            if not chunk:
+                return answer
+            answer += chunk
+
+
 async def test_arbitrary_bytes_never_5xx(tmp_path: Path) -> None:
     config = server_config(tmp_path, max_upload_bytes=1 << 20, trust_proxy=True)
     async with RunningServer(config) as running:
@@ -122,3 +139,22 @@ async def test_arbitrary_bytes_never_5xx(tmp_path: Path) -> None:
 
         await asyncio.to_thread(prop)
         assert not failures
+
+
+async def test_undecodable_header_bytes_quoted_in_an_error_are_400(tmp_path: Path) -> None:
+    """A header value that is not UTF-8 (here Upload-Offset: 0xBC), quoted back in the
+    error's details, is answered 400 with U+FFFD in its place, not a 500."""
+    config = server_config(tmp_path, max_upload_bytes=1 << 20)
+    async with RunningServer(config) as running:
+        admin = await add_account(running)
+        async with admin_session(running, admin) as http:
+            created = await tusclient.create(http, 1000, title="坏字节")
+        path = created.headers["Location"].split("//", 1)[-1].split("/", 1)[1]
+        raw = (f"PATCH /{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n"
+               "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+               "Content-Length: 0\r\nUpload-Offset: ").encode() + b"\xbc\r\n\r\n"
+        answer = await asyncio.to_thread(exchange, running.port, raw)
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400"), answer[:300]
+        error = json.loads(body)["error"]
+        assert error["code"] == "bad_number" and error["details"]["value"] == "\ufffd"

@@ -16,8 +16,8 @@ import pytest
 
 from server.appkeys import DB
 from tests import tusclient
-from tests.conftest import Server
-from tests.county_scope import OTHER, add_other_county, county_admin
+from tests.conftest import Server, admin_session
+from tests.county_scope import OTHER, OTHER_TERMINALS, add_other_county, county_admin
 from tests.test_fleet import T1, T2, beat, heartbeat
 
 pytestmark = pytest.mark.asyncio
@@ -114,3 +114,33 @@ async def test_county_account_needs_a_known_county(server: Server) -> None:
 
     with pytest.raises(UnknownCounty):
         await county_admin(server, "999999")
+
+
+async def test_county_api_tokens_stay_in_their_county(server: Server) -> None:
+    """A county's account makes API tokens for its scripts: they speak for its county
+    alone; it lists and revokes its county's tokens, and another's look unknown."""
+    await add_other_county(server)
+    async with server.http.post("/api/v1/admin/tokens", json={"name": "省里的脚本"}) as r:
+        assert r.status == 201
+        province_token = (await r.json())["id"]
+    async with await county_admin(server, OTHER) as http:
+        async with http.post("/api/v1/admin/tokens", json={"name": "县里的脚本"}) as r:
+            assert r.status == 201, await r.text()
+            made = await r.json()
+        async with admin_session(server.running, made["token"]) as script:
+            async with script.get("/api/v1/admin/fleet") as r:
+                assert r.status == 200
+                assert {t["id"] for t in (await r.json())["terminals"]} == set(OTHER_TERMINALS)
+            async with script.get("/api/v1/admin/province") as r:
+                assert r.status == 403
+        async with http.get("/api/v1/admin/tokens") as r:
+            names = {t["name"] for t in await r.json()}
+        assert "县里的脚本" in names and "省里的脚本" not in names
+        async with http.delete(f"/api/v1/admin/tokens/{province_token}") as r:
+            assert r.status == 404
+        async with http.delete(f"/api/v1/admin/tokens/{made['id']}") as r:
+            assert r.status == 204
+    async with server.http.get("/api/v1/admin/tokens") as r:
+        mine = {t["id"]: t for t in await r.json()}
+    assert mine[province_token]["revoked_at"] is None  # the county could not touch it
+    assert mine[made["id"]]["revoked_at"] is not None  # the province sees every county's

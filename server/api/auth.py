@@ -152,7 +152,8 @@ async def current(request: web.Request) -> web.Response:
 
 
 async def list_tokens(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.list_tokens)
+    county = admin_of(request).county
+    rows = await request.app[DB].read(lambda c: q.list_tokens(c, county))
     return json_response(msgspec.convert(rows, list[TokenOut], from_attributes=True))
 
 
@@ -167,7 +168,7 @@ async def create_token(request: web.Request) -> web.Response:
 
 
 async def revoke_token(request: web.Request) -> web.Response:
-    token_id, now = request.match_info["token_id"], utcnow()
-    if not await request.app[DB].write(lambda c: q.revoke_token(c, token_id, now)):
+    token_id, now, county = request.match_info["token_id"], utcnow(), admin_of(request).county
+    if not await request.app[DB].write(lambda c: q.revoke_token(c, token_id, now, county)):
         raise NotFound(f"no active token {token_id}", details={"what": "有效的 API 令牌", "id": token_id})
     return web.Response(status=204)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, text
 
-from server.queries import new_id
+from server.queries import in_county, new_id
 from shared.timeutil import to_db
 
 Role = Literal["admin", "viewer"]  # the CHECK on admins.role
@@ -90,10 +90,12 @@ _TOKEN = text(
 )
 _TOKENS = text(
     "SELECT t.id, t.name, a.username, t.created_at, t.last_used_at, t.revoked_at "
-    "FROM api_tokens t JOIN admins a ON a.id = t.admin_id ORDER BY t.created_at, t.id"
+    f"FROM api_tokens t JOIN admins a ON a.id = t.admin_id WHERE {in_county('a.county_code')} "
+    "ORDER BY t.created_at, t.id"
 )
 _REVOKE_TOKEN = text(
-    "UPDATE api_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL"
+    "UPDATE api_tokens SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL AND admin_id IN "
+    f"(SELECT a.id FROM admins a WHERE {in_county('a.county_code')})"
 )
 
 
@@ -162,9 +164,14 @@ def token(conn: Connection, token_hash: str) -> Principal | None:
     return None if row is None else Principal(*row)
 
 
-def list_tokens(conn: Connection) -> list[TokenRow]:
-    return [TokenRow(*r) for r in conn.execute(_TOKENS)]
+def list_tokens(conn: Connection, county: str | None = None) -> list[TokenRow]:
+    """The API tokens of every account (`county` None), or of `county`'s accounts."""
+    return [TokenRow(*r) for r in conn.execute(_TOKENS, {"county": county})]
 
 
-def revoke_token(conn: Connection, token_id: str, now: datetime) -> bool:
-    return conn.execute(_REVOKE_TOKEN, {"now": to_db(now), "id": token_id}).rowcount == 1
+def revoke_token(conn: Connection, token_id: str, now: datetime,
+                 county: str | None = None) -> bool:
+    """Revoke a live token (of one of `county`'s accounts, when given); False if there
+    is no such token."""
+    return conn.execute(_REVOKE_TOKEN, {"now": to_db(now), "id": token_id,
+                                        "county": county}).rowcount == 1
