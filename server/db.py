@@ -9,7 +9,8 @@ and that function gets a SQLAlchemy Core `Connection` already inside a transacti
   while others are being read as one group: one thread hop and one transaction for all;
 * writes are queued to one writer thread per process. It takes every write waiting in
   the queue, runs each inside its own SAVEPOINT within one transaction, then commits
-  once. A failing write rolls back to its savepoint alone; the others commit. On SQLite
+  once (a write waiting alone needs no savepoint). A failing write rolls back to its
+  savepoint alone; the others commit. On SQLite
   (`synchronous=FULL`) each commit is an fsync, and grouping many writers into one commit
   is what lets durable ingest keep up with many terminals; on PostgreSQL the grouping
   saves round trips and WAL flushes the same way.
