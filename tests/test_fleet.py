@@ -6,13 +6,18 @@ each upcoming session, which terminals hold every item verified and what the res
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import Connection, event
 
+from server.appkeys import DB
+from server.queries import fleet as fq
 from tests import tusclient
 from tests.conftest import Server, seed_county, serve, server_config, terminal_session, terminal_token
 
@@ -88,6 +93,21 @@ async def test_silent_terminal_goes_offline(tmp_path: Path) -> None:
         assert me["last_seen"] is not None and me["online"] is False
 
 
+@contextmanager
+def statements(conn: Connection) -> Iterator[list[str]]:
+    """The SQL statements run on `conn` inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def before(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(conn, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(conn, "before_cursor_execute", before)
+
+
 async def test_readiness(server: Server, clip: Path, clip2: Path) -> None:
     shas, ids = [], []
     for c in (clip, clip2):
@@ -112,6 +132,24 @@ async def test_readiness(server: Server, clip: Path, clip2: Path) -> None:
     by_id = {t["terminal_id"]: t for t in s["terminals"]}
     assert by_id[T1]["ready"] is True and by_id[T1]["missing"] == []
     assert by_id[T2]["ready"] is False and by_id[T2]["missing"] == [shas[1]]
+
+    # More sessions cost no more statements: four, whatever their number and terminals'.
+    for n, (village, content) in enumerate((("140121100002", ids[0]), ("140121100001", ids[1]))):
+        async with server.http.post("/api/v1/admin/sessions", json={
+                "title": f"冬训{n + 2}", "starts_at": (starts + timedelta(hours=n + 1)).isoformat(),
+                "content_ids": [content], "village_codes": [village]}) as r:
+            assert r.status == 201
+    async with server.http.get("/api/v1/admin/readiness") as r:
+        later = {s["title"]: s for s in await r.json()}
+    assert (later["冬训2"]["ready"], later["冬训2"]["total"]) == (1, 1)  # T2 holds shas[0]
+    assert later["冬训3"]["terminals"][0]["terminal_id"] == T1 and later["冬训3"]["ready"] == 1
+
+    def count(c: Connection) -> int:
+        with statements(c) as seen:
+            fq.sessions_readiness(c, datetime.now(UTC) - timedelta(hours=12))
+        return len(seen)
+
+    assert await server.running.app[DB].read(count) == 4
 
 
 async def test_bad_heartbeat(server: Server) -> None:

@@ -11,8 +11,6 @@ single item writes that item alone. On SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +22,7 @@ from server.appkeys import DB
 from server.queries import fleet as fq
 from shared.protocol import CachedItem, Heartbeat
 from tests.conftest import Server
-from tests.test_fleet import T1, beat, fleet, heartbeat
+from tests.test_fleet import T1, beat, fleet, heartbeat, statements
 
 pytestmark = pytest.mark.asyncio
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -67,20 +65,6 @@ async def test_items_follow_every_heartbeat(server: Server) -> None:
         await beat(t1, T1, heartbeat(cache))
         assert await stored(server) == expected
         assert await ready_items(server) == sum(s == "ready" for s, _, _ in expected.values())
-
-
-@contextmanager
-def statements(conn: Connection) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def before(_c: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    event.listen(conn, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(conn, "before_cursor_execute", before)
 
 
 async def test_an_unchanged_cache_writes_no_item(server: Server) -> None:

@@ -83,12 +83,13 @@ async def get_fleet(request: web.Request) -> web.Response:
 
 
 def _readiness(conn: Connection, county_code: str | None) -> list[m.SessionReadiness]:
+    parts = fleet.sessions_readiness(conn, utcnow() - timedelta(hours=12), county_code)
     out = []
-    for s in fleet.upcoming_sessions(conn, utcnow() - timedelta(hours=12), county_code):
-        needs = [r.sha256 for r in fleet.session_needs(conn, s.id)]
+    for s in parts.sessions:
+        needs = parts.needs.get(s.id, [])
         terminals = []
-        for t in fleet.session_terminals(conn, s.id, county_code):
-            held = fleet.ready_hashes(conn, t.id)
+        for t in parts.terminals.get(s.id, []):
+            held = parts.ready.get(t.id, set())
             missing = [sha for sha in needs if sha not in held]
             terminals.append(m.TerminalReadiness(
                 terminal_id=t.id, village_code=t.village_code,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import BindParameter, Connection, bindparam, text
 
 from server.db import executemany
 from server.queries import for_county
@@ -114,12 +114,6 @@ class UpcomingSession:
 
 
 @dataclass(frozen=True)
-class NeededItem:
-    sha256: str
-    title: str
-
-
-@dataclass(frozen=True)
 class SessionTerminal:
     id: str
     village_code: str
@@ -143,16 +137,26 @@ _UPCOMING = text(
                  "WHERE sv.session_id = s.id AND u.county_code = :county)")
     + " ORDER BY s.starts_at, s.id"
 )
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _NEEDS = text(
-    "SELECT c.sha256, c.title FROM session_items si JOIN contents c ON c.id = si.content_id "
-    "WHERE si.session_id = :session ORDER BY si.position"
-)
+    "SELECT si.session_id, c.sha256 FROM session_items si JOIN contents c ON c.id = si.content_id "
+    "WHERE si.session_id IN :ids ORDER BY si.session_id, si.position"
+).bindparams(_IDS)
 _SESSION_TERMINALS = text(
-    "SELECT t.id, t.village_code, v.name AS village_name FROM session_villages sv "
+    "SELECT sv.session_id, t.id, t.village_code, v.name AS village_name FROM session_villages sv "
     "JOIN terminals t ON t.village_code = sv.village_code "
     "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
-    f"WHERE sv.session_id = :session AND {IN_COUNTY} ORDER BY t.id"
-)
+    f"WHERE sv.session_id IN :ids AND {IN_COUNTY} ORDER BY sv.session_id, t.id"
+).bindparams(_IDS)
+# Of the terminals of those sessions, the items they hold ready that those sessions need.
+_SESSIONS_READY = text(
+    "SELECT DISTINCT i.terminal_id, i.sha256 FROM session_villages sv "
+    "JOIN terminals t ON t.village_code = sv.village_code "
+    "JOIN session_items si ON si.session_id = sv.session_id "
+    "JOIN contents c ON c.id = si.content_id "
+    "JOIN terminal_items i ON i.terminal_id = t.id AND i.sha256 = c.sha256 AND i.state = 'ready' "
+    "WHERE sv.session_id IN :ids"
+).bindparams(_IDS)
 _READY = text("SELECT sha256 FROM terminal_items WHERE terminal_id = :id AND state = 'ready'")
 
 
@@ -169,14 +173,33 @@ def upcoming_sessions(conn: Connection, since: datetime,
             for r in conn.execute(_UPCOMING, {"since": to_db(since), "county": county})]
 
 
-def session_needs(conn: Connection, session_id: str) -> list[NeededItem]:
-    return [NeededItem(*r) for r in conn.execute(_NEEDS, {"session": session_id})]
+@dataclass(frozen=True)
+class SessionsReadiness:
+    """What the readiness view is made of, for the sessions ahead, in four queries
+    whatever their number: each session's items (sha256, in order), its terminals, and
+    which of the items they need each of those terminals holds ready."""
+
+    sessions: list[UpcomingSession]
+    needs: dict[str, list[str]]  # session id -> sha256s
+    terminals: dict[str, list[SessionTerminal]]  # session id -> its terminals (of `county`)
+    ready: dict[str, set[str]]  # terminal id -> sha256s held ready (of those needed)
 
 
-def session_terminals(conn: Connection, session_id: str,
-                      county: str | None = None) -> list[SessionTerminal]:
-    return [SessionTerminal(*r)
-            for r in conn.execute(_SESSION_TERMINALS, {"session": session_id, "county": county})]
+def sessions_readiness(conn: Connection, since: datetime,
+                       county: str | None = None) -> SessionsReadiness:
+    sessions = upcoming_sessions(conn, since, county)
+    needs: dict[str, list[str]] = {}
+    terminals: dict[str, list[SessionTerminal]] = {}
+    ready: dict[str, set[str]] = {}
+    ids = [s.id for s in sessions]
+    if ids:
+        for session_id, sha256 in conn.execute(_NEEDS, {"ids": ids}):
+            needs.setdefault(session_id, []).append(sha256)
+        for r in conn.execute(_SESSION_TERMINALS, {"ids": ids, "county": county}):
+            terminals.setdefault(r[0], []).append(SessionTerminal(*r[1:]))
+        for terminal_id, sha256 in conn.execute(_SESSIONS_READY, {"ids": ids}):
+            ready.setdefault(terminal_id, set()).add(sha256)
+    return SessionsReadiness(sessions, needs, terminals, ready)
 
 
 def ready_hashes(conn: Connection, terminal_id: str) -> set[str]:
