@@ -74,6 +74,12 @@ def month(t: datetime) -> str:
     return (t + timedelta(hours=8)).strftime("%Y-%m")  # the county's month
 
 
+def county_day(t: datetime) -> str:
+    """The county's date (Asia/Shanghai, UTC+8) of `t`, as reports take it: from 16:00
+    UTC it is already the next day there."""
+    return (t + timedelta(hours=8)).date().isoformat()
+
+
 async def fleet_entry(http: aiohttp.ClientSession) -> dict[str, Any]:
     async with http.get("/api/v1/admin/fleet") as r:
         body = await r.json()
@@ -122,7 +128,7 @@ async def test_clock_reset_to_2000(tmp_path: Path, clip: Path) -> None:
         placed = datetime.fromisoformat(learning["entries"][0]["started_at"])
         assert abs(placed - result_start_real(result, wall)) < timedelta(seconds=5)
         now_month = month(really)
-        report = await months(http, f"{now_month}-01", really.date().isoformat())
+        report = await months(http, f"{now_month}-01", county_day(really))
         assert report[now_month]["sessions"] == 1 and report[now_month]["attendances"] == 2
         assert (await months(http, "2000-01-01", "2000-01-31"))["2000-01"]["sessions"] == 0
         assert await flagged(http) == []
@@ -230,7 +236,7 @@ async def test_batch_of_earlier_boots_sent_weeks_late(tmp_path: Path) -> None:
         assert abs(placed_b - true_b) < timedelta(seconds=1)
 
         first, last = then - timedelta(days=1), now
-        report = await months(http, first.date().isoformat(), last.date().isoformat())
+        report = await months(http, county_day(first), county_day(last))
         expected: dict[str, int] = {}
         for t in (then, true_b, true_c):
             expected[month(t)] = expected.get(month(t), 0) + 1
