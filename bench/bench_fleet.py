@@ -429,9 +429,9 @@ async def run_soak(size: int, args: argparse.Namespace) -> list[list[object]]:
                                                  steady_tick(fleet, stats)))
                 for minute in range(1, int(args.soak) + 1):
                     cpu0 = cpu_seconds(server.pid)
-                    done = len(stats.latencies["heartbeat"]) + len(stats.latencies["catalog"])
+                    done = {k: len(stats.latencies[k]) for k in ("heartbeat", "catalog")}
                     await asyncio.sleep(60)
-                    lat = stats.latencies["heartbeat"][done // 2:] + stats.latencies["catalog"][done // 2:]
+                    lat = [x for k, n in done.items() for x in stats.latencies[k][n:]]
                     rows.append([minute, len(lat), sum(stats.errors.values()), pct(lat, 99),
                                  memory_kib(server.pid)["VmRSS"] / 1024,
                                  100 * (cpu_seconds(server.pid) - cpu0) / 60])

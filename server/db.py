@@ -128,6 +128,7 @@ class Database:
         # read_together(): the reads waiting for a group, and how many groups are being read
         self._together: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._groups_reading = 0
+        self._groups_at_once = max(1, self._readers_n - 1)  # one reader kept for the rest
         self.groups_read = 0  # groups read so far (for tests and benchmarks)
 
     @property
@@ -232,7 +233,7 @@ class Database:
             raise DatabaseClosed("database is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._together.append((fn, fut))
-        if self._groups_reading < max(1, self._readers_n - 1):
+        if self._groups_reading < self._groups_at_once:
             self._read_group()
         return await fut
 
@@ -268,7 +269,7 @@ class Database:
         else:
             for (_, fut), (value, err) in zip(group, task.result(), strict=True):
                 settle(fut, value, err)
-        if self._together and self._groups_reading < max(1, self._readers_n - 1):
+        if self._together and self._groups_reading < self._groups_at_once:
             self._read_group()
 
     # --- writes -----------------------------------------------------------------------
@@ -329,15 +330,10 @@ class Database:
                         conn.exec_driver_sql("RELEASE SAVEPOINT job")
                         results.append((value, None))
         except Exception as e:
-            self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
-                                 level=logging.ERROR, exc_info=e)
+            self._transaction_failed(e)
             results = [(None, e)] * len(group)
-            # (not conn.info: on a connection lost with the database it would reconnect)
-            _after_commit.hooks = []
         else:
-            hooks, _after_commit.hooks = getattr(_after_commit, "hooks", []), []
-            for hook in hooks:
-                hook()  # before any caller is answered
+            _committed()  # before any caller is answered
         for job, (value, err) in zip(group, results, strict=True):
             job.answer(value, err)
 
@@ -351,14 +347,12 @@ class Database:
                 value = job.fn(conn)
             except Exception as e:
                 trans.rollback()
-                _after_commit.hooks = []
+                _after_commit.hooks = []  # its hooks go with it
                 job.answer(None, e)
                 return
             trans.commit()
         except Exception as e:  # the transaction itself failed: begin, commit, rollback
-            self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
-                                 level=logging.ERROR, exc_info=e)
-            _after_commit.hooks = []
+            self._transaction_failed(e)
             with contextlib.suppress(Exception):  # a failed commit still needs its rollback
                 if trans is not None:
                     trans.rollback()
@@ -366,10 +360,16 @@ class Database:
                     conn.rollback()
             job.answer(None, e)
             return
-        hooks, _after_commit.hooks = getattr(_after_commit, "hooks", []), []
-        for hook in hooks:
-            hook()  # before the caller is answered
+        _committed()  # before the caller is answered
         job.answer(value, None)
+
+    def _transaction_failed(self, e: BaseException) -> None:
+        """Log a write transaction that failed whole (once, then counted); drop its hooks."""
+        self._failures.event(f"{type(e).__name__}: {e}", "write transaction failed: %s", e,
+                             level=logging.ERROR, exc_info=e)
+        # (kept by the thread, not conn.info: on a connection lost with the database
+        # reading that would reconnect)
+        _after_commit.hooks = []
 
     def _migrate(self, engine: Engine) -> None:
         with engine.connect() as conn:
@@ -408,6 +408,13 @@ def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
     if not hasattr(_after_commit, "hooks"):
         _after_commit.hooks = []
     _after_commit.hooks.append(hook)
+
+
+def _committed() -> None:
+    """In the writer thread, after a commit: run the hooks its writes left, then forget them."""
+    hooks, _after_commit.hooks = getattr(_after_commit, "hooks", []), []
+    for hook in hooks:
+        hook()
 
 
 _compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
