@@ -70,7 +70,11 @@ async def two_counties(server: Server) -> dict[str, str]:
     body += f"{OTHER_MEMBER},王外,女,{OTHER_VILLAGE}\n"
     async with server.http.post("/api/v1/admin/members/import", data=body.encode()) as r:
         assert r.status == 200 and (await r.json())["added"] == 3
-    started = datetime.now(UTC) - timedelta(hours=2)
+    # 21:00 of the county's yesterday: both records fall in one county day and month,
+    # whatever the hour the test runs (two hours ago could straddle midnight there)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    midnight = datetime.now(shanghai).replace(hour=0, minute=0, second=0, microsecond=0)
+    started = (midnight - timedelta(hours=3)).astimezone(UTC)
     flagged = {}
     for county, terminal, member in ((HOME, HOME_TERMINAL, HOME_MEMBERS[0]),
                                      (OTHER, OTHER_TERMINAL, OTHER_MEMBER)):
