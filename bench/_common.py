@@ -82,19 +82,21 @@ def run_cli(*args: str, data_dir: Path) -> None:
         raise RuntimeError(f"yuanjiao-server {args[0]} failed: {done.stderr[-1000:]}")
 
 
-def admin_token(data_dir: Path) -> str | None:
-    """An API token for a fresh admin account, made with the CLI before the server starts.
+def admin_token(data_dir: Path, username: str = "bench", county: str = "") -> str | None:
+    """An API token for a fresh admin account, made with the CLI before the server starts;
+    `county` (a county code) makes it that county's account, else the province's.
 
     None when this version of the server has no accounts (uploads are then open).
     """
     base = [sys.executable, "-m", "server", "admin", "--data-dir", str(data_dir)]
-    made = subprocess.run([*base, "create", "bench", "--password-stdin"], cwd=REPO,
+    where = ["--county", county] if county else []
+    made = subprocess.run([*base, "create", username, "--password-stdin", *where], cwd=REPO,
                           input=b"bench-password-not-secret\n", capture_output=True)
     if made.returncode != 0:
         if b"invalid choice: 'admin'" in made.stderr:
             return None
         raise RuntimeError(f"making an admin account failed: {made.stderr.decode()[-500:]}")
-    out = subprocess.run([*base, "token", "bench", "--name", "benchmarks"], cwd=REPO, check=True,
+    out = subprocess.run([*base, "token", username, "--name", "benchmarks"], cwd=REPO, check=True,
                          capture_output=True, text=True).stdout
     return out.split()[-1]
 

@@ -193,9 +193,14 @@ def screens(f: dict[str, str], year: int) -> dict[str, list[str]]:
     }
 
 
-async def time_screen(http: aiohttp.ClientSession, paths: list[str]) -> float:
+async def time_screen(http: aiohttp.ClientSession, paths: list[str], token: str | None = None
+                      ) -> float:
+    """Seconds from the first of `paths` asked (all at once) to the last byte; `token` is
+    sent as the bearer when given (else the session's own headers)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+
     async def one(path: str) -> None:
-        async with http.get(path) as r:
+        async with http.get(path, headers=headers) as r:
             if r.status != 200:
                 raise RuntimeError(f"{path}: HTTP {r.status} {(await r.text())[:300]}")
             await r.read()

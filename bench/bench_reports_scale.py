@@ -5,32 +5,37 @@
 Target: with 20,000 terminals and a year of attendance (about 5 million records), every
 report and console screen answers within 1 s on both engines.
 
-The county (full scale; `--quick`: 2,110 terminals and 500,000 records, same shape):
-20,000 villages with one terminal point each under 1,200 townships, 30 to 60 members per
-village (about 900,000), 500 contents and 800 assignments as bench_console.py has them,
-3 sessions a month per township for the past year (each for the township's villages,
-two contents each) and the next one of each township still to come, and about 250
-attendance records per terminal over the last 12 months (5,000,000): 36 of them the
-township's sessions, the rest viewings of the terminal's own; one item each, 1 to 4
-attendees from the village's roster (2.5 on average), 1 record in 1,000 flagged for its
-clock. Every terminal but one in 7 has sent a heartbeat listing 60 cached items.
+The province (full scale; `--quick`: 10 counties, 2,110 terminals and 500,000 records,
+same shape): 100 counties of 12 townships each (1,200), 20,000 villages with one
+terminal point each, 30 to 60 members per village (about 900,000), 500 contents and 800
+assignments as bench_console.py has them, 3 sessions a month per township for the past
+year (each made by its county for the township's villages, two contents each) and the
+next one of each township still to come, and about 250 attendance records per terminal
+over the last 12 months (5,000,000): 36 of them the township's sessions, the rest
+viewings of the terminal's own; one item each, 1 to 4 attendees from the village's
+roster (2.5 on average), 1 record in 1,000 flagged for its clock. Every terminal but one
+in 7 has sent a heartbeat listing 60 cached items.
 
 The benchmark is of the reads. The schema comes from the server itself (its admin
-command creates it, and the admin account whose API token the requests carry); the
-county is then written straight into the database: on SQLite with executemany in big
-transactions (synchronous=OFF while seeding only), on PostgreSQL with COPY (foreign-key
-triggers off while copying, the two large secondary indexes built after the data, then
-VACUUM ANALYZE as autovacuum would do). The `rollup_basis` row is left out, so the
-server rebuilds the report roll-ups when it starts; that start is timed. PostgreSQL is
-a durable throwaway cluster (tests/pg_cluster.py, fsync on, stock settings).
+command creates it, and the two accounts whose API tokens the requests carry: the
+province's and the first county's); the province is then written straight into the
+database: on SQLite with executemany in big transactions (synchronous=OFF while seeding
+only), on PostgreSQL with COPY (foreign-key triggers off while copying, the two large
+secondary indexes built after the data, then VACUUM ANALYZE as autovacuum would do).
+The `rollup_basis` row is left out, so the server rebuilds the report roll-ups when it
+starts; that start is timed. PostgreSQL is a durable throwaway cluster
+(tests/pg_cluster.py, fsync on, stock settings).
 
-Each screen is the set of requests its page makes at once (bench_console.py's screens,
-plus coverage for the year, terminal-months for a year and for one month, a member's
-record, the flagged records and the fleet), timed from the first request to the last
-byte, median of R runs after one warm-up, against `GET /api/v1/server` (the smallest
-endpoint) on the same server. A screen whose warm-up takes over 5 s is timed once more
-only, and one not answered within 300 s is reported as over it (its query may still be
-running in the database while the next screens are timed).
+Each screen is the set of requests its page makes at once: bench_console.py's screens,
+plus coverage for the year, terminal-months for a year and for one month and the
+flagged records, as the first county's account sees them (its county alone, in a
+database holding the whole province), and the province's own screen (every county's
+figures) as the province's account sees it, for the year and for a month. Each is timed
+from the first request to the last byte, median of R runs after one warm-up, against
+`GET /api/v1/server` (the smallest endpoint) on the same server. A screen whose warm-up
+takes over 5 s is timed once more only, and one not answered within 300 s is reported
+as over it (its query may still be running in the database while the next screens are
+timed).
 """
 
 from __future__ import annotations
@@ -94,11 +99,12 @@ class Scale:
     terminals: int
     records: int
     units: int
+    counties: int
     runs: int
 
 
-FULL = Scale(terminals=20_000, records=5_000_000, units=1_200, runs=3)
-QUICK = Scale(terminals=2_110, records=500_000, units=127, runs=2)
+FULL = Scale(terminals=20_000, records=5_000_000, units=1_200, counties=100, runs=3)
+QUICK = Scale(terminals=2_110, records=500_000, units=120, counties=10, runs=2)
 
 
 @dataclass
@@ -109,7 +115,7 @@ class Seeded:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-# --- the county, as rows -----------------------------------------------------------------
+# --- the province, as rows ---------------------------------------------------------------
 
 
 def _ts(day: str, seconds: int) -> str:
@@ -117,11 +123,12 @@ def _ts(day: str, seconds: int) -> str:
     return f"{day}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.000000Z"
 
 
-class County:
-    """The rows of a province-sized county, table by table, from one seeded generator.
+class Province:
+    """The rows of a province, table by table, from one seeded generator.
 
-    Big tables are generators (rows are made as they are written); the screens' facts
-    are filled in as they go by."""
+    Counties own consecutive townships (a township's code begins with its county's, as
+    GB/T 2260 has it). Big tables are generators (rows are made as they are written); the
+    screens' facts are those of the first county."""
 
     def __init__(self, scale: Scale, now: datetime, rng: random.Random) -> None:
         self.scale, self.now, self.rng = scale, now, rng
@@ -129,7 +136,10 @@ class County:
         today = now.date()
         # the records' year: the 365 UTC days before today (none in the future)
         self.days = [(today - timedelta(days=365 - d)).isoformat() for d in range(365)]
-        self.units = [f"{440100100 + u}" for u in range(scale.units)]
+        self.counties = [f"44{c // 20 + 1:02d}{c % 20 + 1:02d}" for c in range(scale.counties)]
+        per_county = scale.units // scale.counties
+        self.units = [f"{self.counties[u // per_county]}{u % per_county + 100:03d}"
+                      for u in range(scale.units)]
         self.villages: list[tuple[str, str, int]] = []  # code, unit code, first member no
         self.village_members: list[int] = []
         member_no = 1
@@ -156,9 +166,13 @@ class County:
 
     # small tables
 
+    def counties_rows(self) -> Iterator[tuple[Any, ...]]:
+        for i, code in enumerate(self.counties):
+            yield (code, f"第{i + 1}县")
+
     def units_rows(self) -> Iterator[tuple[Any, ...]]:
         for i, code in enumerate(self.units):
-            yield (code, f"第{i + 1}乡镇", "town" if i % 3 else "township")
+            yield (code, f"第{i + 1}乡镇", "town" if i % 3 else "township", code[:6])
 
     def villages_rows(self) -> Iterator[tuple[Any, ...]]:
         for i, (code, unit, _) in enumerate(self.villages):
@@ -226,9 +240,10 @@ class County:
 
     def sessions_rows(self) -> Iterator[tuple[Any, ...]]:
         created = _ts(self.days[0], 0)
-        for n, (sid, day, seconds, _) in enumerate(self.sessions):
+        for n, (sid, day, seconds, unit) in enumerate(self.sessions):
             yield (sid, "冬训" if day is None else "月度党课",
-                   self._session_start(day, seconds, n // (SESSIONS_PER_UNIT + 1)), created)
+                   self._session_start(day, seconds, n // (SESSIONS_PER_UNIT + 1)), created,
+                   unit[:6])
 
     def session_items_rows(self) -> Iterator[tuple[Any, ...]]:
         for sid, *_ in self.sessions:
@@ -289,18 +304,23 @@ class County:
             yield att, items, members
 
     def facts(self) -> dict[str, str]:
-        past = [s for s in self.sessions if s[1] is not None]
+        """What the screens ask for: the first county's (villages 0 and 1 and member 1
+        are in its first two townships)."""
+        county = self.counties[0]
+        past = [s for s in self.sessions if s[1] is not None and s[3].startswith(county)]
         last = self.days[-1]
         month_end = date.fromisoformat(last).replace(day=1) - timedelta(days=1)
         return {
             "content": self.contents[0][0], "session": past[-1][0], "member": "1",
             "terminal": f"T{self.villages[1][0]}", "year_from": self.days[0], "year_to": last,
             "month_from": month_end.replace(day=1).isoformat(), "month_to": month_end.isoformat(),
+            "county": county,
         }
 
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "units": ("code", "name", "kind"),
+    "counties": ("code", "name"),
+    "units": ("code", "name", "kind", "county_code"),
     "villages": ("code", "name", "unit_code", "kind", "terrain"),
     "terminals": ("id", "village_code", "name", "created_at", "last_seen", "last_address",
                   "heartbeat", "enrolled_at"),
@@ -311,7 +331,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                  "duration_seconds", "container", "video_codec", "audio_codec", "width", "height",
                  "created_at"),
     "assignments": ("id", "content_id", "scope", "target", "needed_by", "created_at"),
-    "sessions": ("id", "title", "starts_at", "created_at"),
+    "sessions": ("id", "title", "starts_at", "created_at", "county_code"),
     "session_items": ("session_id", "position", "content_id"),
     "session_villages": ("session_id", "village_code"),
     "attendance": ("id", "terminal_id", "record_id", "seq", "session_id", "title", "started_at",
@@ -437,12 +457,12 @@ def niced(pids: Sequence[int], niceness: int = 10) -> Iterator[None]:
                 os.setpriority(os.PRIO_PROCESS, pid, value)
 
 
-def seed(sink: Sink, county: County) -> Seeded:
-    counts = county.seeded.counts
-    for name in ("units", "villages", "terminals", "terminal_items", "members", "contents",
-                 "assignments", "sessions", "session_items", "session_villages"):
-        counts[name] = sink.rows(name, getattr(county, f"{name}_rows")())
-    chunks = county.attendance_chunks()
+def seed(sink: Sink, province: Province) -> Seeded:
+    counts = province.seeded.counts
+    for name in ("counties", "units", "villages", "terminals", "terminal_items", "members",
+                 "contents", "assignments", "sessions", "session_items", "session_villages"):
+        counts[name] = sink.rows(name, getattr(province, f"{name}_rows")())
+    chunks = province.attendance_chunks()
     # three tables from one generator: each chunk's rows go to their table in turn
     pending: dict[str, list[list[tuple[Any, ...]]]] = {"attendance": [], "attendance_items": [],
                                                       "attendance_members": []}
@@ -457,8 +477,8 @@ def seed(sink: Sink, county: County) -> Seeded:
             rows_held = 0
     _flush(sink, pending)
     sink.close()
-    county.seeded.facts = county.facts()
-    return county.seeded
+    province.seeded.facts = province.facts()
+    return province.seeded
 
 
 def _flush(sink: Sink, pending: dict[str, list[list[tuple[Any, ...]]]]) -> None:
@@ -494,52 +514,62 @@ class SlowStartServer(ServerProcess):
         return self
 
 
-def all_screens(f: dict[str, str]) -> dict[str, list[str]]:
-    """bench_console's screens, and the reports over a province's year and month."""
+def all_screens(f: dict[str, str]) -> list[tuple[str, str, list[str]]]:
+    """(account, screen, paths): bench_console's screens and the reports over a year and a
+    month as the first county's account sees them; the province's own screen as the
+    province's account sees it, for a year and for a month."""
     a = "/api/v1/admin"
-    out = screens(f, datetime.now(UTC).year)
     year = f"from={f['year_from']}&to={f['year_to']}"
     month = f"from={f['month_from']}&to={f['month_to']}"
-    out.update({
+    county = {
+        **screens(f, datetime.now(UTC).year),
         "coverage, 12 months 受训率": [f"{a}/reports/coverage?{year}"],
         "terminal-months, 12 months 站点月报": [f"{a}/reports/terminals?{year}"],
         "terminal-months, 1 month 站点月报": [f"{a}/reports/terminals?{month}"],
         "flagged 待核记录": [f"{a}/attendance/flagged"],
-    })
-    return out
+    }
+    return [
+        *(("county", name, paths) for name, paths in county.items()),
+        ("province", "province, 12 months 全省", [f"{a}/province?{year}"]),
+        ("province", "province, 1 month 全省", [f"{a}/province?{month}"]),
+    ]
 
 
-async def _capped(http: aiohttp.ClientSession, paths: list[str]) -> float | None:
+async def _capped(http: aiohttp.ClientSession, paths: list[str], token: str) -> float | None:
     """The screen's seconds, or None past CAP_S (the server may still be working on it:
     its query runs on in the database, and the next screens share the machine with it)."""
     try:
-        return await asyncio.wait_for(time_screen(http, paths), CAP_S)
+        return await asyncio.wait_for(time_screen(http, paths, token), CAP_S)
     except TimeoutError:
         return None
 
 
-async def measure(url: str, token: str, facts: dict[str, str], runs: int
-                  ) -> tuple[float, list[tuple[str, int, float]]]:
-    """The reference's median and each screen's (name, runs, median seconds)."""
+async def measure(url: str, tokens: dict[str, str], facts: dict[str, str], runs: int
+                  ) -> tuple[float, list[tuple[str, str, int, float]]]:
+    """The reference's median and each screen's (account, name, runs, median seconds);
+    `tokens` are the accounts' API tokens by account ("county", "province")."""
     timeout = aiohttp.ClientTimeout(total=1800)
     out = []
-    async with aiohttp.ClientSession(url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=timeout) as http:
-        await time_screen(http, ["/api/v1/server"])
-        ref = median([await time_screen(http, ["/api/v1/server"]) for _ in range(max(runs, 20))])
-        for name, paths in all_screens(facts).items():
-            warm = await _capped(http, paths)  # a second visit, as bench_console does
+    async with aiohttp.ClientSession(url, timeout=timeout) as http:
+        some = tokens["county"]
+        await time_screen(http, ["/api/v1/server"], some)
+        ref = median([await time_screen(http, ["/api/v1/server"], some)
+                      for _ in range(max(runs, 20))])
+        for account, name, paths in all_screens(facts):
+            token = tokens[account]
+            warm = await _capped(http, paths, token)  # a second visit, as bench_console does
             if warm is None:
-                out.append((name, 0, math.inf))
-                print(f"  {name}: over {CAP_S:.0f} s, given up", file=sys.stderr, flush=True)
+                out.append((account, name, 0, math.inf))
+                print(f"  {account} {name}: over {CAP_S:.0f} s, given up", file=sys.stderr,
+                      flush=True)
                 continue
             # a screen far over the target is timed once more, not R times: its figure is
             # clear, and R runs of a minute each would keep the machine busy for nothing
             n = runs if warm <= SLOW_S else 1
-            times = [await _capped(http, paths) for _ in range(n)]
+            times = [await _capped(http, paths, token) for _ in range(n)]
             t = median([x for x in times if x is not None]) if None not in times else math.inf
-            out.append((name, n, t))
-            print(f"  {name}: {t * 1000:,.0f} ms", file=sys.stderr, flush=True)
+            out.append((account, name, n, t))
+            print(f"  {account} {name}: {t * 1000:,.0f} ms", file=sys.stderr, flush=True)
     return ref, out
 
 
@@ -550,7 +580,7 @@ class EngineRun:
     start_s: float
     size_bytes: int
     ref_s: float
-    screens: list[tuple[str, int, float]]
+    screens: list[tuple[str, str, int, float]]
     counts: dict[str, int]
     rebuild_line: str
 
@@ -572,18 +602,21 @@ def run_engine(engine: str, scale: Scale, runs: int, tmp: Path) -> EngineRun:
             os.environ["YUANJIAO_DATABASE_URL"] = cluster.url()
         else:
             os.environ.pop("YUANJIAO_DATABASE_URL", None)
-        token = admin_token(data)  # the server's own command makes the schema and the account
-        if token is None:
+        # the server's own command makes the schema and the accounts
+        province_token = admin_token(data)
+        if province_token is None:
             raise RuntimeError("this server has no admin accounts; nothing to measure")
-        county = County(scale, datetime.now(UTC), random.Random(20))
+        province = Province(scale, datetime.now(UTC), random.Random(20))
         print(f"{engine}: seeding {scale.terminals:,} terminals, {scale.records:,} records",
               file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         sink: Sink = (PostgresSink(cluster.url()) if cluster is not None
                       else SqliteSink(data / "yuanjiao.sqlite3"))
         with niced(sink.pids()):  # the machine is shared: seeding yields to others' work
-            seeded = seed(sink, county)
+            seeded = seed(sink, province)
         seed_s = time.perf_counter() - t0
+        tokens = {"province": province_token,
+                  "county": admin_token(data, "bench-county", seeded.facts["county"]) or ""}
         print(f"{engine}: seeded in {seed_s:,.0f} s; starting the server (roll-up rebuild)",
               file=sys.stderr, flush=True)
         log = tmp / f"server-{engine}.log"
@@ -594,7 +627,7 @@ def run_engine(engine: str, scale: Scale, runs: int, tmp: Path) -> EngineRun:
                     conn.execute("ANALYZE member_days")
             print(f"{engine}: server up in {server.started_s:,.0f} s; timing screens",
                   file=sys.stderr, flush=True)
-            ref, timed = asyncio.run(measure(server.url, token, seeded.facts, runs))
+            ref, timed = asyncio.run(measure(server.url, tokens, seeded.facts, runs))
         size = _size(engine, data, cluster)
         return EngineRun(engine, seed_s, server.started_s, size, ref, timed, seeded.counts,
                          _rebuild_line(log))
@@ -619,26 +652,28 @@ def report(scale: Scale, runs: int, results: Sequence[EngineRun]) -> None:
     print(f"reports and console screens at scale, {machine()}")
     for r in results:
         c = r.counts
-        print(f"{r.engine}: {c['units']:,} townships, {c['villages']:,} villages/terminals, "
+        print(f"{r.engine}: {c['counties']:,} counties, {c['units']:,} townships, "
+              f"{c['villages']:,} villages/terminals, "
               f"{c['members']:,} members, {c['sessions']:,} sessions, {c['attendance']:,} "
               f"attendance records, {c['attendance_members']:,} member-attendances; "
               f"seeded in {r.seed_s:,.0f} s; server start with roll-up rebuild {r.start_s:,.0f} s; "
               f"database {r.size_bytes / (1 << 30):,.2f} GiB")
         print(f"  {r.rebuild_line}")
     rows: list[list[object]] = []
-    names = [name for name, _, _ in results[0].screens] if results else []
-    for name in ["reference GET /api/v1/server", *names]:
+    names = [(account, name) for account, name, _, _ in results[0].screens] if results else []
+    for account, name in [("", "reference GET /api/v1/server"), *names]:
         for r in results:
-            if name.startswith("reference"):
+            if not account:
                 n, t = max(runs, 20), r.ref_s
             else:
-                n, t = next((k, s) for sname, k, s in r.screens if sname == name)
+                n, t = next((k, s) for acc, sname, k, s in r.screens
+                            if (acc, sname) == (account, name))
             shown = ([f"{t * 1000:,.1f}", f"{t / r.ref_s:,.0f}"] if math.isfinite(t)
                      else [f"> {CAP_S * 1000:,.0f}", f"> {CAP_S / r.ref_s:,.0f}"])
-            rows.append([name, r.engine, n, *shown, "yes" if t <= TARGET_S else "NO"])
+            rows.append([account, name, r.engine, n, *shown, "yes" if t <= TARGET_S else "NO"])
     print(f"median of {runs} runs per screen after one warm-up (1 run for a screen whose warm-up "
           f"took over {SLOW_S:.0f} s, none past {CAP_S:.0f} s); reference = GET /api/v1/server")
-    print(table(["screen", "engine", "runs", "median ms", "× reference",
+    print(table(["account", "screen", "engine", "runs", "median ms", "× reference",
                  f"≤ {TARGET_S:.0f} s"], rows))
 
 
@@ -662,7 +697,7 @@ def main() -> int:
         for engine in engines:
             results.append(run_engine(engine, scale, runs, tmp))
     report(scale, runs, results)
-    missed = [s for r in results for s in r.screens if s[2] > TARGET_S]
+    missed = [s for r in results for s in r.screens if s[3] > TARGET_S]
     return 1 if missed else 0
 
 

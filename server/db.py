@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
+from server.queries import scope_statements
 from shared.ratelog import RepeatingLog
 from shared.writequeue import DatabaseClosed, Job, WriteQueue, settle
 
@@ -149,6 +150,8 @@ class Database:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._read_engine, self._write_engine = self._engines()
+        for engine in (self._read_engine, self._write_engine):
+            scope_statements(engine)  # a county's statements without the province's alternative
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         self._writer = threading.Thread(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from server.queries.reports import TRAINED
+
 _COUNTIES = text("SELECT code, name FROM counties ORDER BY code")
 
 _TERMINALS = text("""
@@ -18,14 +20,10 @@ LEFT JOIN terminals t ON t.village_code = v.code AND t.revoked_at IS NULL
 GROUP BY u.county_code
 """)
 
-_COVERAGE = text("""
-WITH trained AS (
-    SELECT DISTINCT md.member_no FROM member_days md
-    WHERE md.day >= :first AND md.day <= :last AND md.records > 0
-)
-SELECT u.county_code, COUNT(m.member_no) AS members, COUNT(tr.member_no) AS trained
+_COVERAGE = text(f"""
+SELECT u.county_code, COUNT(m.member_no) AS members,
+       COUNT(CASE WHEN {TRAINED} THEN 1 END) AS trained
 FROM members m JOIN villages v ON v.code = m.village_code JOIN units u ON u.code = v.unit_code
-LEFT JOIN trained tr ON tr.member_no = m.member_no
 GROUP BY u.county_code
 """)
 

