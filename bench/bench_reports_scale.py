@@ -52,7 +52,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -340,6 +340,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "attendance_items": ("attendance_id", "sha256", "watched_seconds"),
     "attendance_members": ("attendance_id", "member_no", "on_roster"),
 }
+# the server then rebuilds the roll-ups when it starts (any earlier start, such as the
+# admin command's, built them from what was there then)
+FORGET_BASIS = "DELETE FROM meta WHERE key = 'rollup_basis'"
 # secondary indexes on the big tables, built after their rows (sorted once, not grown)
 LATE_INDEXES = ("attendance_members_member", "attendance_started")
 
@@ -383,7 +386,6 @@ class SqliteSink(Sink):
             LATE_INDEXES)]
         for name, _ in self.late:
             self.conn.execute(f"DROP INDEX {name}")
-        self.conn.execute("DELETE FROM meta WHERE key = 'rollup_basis'")
 
     def rows(self, table_name: str, rows: Iterable[tuple[Any, ...]]) -> int:
         cols = COLUMNS[table_name]
@@ -400,6 +402,7 @@ class SqliteSink(Sink):
     def close(self) -> None:
         for _, sql in self.late:
             self.conn.execute(sql)
+        self.conn.execute(FORGET_BASIS)
         self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
 
@@ -417,7 +420,6 @@ class PostgresSink(Sink):
             [list(LATE_INDEXES)])]
         for name, _ in self.late:
             self.conn.execute(f"DROP INDEX {name}")
-        self.conn.execute("DELETE FROM meta WHERE key = 'rollup_basis'")
 
     def pids(self) -> list[int]:
         return [os.getpid(), self.conn.info.backend_pid]
@@ -438,6 +440,7 @@ class PostgresSink(Sink):
         self.conn.execute("SELECT setval(pg_get_serial_sequence('attendance', 'id'), "
                           "(SELECT MAX(id) FROM attendance))")
         self.conn.execute("SET session_replication_role = origin")
+        self.conn.execute(FORGET_BASIS)
         self.conn.execute("VACUUM ANALYZE")
         self.conn.close()
 
@@ -457,11 +460,15 @@ def niced(pids: Sequence[int], niceness: int = 10) -> Iterator[None]:
                 os.setpriority(os.PRIO_PROCESS, pid, value)
 
 
-def seed(sink: Sink, province: Province) -> Seeded:
+def seed(sink: Sink, province: Province, once_counties: Callable[[str], None]) -> Seeded:
+    """The province into `sink`; `once_counties(code)` is called with the first county's
+    code as soon as the counties are written (its account can be made then)."""
     counts = province.seeded.counts
     for name in ("counties", "units", "villages", "terminals", "terminal_items", "members",
                  "contents", "assignments", "sessions", "session_items", "session_villages"):
         counts[name] = sink.rows(name, getattr(province, f"{name}_rows")())
+        if name == "counties":
+            once_counties(province.counties[0])
     chunks = province.attendance_chunks()
     # three tables from one generator: each chunk's rows go to their table in turn
     pending: dict[str, list[list[tuple[Any, ...]]]] = {"attendance": [], "attendance_items": [],
@@ -612,11 +619,14 @@ def run_engine(engine: str, scale: Scale, runs: int, tmp: Path) -> EngineRun:
         t0 = time.perf_counter()
         sink: Sink = (PostgresSink(cluster.url()) if cluster is not None
                       else SqliteSink(data / "yuanjiao.sqlite3"))
+        tokens = {"province": province_token}
+
+        def county_account(code: str) -> None:
+            tokens["county"] = admin_token(data, "bench-county", code) or ""
+
         with niced(sink.pids()):  # the machine is shared: seeding yields to others' work
-            seeded = seed(sink, province)
+            seeded = seed(sink, province, county_account)
         seed_s = time.perf_counter() - t0
-        tokens = {"province": province_token,
-                  "county": admin_token(data, "bench-county", seeded.facts["county"]) or ""}
         print(f"{engine}: seeded in {seed_s:,.0f} s; starting the server (roll-up rebuild)",
               file=sys.stderr, flush=True)
         log = tmp / f"server-{engine}.log"

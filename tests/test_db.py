@@ -14,7 +14,9 @@ import sqlalchemy.exc
 from sqlalchemy import Connection, text
 
 from server.db import Database, DatabaseClosed, Migration, normalise_url, sqlite_url
+from server.queries import in_county
 from tests.conftest import database_url, postgresql_cluster
+from tests.test_fleet import statements
 
 pytestmark = pytest.mark.asyncio
 
@@ -149,3 +151,40 @@ async def test_postgresql_restart_fails_cleanly_and_recovers(tmp_path: Path) -> 
         # The pooled connections died with the server: the next calls reconnect.
         await db.write(add("after"))
         assert await db.read(lambda c: list(c.execute(NAMES).scalars())) == ["after", "before"]
+
+
+UNITS = """CREATE TABLE units (code TEXT PRIMARY KEY, county_code TEXT NOT NULL);
+CREATE INDEX units_county ON units(county_code);
+"""
+COUNTY_STEPS = [Migration("0001_units", sqlite=UNITS, postgresql=UNITS)]
+UNITS_IN = text(f"SELECT code FROM units u WHERE {in_county('u.county_code')} ORDER BY code")
+
+
+async def test_a_county_statement_runs_without_the_province_alternative(tmp_path: Path) -> None:
+    """For a county, `(:county IS NULL OR u.county_code = :county)` goes to the database as
+    `(u.county_code = :county)`, which the county's index serves (SQLite plans the first
+    once for both values and reads every row); for the province, as written."""
+    async with Database(url_for(tmp_path), COUNTY_STEPS) as db:
+        await db.write(lambda c: c.execute(
+            text("INSERT INTO units (code, county_code) VALUES (:code, :county)"),
+            [{"code": f"{county}{n:03d}", "county": county}
+             for county in ("140121", "140122") for n in range(200)]))
+
+        def read(county: str | None) -> Callable[[Connection], tuple[list[str], list[str], str]]:
+            def fn(c: Connection) -> tuple[list[str], list[str], str]:
+                with statements(c) as seen:
+                    codes = list(c.execute(UNITS_IN, {"county": county}).scalars())
+                plan = ""
+                if c.dialect.name == "sqlite" and county is not None:
+                    plan = " ".join(str(r[3]) for r in c.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {seen[0]}", (county,)))
+                return codes, seen, plan
+            return fn
+
+        codes, seen, plan = await db.read(read("140122"))
+        assert codes == [f"140122{n:03d}" for n in range(200)]
+        assert "IS NULL OR" not in seen[0] and "county_code =" in seen[0]
+        if plan:
+            assert "units_county" in plan
+        codes, seen, _ = await db.read(read(None))
+        assert len(codes) == 400 and "IS NULL OR" in seen[0]
