@@ -46,7 +46,7 @@ from server.media.store import BlobStore, MediaStore, StoreUnavailable
 from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
 from server.peer_leases import Leases
-from server.queries import meta, rollups
+from server.queries import meta, rollups, trained_months
 from server.routes import add_routes
 from server.signer import Signer
 from server.tls import tls_pin
@@ -124,7 +124,17 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
             except Exception:
                 log.exception("storing finished uploads failed")
 
-    tasks = [asyncio.create_task(sweep()), asyncio.create_task(store_pending())]
+    async def fold_months() -> None:
+        # the trained months marked by ingests, into the province's county figures
+        while True:
+            await asyncio.sleep(trained_months.FOLD_SECONDS)
+            try:
+                await app[DB].write(trained_months.fold)
+            except Exception:
+                log.exception("folding trained months failed; it is tried again")
+
+    tasks = [asyncio.create_task(sweep()), asyncio.create_task(store_pending()),
+             asyncio.create_task(fold_months())]
     yield
     for task in tasks:
         task.cancel()

@@ -287,6 +287,28 @@ ALTER TABLE admins ADD COLUMN county_code TEXT REFERENCES counties(code);
 ALTER TABLE sessions ADD COLUMN county_code TEXT REFERENCES counties(code);
 """
 
+TRAINED_MONTHS = """
+CREATE TABLE member_months (
+    member_no TEXT NOT NULL,
+    month TEXT NOT NULL,
+    county_code TEXT NOT NULL,
+    PRIMARY KEY (member_no, month)
+){without_rowid};
+CREATE TABLE county_months (
+    county_code TEXT NOT NULL,
+    month TEXT NOT NULL,
+    previous TEXT NOT NULL,
+    members {integer} NOT NULL,
+    PRIMARY KEY (county_code, month, previous)
+){without_rowid};
+CREATE TABLE months_pending (
+    member_no TEXT PRIMARY KEY,
+    mark {integer} NOT NULL
+){without_rowid};
+INSERT INTO meta (key, value) VALUES ('trained_months_fold', '');
+DELETE FROM meta WHERE key = 'rollup_basis';
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -625,4 +647,9 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
     # without (every account before this step) is the province's (or the one county's).
     # Sessions a county account makes belong to that county.
     Migration("0015_county_accounts", sqlite=COUNTY_ACCOUNTS, postgresql=COUNTY_ACCOUNTS),
+    # Trained months per county, for the province's coverage
+    # (server/queries/trained_months.py); every roll-up is rebuilt at the next start.
+    Migration("0016_trained_months",
+              sqlite=TRAINED_MONTHS.format(integer="INTEGER", without_rowid=" WITHOUT ROWID"),
+              postgresql=TRAINED_MONTHS.format(integer="BIGINT", without_rowid="")),
 ]

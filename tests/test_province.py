@@ -14,13 +14,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.appkeys import DB
+from server.appkeys import CONFIG, DB
+from server.queries import rollups, trained_months
 from tests import tusclient
 from tests.conftest import Server, admin_session
-from tests.county_scope import OTHER, OTHER_TERMINALS, add_other_county, county_admin
+from tests.county_scope import (
+    OTHER,
+    OTHER_TERMINALS,
+    OTHER_VILLAGES,
+    add_other_county,
+    county_admin,
+)
+from tests.test_attendance import record, roster, send
 from tests.test_fleet import T1, T2, beat, heartbeat
 
 pytestmark = pytest.mark.asyncio
+__all__ = ["roster"]  # the fixture, used by name
 
 
 async def report(server: Server, query: str = "") -> dict[str, Any]:
@@ -82,6 +91,7 @@ async def test_coverage_by_county(server: Server) -> None:
                       {"no": f"M{n}", "v": village, "name": f"党员{n}", "at": "2026-01-01T00:00:00+00:00"})
         c.execute(text("INSERT INTO member_days (member_no, day, records) "
                        "VALUES ('M2', :day, 1)"), {"day": day})
+        trained_months.mark(c, ["M2"])  # as an ingest does
 
     await server.running.app[DB].write(members)
     got = await report(server, f"?from={day[:8]}01&to={day}")
@@ -90,6 +100,82 @@ async def test_coverage_by_county(server: Server) -> None:
     assert (by_code[OTHER]["members"], by_code[OTHER]["trained"], by_code[OTHER]["coverage_rate"]) == (
         1, 1, 1.0)
     assert (got["total"]["members"], got["total"]["trained"]) == (3, 1)
+
+
+def _noon(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T12:00:00+08:00")
+
+
+async def _trained_by_village_county(server: Server, first: str, last: str) -> dict[str, int]:
+    """The coverage report's trained members (one look-up per member), summed per county."""
+    async with server.http.get(f"/api/v1/admin/reports/coverage?from={first}&to={last}") as r:
+        assert r.status == 200, await r.text()
+        rows = (await r.json())["rows"]
+    by_county: dict[str, int] = {}
+    for row in rows:
+        if row["level"] == "village":
+            by_county[row["code"][:6]] = by_county.get(row["code"][:6], 0) + row["trained"]
+    return by_county
+
+
+async def test_trained_months_follow_records_confirmations_and_moves(
+        server: Server, roster: list[str]) -> None:
+    """The province's coverage comes from trained months per county: over whole months,
+    months cut at either end, late and confirmed records, and a member who moved to
+    another county, it equals the coverage report's own count per member; a rebuild
+    gives the same county rows as the folds did."""
+    await add_other_county(server)
+    other = [f"9{n:05d}" for n in (1, 2)]
+    csv_body = "序号,姓名,所在村（社区）代码\n" + "".join(
+        f"{n},外县党员{i},{OTHER_VILLAGES[0]}\n" for i, n in enumerate(other, 1))
+    async with server.http.post("/api/v1/admin/members/import", data=csv_body.encode(),
+                                headers={"Content-Type": "text/csv"}) as r:
+        assert r.status == 200, await r.text()
+    home = [record(roster[0:3], _noon("2026-03-05"), watched=1800),
+            record(roster[1:4], _noon("2026-03-20"), watched=1800),
+            record(roster[3:5], _noon("2026-04-10"), watched=1800),
+            record(roster[5:6], _noon("2026-03-21"), watched=600)]
+    backwards = record(roster[6:7], _noon("2026-03-22"), watched=1200)
+    backwards["ended_at"] = _noon("2026-03-21").isoformat()  # held for a person
+    assert (await send(server, [*home, backwards]))[0] == 200
+    assert (await send(server, [record(roster[0:1], _noon("2026-06-30"), watched=900)]))[0] == 200
+    away = [record(other[:1], _noon("2026-03-31"), watched=900),
+            record(other, _noon("2026-05-02"), watched=900)]
+    assert (await send(server, away, terminal=OTHER_TERMINALS[0]))[0] == 200
+    url = f"/api/v1/admin/attendance/flagged/{T1}/{backwards['record_id']}/confirm"
+    async with server.http.post(url, json={"started_at": _noon("2026-04-15").isoformat()}) as r:
+        assert r.status == 204, await r.text()
+    # roster[2], trained in March at home, moves to the other county
+    async with server.http.post("/api/v1/admin/members/import", headers={"Content-Type": "text/csv"},
+                                data=f"序号,姓名,所在村（社区）代码\n{roster[2]},迁出党员,"
+                                     f"{OTHER_VILLAGES[1]}\n".encode()) as r:
+        assert r.status == 200, await r.text()
+
+    periods = [("2026-03-01", "2026-03-31"), ("2026-03-06", "2026-03-31"),
+               ("2026-03-21", "2026-04-10"), ("2026-03-01", "2026-06-29"),
+               ("2026-01-01", "2026-12-31"), ("2026-04-11", "2026-04-30"),
+               ("2026-03-31", "2026-05-02"), ("2026-07-01", "2026-07-31")]
+    for first, last in periods:
+        expected = await _trained_by_village_county(server, first, last)
+        got = {c["code"]: c["trained"] for c in (await report(server, f"?from={first}&to={last}"))["counties"]}
+        assert got == {"140121": expected.get("140121", 0), OTHER: expected.get(OTHER, 0)}, (first, last)
+    march = {c["code"]: c["trained"] for c in (await report(server, "?from=2026-03-01&to=2026-03-31"))["counties"]}
+    assert march == {"140121": 4, OTHER: 2}  # roster 0, 1, 3, 5 at home; the moved one, 900001
+    late_march = {c["code"]: c["trained"] for c in (
+        await report(server, "?from=2026-03-06&to=2026-03-31"))["counties"]}
+    assert late_march == {"140121": 3, OTHER: 2}  # roster[0] trained on the 5th only
+
+    def tables(c: Any) -> tuple[list[Any], list[Any]]:
+        from sqlalchemy import text
+        return (c.execute(text("SELECT * FROM county_months ORDER BY 1, 2, 3")).all(),
+                c.execute(text("SELECT * FROM member_months ORDER BY 1, 2")).all())
+
+    db = server.running.app[DB]
+    await db.write(trained_months.fold)
+    folded = await db.read(tables)
+    assert ("140122", "2026-03", "", 2) in [tuple(r) for r in folded[0]]
+    await db.write(lambda c: rollups.rebuild(c, server.running.app[CONFIG].rollup_basis))
+    assert await db.read(tables) == folded
 
 
 async def test_county_account_is_kept_to_its_county(server: Server) -> None:

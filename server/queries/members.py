@@ -8,7 +8,7 @@ from itertools import islice
 
 from sqlalchemy import Connection, bindparam, text
 
-from server.queries import in_county
+from server.queries import in_county, trained_months
 from server.roster import MemberRow
 from shared.protocol import Member
 
@@ -81,7 +81,8 @@ def count(conn: Connection) -> int:
 
 
 def upsert_stream(conn: Connection, rows: Iterable[MemberRow], now: str) -> int:
-    """Insert or update members by number (the caller's transaction); returns how many."""
+    """Insert or update members by number (the caller's transaction); returns how many.
+    Trained members who come to another county are marked for the trained-month fold."""
     count = 0
     members = iter(rows)
     while batch := [
@@ -91,6 +92,7 @@ def upsert_stream(conn: Connection, rows: Iterable[MemberRow], now: str) -> int:
         for m in islice(members, _BATCH)
     ]:
         conn.execute(_UPSERT, batch)
+        trained_months.mark_moved(conn, (str(m["member_no"]) for m in batch))
         count += len(batch)
     return count
 

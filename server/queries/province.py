@@ -1,6 +1,7 @@
 """The province's figures per county: terminals online, readiness for the sessions
 ahead, coverage over a period. Each is one grouped query over the whole province (no
-query per county, terminal or session), coverage from the member-day roll-up."""
+query per county, terminal or session), coverage from the trained months per county
+(trained_months.py), folded by the caller first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from server.queries.reports import TRAINED
+from server.queries import trained_months
 
 _COUNTIES = text("SELECT code, name FROM counties ORDER BY code")
 
@@ -20,10 +21,9 @@ LEFT JOIN terminals t ON t.village_code = v.code AND t.revoked_at IS NULL
 GROUP BY u.county_code
 """)
 
-_COVERAGE = text(f"""
-SELECT u.county_code, COUNT(m.member_no) AS members,
-       COUNT(CASE WHEN {TRAINED} THEN 1 END) AS trained
-FROM members m JOIN villages v ON v.code = m.village_code JOIN units u ON u.code = v.unit_code
+_MEMBERS = text("""
+SELECT u.county_code, COUNT(*) FROM members m
+JOIN villages v ON v.code = m.village_code JOIN units u ON u.code = v.unit_code
 GROUP BY u.county_code
 """)
 
@@ -79,9 +79,10 @@ def county_figures(
     for code, villages, terminals, online in conn.execute(_TERMINALS, {"online_since": online_since}):
         figures.setdefault(code, {"code": code, "name": ""}).update(
             villages=int(villages), terminals=int(terminals), online=int(online))
-    for code, members, trained in conn.execute(_COVERAGE, {"first": first_day, "last": last_day}):
-        figures.setdefault(code, {"code": code, "name": ""}).update(
-            members=int(members), trained=int(trained))
+    for code, members in conn.execute(_MEMBERS):
+        figures.setdefault(code, {"code": code, "name": ""})["members"] = int(members)
+    for code, trained in trained_months.trained_by_county(conn, first_day, last_day).items():
+        figures.setdefault(code, {"code": code, "name": ""})["trained"] = trained
     for code, sessions, due, ready in conn.execute(_READINESS, {"now": now, "until": until}):
         figures.setdefault(code, {"code": code, "name": ""}).update(
             sessions=int(sessions), due=int(due), ready=int(ready))

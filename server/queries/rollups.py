@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, bindparam, text
 
 from server.db import executemany
+from server.queries import trained_months
 from server.queries.reports import ATTENDED, COUNTED
 from shared.timeutil import from_db
 
@@ -103,6 +104,10 @@ class Contributions:
         executemany(conn, _ADD_MEMBER_DAY, [
             {"member_no": m, "day": d, "records": sign * n} for (m, d), n in self.members.items()
         ])
+        if sign > 0:
+            trained_months.mark_new(conn, self.members)
+        else:
+            trained_months.mark(conn, (m for m, _ in self.members))
 
 
 def apply(conn: Connection, attendance_ids: Sequence[int], basis: Basis, sign: int = 1) -> None:
@@ -154,8 +159,8 @@ _PG_DAY = "to_char(a.started_at::timestamptz AT TIME ZONE :tz, 'YYYY-MM-DD')"
 
 
 def rebuild(conn: Connection, basis: Basis) -> int:
-    """Recompute both roll-ups from every attendance row, in SQL; returns the attendance
-    rows there are."""
+    """Recompute both roll-ups from every attendance row, in SQL, and the trained months
+    from them; returns the attendance rows there are."""
     conn.execute(text("DELETE FROM terminal_days"))
     conn.execute(text("DELETE FROM member_days"))
     sqlite = conn.dialect.name == "sqlite"
@@ -183,6 +188,7 @@ def rebuild(conn: Connection, basis: Basis) -> int:
         conn.execute(text(_REBUILD_TERMINAL_DAYS.format(day=day)), binds)
         conn.execute(text(_REBUILD_MEMBER_DAYS.format(day=day)),
                      {**binds, "min_seconds": basis.min_seconds})
+        trained_months.rebuild(conn)
     finally:
         if sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size={int(cache_pages)}")
