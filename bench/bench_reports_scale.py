@@ -30,7 +30,10 @@ Each screen is the set of requests its page makes at once: bench_console.py's sc
 plus coverage for the year, terminal-months for a year and for one month and the
 flagged records, as the first county's account sees them (its county alone, in a
 database holding the whole province), and the province's own screen (every county's
-figures) as the province's account sees it, for the year and for a month. Each is timed
+figures) as the province's account sees it, for the year and for a month; then once
+more, after FOLD_MEMBERS members were trained in a new month (their member-days written
+and the members marked, as ingests do), so that the screen first folds them into the
+county rows (server/queries/trained_months.py). Each is timed
 from the first request to the last byte, median of R runs after one warm-up, against
 `GET /api/v1/server` (the smallest endpoint) on the same server. A screen whose warm-up
 takes over 5 s is timed once more only, and one not answered within 300 s is reported
@@ -92,6 +95,7 @@ START_TIMEOUT_S = 3 * 3600.0  # the roll-up rebuild runs before the server liste
 BATCH = 50_000
 SLOW_S = 5 * TARGET_S
 CAP_S = 300 * TARGET_S  # a screen not answered by then is reported as over it
+FOLD_MEMBERS = 10_000  # members trained in a new month before the province screen is asked
 
 
 @dataclass(frozen=True)
@@ -592,6 +596,40 @@ class EngineRun:
     rebuild_line: str
 
 
+def train_in_new_month(data: Path, cluster: PgCluster | None, count: int) -> None:
+    """`count` members trained next month: their member-days written and the members
+    marked for the fold, straight into the database, as the ingest of their records does."""
+    day = (date.today().replace(day=1) + timedelta(days=40)).replace(day=1).isoformat()
+    statements = [
+        "INSERT INTO member_days (member_no, day, records) "
+        f"SELECT member_no, '{day}', 1 FROM members ORDER BY member_no LIMIT {count}",
+        "INSERT INTO months_pending (member_no, mark) "
+        f"SELECT member_no, 1 FROM members ORDER BY member_no LIMIT {count}",
+    ]
+    if cluster is not None:
+        with cluster.admin("yuanjiao") as conn:
+            for statement in statements:
+                conn.execute(statement)
+        return
+    db = sqlite3.connect(data / "yuanjiao.sqlite3", timeout=60)
+    try:
+        with db:
+            for statement in statements:
+                db.execute(statement)
+    finally:
+        db.close()
+
+
+async def province_once(url: str, token: str, facts: dict[str, str]) -> float:
+    """The province's screen for the month, once (its fold included)."""
+    paths = [p for account, name, p in all_screens(facts) if name.startswith("province, 1 month")]
+    async with aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=CAP_S)) as http:
+        t = await time_screen(http, paths[0], token)
+    print(f"  province after a fold of {FOLD_MEMBERS:,}: {t * 1000:,.0f} ms", file=sys.stderr,
+          flush=True)
+    return t
+
+
 def _rebuild_line(log: Path) -> str:
     for line in log.read_text(errors="replace").splitlines():
         if "roll-ups rebuilt" in line:
@@ -638,6 +676,10 @@ def run_engine(engine: str, scale: Scale, runs: int, tmp: Path) -> EngineRun:
             print(f"{engine}: server up in {server.started_s:,.0f} s; timing screens",
                   file=sys.stderr, flush=True)
             ref, timed = asyncio.run(measure(server.url, tokens, seeded.facts, runs))
+            train_in_new_month(data, cluster, FOLD_MEMBERS)
+            timed.append(("province", f"province after {FOLD_MEMBERS:,} trained in a new month",
+                          1, asyncio.run(province_once(server.url, tokens["province"],
+                                                       seeded.facts))))
         size = _size(engine, data, cluster)
         return EngineRun(engine, seed_s, server.started_s, size, ref, timed, seeded.counts,
                          _rebuild_line(log))

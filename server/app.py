@@ -129,7 +129,7 @@ async def _expiry(app: web.Application) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(trained_months.FOLD_SECONDS)
             try:
-                await app[DB].write(trained_months.fold)
+                await trained_months.fold_all(app[DB])
             except Exception:
                 log.exception("folding trained months failed; it is tried again")
 

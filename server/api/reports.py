@@ -202,7 +202,7 @@ async def province(request: web.Request) -> web.Response:
     now = utcnow()
     online_since = now - timedelta(seconds=config.heartbeat_interval * config.online_missed_heartbeats)
     until = now + timedelta(days=config.session_horizon_days)
-    await request.app[DB].write(trained_months.fold)  # what arrived since the last fold
+    await trained_months.fold_all(request.app[DB])  # what arrived since the last fold
     rows = await request.app[DB].read(lambda c: pq.county_figures(
         c, first_day=first, last_day=last, online_since=to_db(online_since), now=to_db(now),
         until=to_db(until)))

@@ -18,8 +18,10 @@ many members it has (900,000 in a province).
 The county rows are shared by every terminal of a county: updated in the transaction
 that stores a record, ingests from several server processes would wait on each other.
 So the ingest only marks members whose months may have changed (`months_pending`, a row
-per member), and `fold` brings them into the county rows: the server folds every
-FOLD_SECONDS and before the province's report. A member's village moving to another
+per member), and `fold` brings them into the county rows, FOLD_LIMIT members per write
+so that the terminals' writes go between (10,000 members took 0.54 s on SQLite, 1.5 s on
+PostgreSQL): the server folds every FOLD_SECONDS and before the province's report
+(`fold_all`). A member's village moving to another
 county, or a person confirming a record, marks its members too.
 """
 
@@ -31,9 +33,10 @@ from itertools import islice
 
 from sqlalchemy import Connection, bindparam, text
 
-from server.db import executemany
+from server.db import Database, executemany
 
 FOLD_SECONDS = 60.0
+FOLD_LIMIT = 250  # members folded per write
 _CHUNK = 500  # members per statement
 _FOLD_KEY = "trained_months_fold"  # the meta row a fold holds, so that folds run one at a time
 
@@ -45,14 +48,23 @@ _FOLDED = text(
     "SELECT member_no, month, county_code FROM member_months WHERE member_no IN :numbers "
     "ORDER BY member_no, month"
 ).bindparams(bindparam("numbers", expanding=True))
-_TRAINED = text(
-    "SELECT member_no, substr(day, 1, 7) AS month FROM member_days "
-    "WHERE member_no IN :numbers AND records > 0 GROUP BY member_no, substr(day, 1, 7)"
-).bindparams(bindparam("numbers", expanding=True))
-_COUNTIES = text(
-    "SELECT m.member_no, u.county_code FROM members m JOIN villages v ON v.code = m.village_code "
-    "JOIN units u ON u.code = v.unit_code WHERE m.member_no IN :numbers"
-).bindparams(bindparam("numbers", expanding=True))
+# The next marked members, each with its folded months and county, its trained months
+# and its village's county: one row per member, the months joined by commas (`{join}`
+# is the engine's aggregate of text, `{sep}` its separator argument).
+_PENDING = """
+SELECT p.member_no, p.mark,
+       (SELECT {join}(mm.month{sep}) FROM member_months mm WHERE mm.member_no = p.member_no),
+       (SELECT MIN(mm.county_code) FROM member_months mm WHERE mm.member_no = p.member_no),
+       (SELECT {join}(DISTINCT substr(md.day, 1, 7){sep}) FROM member_days md
+        WHERE md.member_no = p.member_no AND md.records > 0),
+       (SELECT u.county_code FROM members m JOIN villages v ON v.code = m.village_code
+        JOIN units u ON u.code = v.unit_code WHERE m.member_no = p.member_no)
+FROM months_pending p ORDER BY p.member_no LIMIT :limit
+"""
+_PENDING_BY_ENGINE = {
+    "sqlite": text(_PENDING.format(join="group_concat", sep="")),
+    "postgresql": text(_PENDING.format(join="string_agg", sep=", ','")),
+}
 # Members who were trained but are not counted in their village's county.
 _MOVED = text("""
 SELECT m.member_no FROM members m JOIN villages v ON v.code = m.village_code
@@ -62,6 +74,9 @@ WHERE m.member_no IN :numbers
   AND NOT EXISTS (SELECT 1 FROM member_months mm
                   WHERE mm.member_no = m.member_no AND mm.county_code = u.county_code)
 """).bindparams(bindparam("numbers", expanding=True))
+_FORGET = text("DELETE FROM member_months WHERE member_no = :member_no AND month = :month")
+_REMEMBER = text("INSERT INTO member_months (member_no, month, county_code) "
+                 "VALUES (:member_no, :month, :county_code)")
 _ADD = text(
     "INSERT INTO county_months (county_code, month, previous, members) "
     "VALUES (:county_code, :month, :previous, :members) "
@@ -141,39 +156,30 @@ def _chain(county: str | None, months: list[str]) -> list[tuple[str, str, str]]:
     return [(county, month, previous) for previous, month in zip(["", *months[:-1]], months, strict=True)]
 
 
-def fold(conn: Connection) -> int:
-    """Bring the marked members' months and county into the county rows; returns how
-    many members were marked. A member marked again while this runs stays marked."""
+def fold(conn: Connection, limit: int = FOLD_LIMIT) -> int:
+    """Bring up to `limit` marked members' months and county into the county rows;
+    returns how many were marked. A member marked again while this runs stays marked."""
     conn.execute(text("UPDATE meta SET value = value WHERE key = :key"), {"key": _FOLD_KEY})
-    pending = {n: m for n, m in conn.execute(text("SELECT member_no, mark FROM months_pending"))}
+    pending = conn.execute(_PENDING_BY_ENGINE[conn.dialect.name], {"limit": limit}).all()
     delta: Counter[tuple[str, str, str]] = Counter()
-    for chunk in _chunks(sorted(pending)):
-        before: dict[str, tuple[str | None, list[str]]] = {}
-        for member_no, month, county in conn.execute(_FOLDED, {"numbers": chunk}):
-            before.setdefault(member_no, (county, []))[1].append(month)
-        months: dict[str, list[str]] = {}
-        for member_no, month in conn.execute(_TRAINED, {"numbers": chunk}):
-            months.setdefault(member_no, []).append(month)
-        counties: dict[str, str | None] = {
-            n: c for n, c in conn.execute(_COUNTIES, {"numbers": chunk})}
-        changed: list[str] = []
-        rows: list[dict[str, str]] = []
-        for member_no in chunk:
-            county = counties.get(member_no)
-            trained = sorted(months.get(member_no, [])) if county is not None else []
-            after = (county if trained else None, trained)
-            if before.get(member_no, (None, [])) == after:
-                continue
-            changed.append(member_no)
-            delta.subtract(_chain(*before.get(member_no, (None, []))))
-            delta.update(_chain(*after))
-            rows += [{"member_no": member_no, "month": m, "county_code": str(county)}
-                     for m in trained]
-        if changed:
-            conn.execute(text("DELETE FROM member_months WHERE member_no IN :numbers")
-                         .bindparams(bindparam("numbers", expanding=True)), {"numbers": changed})
-            executemany(conn, text("INSERT INTO member_months (member_no, month, county_code) "
-                                   "VALUES (:member_no, :month, :county_code)"), rows)
+    gone: list[dict[str, str]] = []
+    added: list[dict[str, str]] = []
+    for member_no, _, folded, folded_county, months, county in pending:
+        was = (folded_county, sorted(folded.split(","))) if folded else (None, [])
+        trained = sorted(months.split(",")) if months and county is not None else []
+        now = (county if trained else None, trained)
+        if was == now:
+            continue
+        delta.subtract(_chain(*was))
+        delta.update(_chain(*now))
+        # the member's rows: only those that changed (a new month is one row)
+        kept = set(trained) if was[0] == now[0] else set()
+        gone += [{"member_no": member_no, "month": m} for m in was[1] if m not in kept]
+        kept = set(was[1]) if was[0] == now[0] else set()
+        added += [{"member_no": member_no, "month": m, "county_code": str(county)}
+                  for m in trained if m not in kept]
+    executemany(conn, _FORGET, gone)
+    executemany(conn, _REMEMBER, added)
     executemany(conn, _ADD, [
         {"county_code": c, "month": m, "previous": p, "members": n}
         for (c, m, p), n in sorted(delta.items()) if n
@@ -181,8 +187,18 @@ def fold(conn: Connection) -> int:
     if delta:
         conn.execute(text("DELETE FROM county_months WHERE members = 0"))
     executemany(conn, text("DELETE FROM months_pending WHERE member_no = :member_no AND mark = :mark"),
-                [{"member_no": n, "mark": m} for n, m in sorted(pending.items())])
+                [{"member_no": n, "mark": m} for n, m, *_ in pending])
     return len(pending)
+
+
+async def fold_all(db: Database) -> int:
+    """Fold every marked member, FOLD_LIMIT per write; returns how many."""
+    total = 0
+    while True:
+        folded = await db.write(fold)
+        total += folded
+        if folded < FOLD_LIMIT:
+            return total
 
 
 def rebuild(conn: Connection) -> None:
