@@ -28,7 +28,8 @@ from this process:
    records (default 50), sent again with backoff until acknowledged (as the outbox
    does), then a heartbeat and a catalog poll; a tenth of the batches is sent once more
    after its acknowledgement (a lost answer), which must store nothing twice. The phase
-   lasts until every record is acknowledged: its length is the drain time.
+   lasts until every record is acknowledged: its length is the drain time
+   (`--storm-records 0` leaves it out).
 
 `--soak M` runs the steady load alone for M minutes instead (a 30-minute soak at 2,110
 terminals is the target) and prints the server's RSS and CPU minute by minute: the RSS
@@ -402,8 +403,9 @@ async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
                         await fleet.catalog(stats, tid)
                     await asyncio.gather(*(one(t) for t in fleet.tokens))
 
-                storm_stats = await measure(server, "storm", storm)
-        phases = (steady_stats, restart_stats, storm_stats)
+                phases = [steady_stats, restart_stats]
+                if args.storm_records:
+                    phases.append(await measure(server, "storm", storm))
         sent = sum(ph.records_sent for ph in phases)
         acked = sum(ph.records_acked for ph in phases)
         stored = stored_records(data)
@@ -469,7 +471,8 @@ async def main() -> int:
     ap.add_argument("--fleets", default="211,2110,20000", help="fleet sizes, comma-separated")
     ap.add_argument("--seconds", type=float, default=120.0, help="length of each paced phase")
     ap.add_argument("--interval", type=float, default=60.0, help="heartbeat and catalog interval, s")
-    ap.add_argument("--storm-records", type=int, default=50, help="records per terminal in the storm")
+    ap.add_argument("--storm-records", type=int, default=50,
+                    help="records per terminal in the storm (0: no storm)")
     ap.add_argument("--connections", type=int, default=256, help="keep-alive connections in the pool")
     ap.add_argument("--soak", type=float, default=0,
                     help="minutes of steady load alone, RSS printed each minute (0: no soak)")
