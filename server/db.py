@@ -10,10 +10,7 @@ and that function gets a SQLAlchemy Core `Connection` already inside a transacti
 * writes are queued to one writer thread per process. It takes every write waiting in
   the queue, runs each inside its own SAVEPOINT within one transaction, then commits
   once (a write waiting alone needs no savepoint). A failing write rolls back to its
-  savepoint alone; the others commit. On PostgreSQL, which takes several writers at
-  once, the heartbeats have a writer of their own (`lane="heartbeats"`), so that the
-  fleet's commonest write and the attendance batches do not wait for each other's
-  round trips; on SQLite every lane is the one writer. On SQLite
+  savepoint alone; the others commit. On SQLite
   (`synchronous=FULL`) each commit is an fsync, and grouping many writers into one commit
   is what lets durable ingest keep up with many terminals; on PostgreSQL the grouping
   saves round trips and WAL flushes the same way.
@@ -59,7 +56,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
-Lane = Literal["main", "heartbeats"]  # a writer each on PostgreSQL; one writer on SQLite
 
 
 @dataclass(frozen=True)
@@ -120,9 +116,8 @@ class Database:
         # SQLite reads are CPU under the GIL: a few threads. PostgreSQL reads are mostly
         # round trips: more threads overlap them (2,110 terminals: catalog p50 326 ms with 3).
         self._readers_n = readers or (3 if self.dialect == "sqlite" else 8)
-        lanes: tuple[Lane, ...] = ("main",) if self.dialect == "sqlite" else ("main", "heartbeats")
-        self._queues: dict[Lane, WriteQueue[Connection]] = {lane: WriteQueue() for lane in lanes}
-        self._writers: list[threading.Thread] = []
+        self._queue: WriteQueue[Connection] = WriteQueue()
+        self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=self._readers_n, thread_name_prefix="db-read")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -158,22 +153,20 @@ class Database:
         for engine in (self._read_engine, self._write_engine):
             scope_statements(engine)  # a county's statements without the province's alternative
         loop = asyncio.get_running_loop()
-        for lane, queue in self._queues.items():  # "main" first: it migrates
-            ready: asyncio.Future[None] = loop.create_future()
-            writer = threading.Thread(target=self._run_writer, args=(queue, lane == "main", ready, loop),
-                                      name=f"db-write-{lane}", daemon=True)
-            writer.start()
-            self._writers.append(writer)
-            await ready
+        ready: asyncio.Future[None] = loop.create_future()
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(ready, loop), name="db-write", daemon=True,
+        )
+        self._writer.start()
+        await ready
 
     async def async_close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for queue in self._queues.values():
-            queue.close()
-        for writer in self._writers:
-            await asyncio.to_thread(writer.join)
+        self._queue.close()
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.join)
         self._readers.shutdown(wait=True)
         for conn in self._reader_conns:
             conn.close()
@@ -185,7 +178,7 @@ class Database:
         if self.dialect == "sqlite":
             reader = sa.create_engine(self.url, poolclass=QueuePool, pool_size=self._readers_n,
                                       max_overflow=0, connect_args={"timeout": 30})
-            writer = sa.create_engine(self.url, poolclass=QueuePool, pool_size=len(self._queues),
+            writer = sa.create_engine(self.url, poolclass=QueuePool, pool_size=1,
                                       max_overflow=0, connect_args={"timeout": 30})
             _sqlite_setup(reader, self._synchronous, begin="BEGIN", query_only=True)
             _sqlite_setup(writer, self._synchronous, begin="BEGIN IMMEDIATE", query_only=False)
@@ -196,8 +189,7 @@ class Database:
             self.url, pool_size=self._readers_n, max_overflow=0, pool_pre_ping=True,
             isolation_level="REPEATABLE READ", execution_options={"postgresql_readonly": True},
         )
-        writer = sa.create_engine(self.url, pool_size=len(self._queues), max_overflow=0,
-                                  pool_pre_ping=True,
+        writer = sa.create_engine(self.url, pool_size=1, max_overflow=0, pool_pre_ping=True,
                                   isolation_level="READ COMMITTED")
         return reader, writer
 
@@ -285,21 +277,17 @@ class Database:
 
     # --- writes -----------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[Connection], T], *, lane: Lane = "main") -> T:
-        """Run `fn` in the transaction of the `lane`'s writer; return once it is
-        committed. Writes of different lanes may run at the same time (PostgreSQL): a
-        lane's writes must not wait on rows that the other lane's writes hold long."""
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn` in the writer's transaction; return once it is committed."""
         if self._closed:
             raise DatabaseClosed("database is closed")
-        return await self._queues.get(lane, self._queues["main"]).submit(fn)
+        return await self._queue.submit(fn)
 
-    def _run_writer(self, queue: WriteQueue[Connection], migrate: bool,
-                    ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
+    def _run_writer(self, ready: asyncio.Future[None], loop: asyncio.AbstractEventLoop) -> None:
         assert self._write_engine is not None
         engine = self._write_engine
         try:
-            if migrate:
-                self._migrate(engine)
+            self._migrate(engine)
         except BaseException as e:  # report to the opener, then stop
             loop.call_soon_threadsafe(settle, ready, None, e)
             return
@@ -308,7 +296,7 @@ class Database:
         # restarting) the failed group rolls it back and the next one reconnects.
         conn = engine.connect()
         try:
-            for group in queue.groups():
+            for group in self._queue.groups():
                 try:
                     self._run_group(conn, group)
                 except Exception as e:  # a fault here must not leave every later write waiting

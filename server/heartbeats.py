@@ -2,8 +2,7 @@
 
 A fleet of 2,000 terminals beating every minute sends more heartbeats than any other
 request, and each one is a write. Written one by one, every beat costs its own
-statements (and on PostgreSQL their round trips) in the writer (on PostgreSQL a writer
-of their own, server/db.py). Here the beats
+statements (and on PostgreSQL their round trips) in the single writer. Here the beats
 that arrive while the writer is busy wait in one open batch; the writer takes the batch
 whole and stores it with a few statements (`server.queries.fleet.record_heartbeats`),
 then every beat in it is answered. A batch that fails (a terminal removed between its
@@ -42,8 +41,7 @@ class HeartbeatWriter:
             batch = self._open
             if batch is None or batch.sealed:
                 batch = self._open = _Batch()
-                batch.written = asyncio.ensure_future(
-                    self._db.write(lambda c: self._write(c, batch), lane="heartbeats"))
+                batch.written = asyncio.ensure_future(self._db.write(lambda c: self._write(c, batch)))
                 # every caller may have gone: the failure is still taken, not left unread
                 batch.written.add_done_callback(lambda f: f.cancelled() or f.exception())
             batch.beats.append(beat)
@@ -53,7 +51,7 @@ class HeartbeatWriter:
             # shielded: a caller that goes away must not cancel the others' write
             await asyncio.shield(written)
         except Exception:
-            await self._db.write(lambda c: self._store(c, [beat]), lane="heartbeats")
+            await self._db.write(lambda c: self._store(c, [beat]))
 
     def _write(self, conn: Connection, batch: _Batch) -> None:
         with self._lock:

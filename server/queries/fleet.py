@@ -51,9 +51,7 @@ def record_heartbeats(conn: Connection, beats: Sequence[Beat]) -> None:
     item named twice counts as its last mention). Only the items that changed are
     written: a terminal whose cache stands still costs its share of one read, not a
     rewrite of its rows each beat."""
-    # in terminal order: writers beside this one (other processes, the other lane on
-    # PostgreSQL) that lock several terminals' rows lock them in the same order
-    last = dict(sorted({b.terminal_id: b for b in beats}.items()))
+    last = {b.terminal_id: b for b in beats}
     if not last:
         return
     executemany(conn, _SEEN, [
