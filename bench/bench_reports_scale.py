@@ -29,7 +29,8 @@ starts; that start is timed. PostgreSQL is a durable throwaway cluster
 Each screen is the set of requests its page makes at once: bench_console.py's screens,
 plus coverage for the year, terminal-months for a year and for one month and the
 flagged records, as the first county's account sees them (its county alone, in a
-database holding the whole province), and the province's own screen (every county's
+database holding the whole province) and as the province's account sees them (every
+county at once), and the province's own screen (every county's
 figures) as the province's account sees it, for the year and for a month; then once
 more, after FOLD_MEMBERS members were trained in a new month (their member-days written
 and the members marked, as ingests do), so that the screen first folds them into the
@@ -527,8 +528,8 @@ class SlowStartServer(ServerProcess):
 
 def all_screens(f: dict[str, str]) -> list[tuple[str, str, list[str]]]:
     """(account, screen, paths): bench_console's screens and the reports over a year and a
-    month as the first county's account sees them; the province's own screen as the
-    province's account sees it, for a year and for a month."""
+    month as the first county's account sees them, then as the province's account sees
+    them (the whole province); the province's own screen, for a year and for a month."""
     a = "/api/v1/admin"
     year = f"from={f['year_from']}&to={f['year_to']}"
     month = f"from={f['month_from']}&to={f['month_to']}"
@@ -541,6 +542,7 @@ def all_screens(f: dict[str, str]) -> list[tuple[str, str, list[str]]]:
     }
     return [
         *(("county", name, paths) for name, paths in county.items()),
+        *(("province", f"{name}, whole province", paths) for name, paths in county.items()),
         ("province", "province, 12 months 全省", [f"{a}/province?{year}"]),
         ("province", "province, 1 month 全省", [f"{a}/province?{month}"]),
     ]

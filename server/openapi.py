@@ -106,6 +106,10 @@ def _operation(e: Endpoint, refs: list[object],
     ]
     params += [{"name": q, "in": "query", "required": QUERY[q][0], "schema": QUERY[q][1]}
                for q in e.query]
+    county_view = e.county and e.method == "GET"
+    if county_view:  # the province's account reading one county (server/auth/policy.py)
+        params.append({"name": "county", "in": "query", "required": False,
+                       "schema": {"type": "string", "pattern": "^[0-9]{6}$"}})
     if e.csv:
         params.append({"name": "format", "in": "query", "required": False,
                        "schema": {"type": "string", "enum": list(FORMATS)}})
@@ -146,7 +150,8 @@ def _operation(e: Endpoint, refs: list[object],
     json_body = e.request is not None and e.request is not bytes
     errors = sorted(set(e.errors) | ({401, 403} if guarded else set())
                     | ({400, 415, 422} if json_body else set())
-                    | ({400} if e.query or e.csv else set()))
+                    | ({400} if e.query or e.csv else set())
+                    | ({404} if county_view else set()))
     for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}

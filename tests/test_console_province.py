@@ -2,8 +2,10 @@
 
 - The province's account sees a 全省 screen: the province's coverage, terminals online
   and readiness, a table and a chart per county, a CSV export; a county known only by its
-  code can be named there; distributing to every terminal is called 全省. In a county
-  deployment (one county) there is no such screen.
+  code can be named there; distributing to every terminal is called 全省. From a county's
+  row, or the picker in the header, it looks at one county: every screen then shows that
+  county alone, until it picks 全省 again. In a county deployment (one county) there is
+  no such screen.
 - A county's account sees its county's name beside its own, no 全省 and no upload in the
   menu, the province's library without its upload or edit buttons, and every screen of
   its menu opens without an error, showing its county alone.
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,9 +60,24 @@ async def test_province_screen(browser: Browser, server: Server) -> None:
         await go(page, "province")
         rows = page.locator("#counties-table tbody tr")
         page.once("dialog", answer)
-        await rows.nth(0).locator("button").click()
+        await rows.nth(0).locator("button", has_text="命名").click()
         await expect(page.locator("#counties-table tbody tr").nth(0)).to_contain_text("清徐县")
         await expect(page.locator("#counties-table tbody tr").nth(0)).not_to_contain_text("未命名")
+
+        # looking at one county: its screens as its own account sees them
+        await page.locator("#counties-table tbody tr").nth(1).locator("button", has_text="查看").click()
+        await expect(page).to_have_url(re.compile(r"#/reports$"))
+        await expect(page.locator("#county-view")).to_have_value(OTHER)
+        await expect(page.locator("#county-view option:checked")).to_have_text(f"榆次区（{OTHER}）")
+        await go(page, "fleet")
+        await expect(page.locator("#fleet-table")).to_contain_text(OTHER_TERMINALS[0])
+        await expect(page.locator("#fleet-table")).not_to_contain_text(T1)
+        await shoot(page, "province-looking-at-county")
+        await page.reload()  # kept for the visit
+        await expect(page.locator("#county-view")).to_have_value(OTHER)
+        await expect(page.locator("#fleet-table")).not_to_contain_text(T1)
+        await page.select_option("#county-view", "")
+        await expect(page.locator("#fleet-table")).to_contain_text(T1)
     finally:
         await page.context.close()
     assert errors == [], errors

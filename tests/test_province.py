@@ -102,6 +102,12 @@ async def test_coverage_by_county(server: Server) -> None:
     assert (got["total"]["members"], got["total"]["trained"]) == (3, 1)
 
 
+async def trained(server: Server, first: str, last: str) -> dict[str, int]:
+    """The province report's trained members per county over [first, last]."""
+    got = await report(server, f"?from={first}&to={last}")
+    return {c["code"]: c["trained"] for c in got["counties"]}
+
+
 def _noon(day: str) -> datetime:
     return datetime.fromisoformat(f"{day}T12:00:00+08:00")
 
@@ -157,13 +163,11 @@ async def test_trained_months_follow_records_confirmations_and_moves(
                ("2026-03-31", "2026-05-02"), ("2026-07-01", "2026-07-31")]
     for first, last in periods:
         expected = await _trained_by_village_county(server, first, last)
-        got = {c["code"]: c["trained"] for c in (await report(server, f"?from={first}&to={last}"))["counties"]}
+        got = await trained(server, first, last)
         assert got == {"140121": expected.get("140121", 0), OTHER: expected.get(OTHER, 0)}, (first, last)
-    march = {c["code"]: c["trained"] for c in (await report(server, "?from=2026-03-01&to=2026-03-31"))["counties"]}
-    assert march == {"140121": 4, OTHER: 2}  # roster 0, 1, 3, 5 at home; the moved one, 900001
-    late_march = {c["code"]: c["trained"] for c in (
-        await report(server, "?from=2026-03-06&to=2026-03-31"))["counties"]}
-    assert late_march == {"140121": 3, OTHER: 2}  # roster[0] trained on the 5th only
+    # roster 0, 1, 3, 5 at home; the moved one and 900001 away; roster[0] on the 5th only
+    assert await trained(server, "2026-03-01", "2026-03-31") == {"140121": 4, OTHER: 2}
+    assert await trained(server, "2026-03-06", "2026-03-31") == {"140121": 3, OTHER: 2}
 
     def tables(c: Any) -> tuple[list[Any], list[Any]]:
         from sqlalchemy import text
@@ -193,6 +197,34 @@ async def test_county_account_is_kept_to_its_county(server: Server) -> None:
                 assert err["code"] == "province_only" and OTHER in err["message"]
     async with server.http.get("/api/v1/auth/session") as r:
         assert (await r.json())["county"] is None  # the province's account
+
+
+async def test_province_account_reads_one_county(server: Server) -> None:
+    """With ?county= the province's account reads a county's page as that county's account
+    does; an unknown county is 404 unknown_county; a county's account stays in its own."""
+    await add_other_county(server)
+    async with server.http.get("/api/v1/admin/counties") as r:
+        assert r.status == 200
+        assert [c["code"] for c in await r.json()] == ["140121", OTHER]
+
+    async def fleet(http: Any, query: str = "") -> set[str]:
+        async with http.get(f"/api/v1/admin/fleet{query}") as r:
+            assert r.status == 200, await r.text()
+            return {t["id"] for t in (await r.json())["terminals"]}
+
+    assert await fleet(server.http, f"?county={OTHER}") == set(OTHER_TERMINALS)
+    everything = await fleet(server.http)
+    assert set(OTHER_TERMINALS) < everything and len(everything) == 213
+    async with server.http.get("/api/v1/admin/fleet?county=999999") as r:
+        assert r.status == 404
+        err = (await r.json())["error"]
+        assert err["code"] == "unknown_county" and "999999" in err["message"]
+    async with server.http.get(f"/api/v1/admin/province?county={OTHER}") as r:
+        assert r.status == 200  # the province's own page is the whole province's
+        assert len((await r.json())["counties"]) == 2
+    async with await county_admin(server, "140121") as http:
+        home = await fleet(http, f"?county={OTHER}")
+        assert len(home) == 211 and not home & set(OTHER_TERMINALS)
 
 
 async def test_county_account_needs_a_known_county(server: Server) -> None:

@@ -337,6 +337,13 @@ class CountyName(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Title
 
 
+class County(Struct, frozen=True, kw_only=True):
+    """A county of the province: its code (six digits) and name ("" until named)."""
+
+    code: str
+    name: str
+
+
 class MemberMatch(Struct, frozen=True, kw_only=True):
     member_no: str
     name: str

@@ -233,6 +233,12 @@ def _county_row(code: str, name: str, f: pq.CountyFigures) -> m.CountyRow:
     )
 
 
+async def list_counties(request: web.Request) -> web.Response:
+    """The counties held, by code: what the province's account may look at one by one."""
+    rows = await request.app[DB].read(county.counties)
+    return json_response([m.County(code=code, name=name) for code, name in rows])
+
+
 async def name_county(request: web.Request) -> web.Response:
     """PUT a county's name (`{"name": "清徐县"}`); 404 for a county no unit belongs to."""
     code = request.match_info["county_code"]

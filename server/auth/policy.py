@@ -12,7 +12,9 @@ the auth middleware in `server.middlewares`).
 
 A county's account (admins.county_code set) may use only the endpoints that keep it
 inside its county (`county=True` in server/routes.py); every other one answers it 403
-`province_only`.
+`province_only`. The province's account reads any of those endpoints as one county's
+account would with `?county=<code>` (404 `unknown_county` for a county not held); a
+county's account is kept to its own county whatever it sends.
 Admins authenticate with the session cookie set at login, or `Authorization: Bearer`
 with an API token (scripts, tus clients). Terminals send `Authorization: Bearer` with
 the token they received at enrollment. Credentials are looked up by their sha256.
@@ -20,6 +22,7 @@ the token they received at enrollment. Credentials are looked up by their sha256
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -28,7 +31,7 @@ from aiohttp import web
 
 from server.appkeys import COUNTY_ROUTES, DB, TOKENS
 from server.auth import secrets
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, NotFound, Unauthorized
 from server.queries import auth as q
 from server.queries import enrollment as eq
 from shared.timeutil import utcnow
@@ -187,4 +190,11 @@ async def authorize(request: web.Request) -> None:
         # account inside its county refuses it rather than show it the province.
         raise Forbidden(f"{who.username} is a county's account; this is the province's work",
                         code="province_only", details={"county": who.county})
+    looked_at = request.query.get("county")
+    if (who.county is None and looked_at and access == "admin_read" and route.resource is not None
+            and route in request.app[COUNTY_ROUTES]):
+        if not await request.app[DB].read(lambda c: q.county_known(c, looked_at)):
+            raise NotFound(f"no county {looked_at}: load its townships first",
+                           code="unknown_county", details={"code": looked_at})
+        who = dataclasses.replace(who, county=looked_at)  # this read, as that county sees it
     request[_PRINCIPAL] = who

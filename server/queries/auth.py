@@ -99,13 +99,17 @@ _REVOKE_TOKEN = text(
 )
 
 
+def county_known(conn: Connection, code: str) -> bool:
+    return conn.execute(_COUNTY, {"code": code}).first() is not None
+
+
 def create_admin(conn: Connection, username: str, password_hash: str, role: str,
                  now: datetime, county: str | None = None) -> str | None:
     """A new account, of one county (`county`, its code) or of the whole province (None);
     None if the name is taken (in any ASCII case). Raises UnknownCounty."""
     if conn.execute(_NAME_TAKEN, {"username": username}).first() is not None:
         return None
-    if county is not None and conn.execute(_COUNTY, {"code": county}).first() is None:
+    if county is not None and not county_known(conn, county):
         raise UnknownCounty(county)
     admin_id = new_id()
     cur = conn.execute(_CREATE_ADMIN, {"id": admin_id, "username": username,

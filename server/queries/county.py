@@ -110,6 +110,11 @@ def summary(conn: Connection, county: str | None) -> tuple[int, str]:
     return max(1, int(count)), str(name or "")
 
 
+def counties(conn: Connection) -> list[tuple[str, str]]:
+    """Every county held: (code, name), by code."""
+    return [(str(c), str(n)) for c, n in conn.execute(text("SELECT code, name FROM counties ORDER BY code"))]
+
+
 def name_county(conn: Connection, code: str, name: str) -> bool:
     """Give a county its name; False when no unit of that county is known."""
     return conn.execute(_NAME_COUNTY, {"code": code, "name": name}).rowcount == 1

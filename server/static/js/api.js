@@ -76,7 +76,21 @@ export const currentSession = () => session;
 export const canWrite = () => session.role === "admin";
 // What "every terminal" is called: the county's own in a county deployment or for a county's
 // account (whose "every terminal" is its county), the province's for the province's account.
-export const everywhere = () => (!session.county && session.counties > 1 ? ["全省", "Whole province"] : ["全县", "Whole county"]);
+export const everywhere = () => (!session.county && !viewing && session.counties > 1 ? ["全省", "Whole province"] : ["全县", "Whole county"]);
+
+// The county the province's account is looking at ("" for the whole province): every
+// admin read then carries ?county=, and the server answers it as that county's account.
+let viewing = sessionStorage.getItem("yj-county-view") || "";
+export const countyView = () => viewing;
+export function setCountyView(code) {
+  viewing = code || "";
+  if (viewing) sessionStorage.setItem("yj-county-view", viewing); else sessionStorage.removeItem("yj-county-view");
+}
+// `path` (an admin read, a link to a download) as seen for the county looked at.
+export function viewed(path) {
+  if (!viewing || session.county || !path.startsWith("/api/v1/admin/")) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}county=${encodeURIComponent(viewing)}`;
+}
 // The library (uploads, titles, retiring) is the province's: a county's account uses it.
 export const canEditLibrary = () => canWrite() && !session.county;
 
@@ -86,6 +100,7 @@ export function csrfHeaders(headers = {}) {
 
 // fetch a path of the API; JSON in and out. Throws ApiError.
 export async function api(path, { method = "GET", json, body, headers = {}, raw = false } = {}) {
+  if (method === "GET") path = viewed(path);
   const init = { method, headers: method === "GET" ? headers : csrfHeaders(headers) };
   if (json !== undefined) {
     init.body = JSON.stringify(json);

@@ -1,5 +1,5 @@
 // The console's entry: log in, the menu, and the screens behind "#/name/param".
-import { api, setSession, setUnauthorizedHandler, canWrite, currentSession } from "./api.js";
+import { api, setSession, setUnauthorizedHandler, canWrite, currentSession, countyView, setCountyView } from "./api.js";
 import { setTimeZone } from "./fmt.js";
 import { $, el, showError, clearNotice, notice, takeFlash } from "./ui.js";
 import { forget, fleet } from "./data.js";
@@ -66,9 +66,32 @@ async function signedIn(session) {
   for (const a of document.querySelectorAll("nav a[data-province]")) {
     a.hidden = Boolean(session.county) || (a.dataset.province === "many" && session.counties < 2) || (a.dataset.write !== undefined && !canWrite());
   }
+  await countyPicker(session);
   // The server's own disk matters on every screen: say so at once if it is full.
   import("./screens/fleet.js").then(async (m) => m.diskBanner(await fleet())).catch(() => null);
   await route();
+}
+
+// The province's account looks at the whole province or at one county (its screens then
+// read that county alone, as its own account would see them).
+async function countyPicker(session) {
+  const box = $("#county-view-box"), pick = $("#county-view");
+  box.hidden = Boolean(session.county) || session.counties < 2;
+  if (box.hidden) return setCountyView("");
+  const counties = await api("/api/v1/admin/counties").catch(() => []);
+  pick.replaceChildren(el("option", { value: "" }, "全省 Whole province"),
+    ...counties.map((c) => el("option", { value: c.code }, c.name ? `${c.name}（${c.code}）` : c.code)));
+  if (!counties.some((c) => c.code === countyView())) setCountyView("");
+  pick.value = countyView();
+}
+$("#county-view").addEventListener("change", (ev) => lookAt(ev.target.value));
+
+// Look at county `code` ("" for the whole province) and show the current screen again.
+export function lookAt(code, hash) {
+  setCountyView(code);
+  $("#county-view").value = code;
+  forget();
+  if (hash && location.hash !== hash) location.hash = hash; else route();
 }
 
 // A banner the admin must see on every screen (e.g. the server's disk is full).

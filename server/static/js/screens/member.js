@@ -1,7 +1,7 @@
 // 红本子: find a member by name or number (a choice when several match), then the
 // record on its own page, printable on A4: sessions, courses, hours and minutes, and
 // the year's totals against the county's targets.
-import { api } from "../api.js";
+import { api, viewed } from "../api.js";
 import { dateTime, hoursMinutes, today } from "../fmt.js";
 import { el, h2, table, empty, errorBox, button } from "../ui.js";
 
@@ -67,6 +67,6 @@ async function record(root, no) {
     ], r.entries, { id: "record-table" }) : empty("还没有学习记录。", "No sessions yet."),
     el("p", { class: "signature" }, "打印日期：", today(), "　　审核人：__________"));
   root.append(el("p", { class: "no-print" }, button("打印 Print (A4)", () => window.print(), "primary"), " ",
-    el("a", { class: "button", href: `/api/v1/admin/reports/members/${encodeURIComponent(no)}?format=xlsx` }, "导出 XLSX"), " ",
-    el("a", { class: "button", href: `/api/v1/admin/reports/members/${encodeURIComponent(no)}?format=csv` }, "导出 CSV")), page);
+    el("a", { class: "button", href: viewed(`/api/v1/admin/reports/members/${encodeURIComponent(no)}?format=xlsx`) }, "导出 XLSX"), " ",
+    el("a", { class: "button", href: viewed(`/api/v1/admin/reports/members/${encodeURIComponent(no)}?format=csv`) }, "导出 CSV")), page);
 }

@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { today, percent } from "../fmt.js";
 import { el, h2, table, notice, button, busy } from "../ui.js";
+import { lookAt } from "../app.js";
 
 const charts = [];
 
@@ -69,6 +70,7 @@ export async function render(root, [fromArg, toArg]) {
     { label: "受训率", en: "Coverage", value: (c) => c.coverage_rate, render: (c) => percent(c.coverage_rate), num: true },
     { label: "近期场次", en: "Sessions", value: (c) => c.sessions_ahead, num: true },
     { label: "已就绪", en: "Ready", value: (c) => c.ready, render: (c) => `${c.ready} / ${c.due}`, num: true, cls: (c) => c.due && c.ready < c.due ? "below" : "" },
-    { label: "", en: "", value: null, render: (c) => rename(c) },
+    { label: "", en: "", value: null, render: (c) => el("span", { class: "actions" },
+      button("查看 View", () => lookAt(c.code, "#/reports"), "small"), " ", rename(c)) },
   ], report.counties, { id: "counties-table" }));
 }

@@ -1,7 +1,7 @@
 // 报表: coverage by township (bars) and village (sortable, naming the township), the
 // monthly trend (lines), stations below the county rule highlighted; the period and the
 // counting rule on the page; CSV and XLSX.
-import { api } from "../api.js";
+import { api, viewed } from "../api.js";
 import { villages as villageList } from "../data.js";
 import { day, today, percent } from "../fmt.js";
 import { el, h2, table, empty, notice } from "../ui.js";
@@ -26,7 +26,7 @@ export async function render(root, [fromArg, toArg]) {
   const county = cov.rows.find((r) => r.level === "county");
   const units = cov.rows.filter((r) => r.level === "unit");
   const vrows = cov.rows.filter((r) => r.level === "village");
-  const link = (path, fmt, label) => el("a", { class: "button", href: `${path}?${new URLSearchParams({ from: from.value, to: to.value, format: fmt })}`, download: "" }, label);
+  const link = (path, fmt, label) => el("a", { class: "button", href: viewed(`${path}?${new URLSearchParams({ from: from.value, to: to.value, format: fmt })}`), download: "" }, label);
   const mins = Math.round(cov.min_seconds / 60);
   root.append(h2("报表", "Reports"), form,
     el("div", { class: "rule", id: "report-rule" },
