@@ -1,8 +1,14 @@
-"""A fleet simulator: many terminals speaking the real protocol to one server process.
+"""A fleet simulator: many terminals speaking the real protocol to the server.
 
     python3 bench/bench_fleet.py [--quick] [--fleets 211,2110,20000] [--seconds S]
                                  [--interval S] [--storm-records N] [--connections C]
                                  [--engine sqlite|postgresql|both] [--soak MINUTES]
+                                 [--processes P]
+
+The server is one process, or with `--processes P` P processes on the same data
+directory and database behind nginx (as deploy/nginx-yuanjiao-county.conf, without TLS;
+the province deployment); the terminals then speak to nginx, and the server CPU column
+is the processes' and nginx's together.
 
 For each engine and fleet size the server starts fresh (its own process, media on local
 disk; SQLite, the embedded default, or PostgreSQL: a throwaway cluster from Debian's
@@ -49,10 +55,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -65,7 +73,21 @@ from pathlib import Path
 import aiohttp
 import msgspec
 import sqlalchemy
-from _common import REPO, ServerProcess, admin_token, machine, memory_kib, run_cli, table, temp_dir
+from _common import (
+    HOST,
+    REPO,
+    ServerProcess,
+    admin_token,
+    free_port,
+    machine,
+    memory_kib,
+    run_cli,
+    stop_process,
+    table,
+    temp_dir,
+    wait_http,
+)
+from bench_blobs import NGINX_HEAD
 
 sys.path.insert(0, str(REPO))
 from server.config import load_config
@@ -74,6 +96,67 @@ from tests import pg_cluster
 
 TARGET_P99_MS = 100.0
 RANGE = 256 * 1024
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+# As deploy/nginx-yuanjiao-county.conf, without TLS: nginx in front of the processes.
+NGINX_CONF = NGINX_HEAD + """    upstream yuanjiao {{
+{upstreams}
+        keepalive 256;
+    }}
+    server {{
+        listen {host}:{port};
+        client_max_body_size 0;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        location / {{ proxy_pass http://yuanjiao; }}
+    }}
+}}
+"""
+
+
+class Servers:
+    """`processes` server processes on one data directory (and one database); with more
+    than one, nginx in front of them, and `url` is nginx's. `pids` are the server
+    processes' and nginx's (their CPU is the server's), `server_pids` the processes'."""
+
+    def __init__(self, data: Path, tmp: Path, processes: int) -> None:
+        self.data, self.tmp, self.processes = data, tmp, processes
+        self.url = ""
+        self.pids: list[int] = []
+        self.server_pids: list[int] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Servers:
+        with contextlib.ExitStack() as stack:
+            logs = ["server.log"] if self.processes == 1 else [
+                f"server{i}.log" for i in range(1, self.processes + 1)]
+            procs = [stack.enter_context(ServerProcess(self.data, self.tmp / log)) for log in logs]
+            self.server_pids = self.pids = [p.pid for p in procs]
+            self.url = procs[0].url
+            if self.processes > 1:
+                port = free_port()
+                conf = self.tmp / "nginx.conf"
+                conf.write_text(NGINX_CONF.format(
+                    tmp=self.tmp, host=HOST, port=port,
+                    upstreams="\n".join(f"        server {HOST}:{p.port};" for p in procs)))
+                nginx = subprocess.Popen([NGINX, "-p", str(self.tmp), "-e",
+                                          str(self.tmp / "nginx-error.log"), "-c", str(conf)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                stack.callback(stop_process, nginx)
+                self.url = f"http://{HOST}:{port}"
+                wait_http(f"{self.url}/api/v1/server", 20, nginx)
+                self.pids = [*self.server_pids, nginx.pid]
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def rss_mib(self) -> float:
+        return sum(memory_kib(pid)["VmRSS"] for pid in self.server_pids) / 1024
 
 
 @dataclass
@@ -323,7 +406,7 @@ def prepare(tmp: Path) -> tuple[Path, str]:
     return data, admin
 
 
-def client(server: ServerProcess, args: argparse.Namespace) -> aiohttp.ClientSession:
+def client(server: Servers, args: argparse.Namespace) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(server.url, timeout=aiohttp.ClientTimeout(total=30),
                                  connector=aiohttp.TCPConnector(limit=args.connections))
 
@@ -345,15 +428,15 @@ def steady_tick(fleet: Fleet, stats: Stats) -> Callable[[str, int], Awaitable[No
 async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
     results: list[PhaseResult] = []
 
-    async def measure(server: ServerProcess, name: str,
+    async def measure(server: Servers, name: str,
                       work: Callable[[Stats], Awaitable[None]]) -> Stats:
         stats = Stats()
-        cpu_s, cpu_c, t = cpu_seconds(server.pid), own_cpu(), time.perf_counter()
+        cpu_s, cpu_c, t = server.cpu(), own_cpu(), time.perf_counter()
         cpu_d = postgres_cpu()
         await work(stats)
         seconds = time.perf_counter() - t
-        results.append(PhaseResult(name, stats, seconds, cpu_seconds(server.pid) - cpu_s,
-                                   own_cpu() - cpu_c, memory_kib(server.pid)["VmRSS"] / 1024,
+        results.append(PhaseResult(name, stats, seconds, server.cpu() - cpu_s,
+                                   own_cpu() - cpu_c, server.rss_mib(),
                                    postgres_cpu() - cpu_d))
         return stats
 
@@ -364,7 +447,7 @@ async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
 
     with temp_dir("yj-fleet-") as tmp:
         data, admin = prepare(tmp)
-        with ServerProcess(data, tmp / "server.log") as server:
+        with Servers(data, tmp, args.processes) as server:
             async with client(server, args) as http:
                 fleet = Fleet(server.url, http, admin)
                 t0 = time.perf_counter()
@@ -381,7 +464,7 @@ async def run_fleet(size: int, args: argparse.Namespace) -> list[PhaseResult]:
                 await measure(server, "reference", reference)
                 steady_stats = await measure(server, "steady", steady(fleet, args.seconds))
         # The same terminals (tokens, ETags) meet a server process that remembers nothing.
-        with ServerProcess(data, tmp / "server.log") as server:
+        with Servers(data, tmp, args.processes) as server:
             async with client(server, args) as http:
                 fleet = fleet.speaking_to(server.url, http)
                 restart_stats = await measure(server, "restart", steady(fleet, args.interval))
@@ -422,7 +505,7 @@ async def run_soak(size: int, args: argparse.Namespace) -> list[list[object]]:
     rows: list[list[object]] = []
     with temp_dir("yj-soak-") as tmp:
         data, admin = prepare(tmp)
-        with ServerProcess(data, tmp / "server.log") as server:
+        with Servers(data, tmp, args.processes) as server:
             async with client(server, args) as http:
                 fleet = Fleet(server.url, http, admin)
                 await fleet.setup(size)
@@ -430,13 +513,13 @@ async def run_soak(size: int, args: argparse.Namespace) -> list[list[object]]:
                 load = asyncio.create_task(paced(fleet, args.soak * 60, args.interval,
                                                  steady_tick(fleet, stats)))
                 for minute in range(1, int(args.soak) + 1):
-                    cpu0 = cpu_seconds(server.pid)
+                    cpu0 = server.cpu()
                     done = {k: len(stats.latencies[k]) for k in ("heartbeat", "catalog")}
                     await asyncio.sleep(60)
                     lat = [x for k, n in done.items() for x in stats.latencies[k][n:]]
                     rows.append([minute, len(lat), sum(stats.errors.values()), pct(lat, 99),
-                                 memory_kib(server.pid)["VmRSS"] / 1024,
-                                 100 * (cpu_seconds(server.pid) - cpu0) / 60])
+                                 server.rss_mib(),
+                                 100 * (server.cpu() - cpu0) / 60])
                     print("  minute {}: {} requests, errors {}, p99 {:.1f} ms, RSS {:.1f} MiB, "
                           "CPU {:.0f} %".format(*rows[-1]), flush=True)
                 await load
@@ -474,6 +557,8 @@ async def main() -> int:
     ap.add_argument("--storm-records", type=int, default=50,
                     help="records per terminal in the storm (0: no storm)")
     ap.add_argument("--connections", type=int, default=256, help="keep-alive connections in the pool")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="server processes on the same data; more than one: nginx in front")
     ap.add_argument("--soak", type=float, default=0,
                     help="minutes of steady load alone, RSS printed each minute (0: no soak)")
     ap.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both",
@@ -482,7 +567,8 @@ async def main() -> int:
     if args.quick:
         args.fleets, args.seconds, args.interval = "211,2110", 20.0, 10.0
     print(f"# {machine()}; interval {args.interval:g} s, phases of {args.seconds:g} s, "
-          f"storm of {args.storm_records} records per terminal")
+          f"storm of {args.storm_records} records per terminal; {args.processes} server "
+          f"process{'es behind nginx' if args.processes > 1 else ''}")
     header = ["engine", "terminals", "phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms",
               "p99 ms", "req/s", "server CPU %", "database CPU %", "client CPU %", "server RSS MiB"]
     rows: list[list[object]] = []
