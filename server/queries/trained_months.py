@@ -192,8 +192,11 @@ def fold(conn: Connection, limit: int = FOLD_LIMIT) -> int:
 
 
 async def fold_all(db: Database) -> int:
-    """Fold every marked member, FOLD_LIMIT per write; returns how many."""
+    """Fold every marked member, FOLD_LIMIT per write; returns how many. Nothing is
+    written when no member is marked (the usual minute)."""
     total = 0
+    if await db.read(lambda c: c.execute(text("SELECT 1 FROM months_pending LIMIT 1")).first()) is None:
+        return 0
     while True:
         folded = await db.write(fold)
         total += folded
