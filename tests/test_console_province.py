@@ -4,8 +4,9 @@
   and readiness, a table and a chart per county, a CSV export; a county known only by its
   code can be named there; distributing to every terminal is called 全省. From a county's
   row, or the picker in the header, it looks at one county: every screen then shows that
-  county alone, until it picks 全省 again. In a county deployment (one county) there is
-  no such screen.
+  county alone, until it picks 全省 again; with 全省 picked, the screens that list
+  terminals, villages or sessions one by one ask for a county first. In a county
+  deployment (one county) there is no such screen.
 - A county's account sees its county's name beside its own, no 全省 and no upload in the
   menu, the province's library without its upload or edit buttons, and every screen of
   its menu opens without an error, showing its county alone.
@@ -76,7 +77,12 @@ async def test_province_screen(browser: Browser, server: Server) -> None:
         await page.reload()  # kept for the visit
         await expect(page.locator("#county-view")).to_have_value(OTHER)
         await expect(page.locator("#fleet-table")).not_to_contain_text(T1)
-        await page.select_option("#county-view", "")
+        await page.select_option("#county-view", "")  # the whole province: pick a county here
+        await expect(page.locator("#choose-county")).to_contain_text("请选择一个县")
+        await expect(page.locator("#fleet-table")).to_have_count(0)
+        await shoot(page, "province-choose-county")
+        await page.locator("#choose-county button", has_text="清徐县").click()
+        await expect(page.locator("#county-view")).to_have_value(HOME)
         await expect(page.locator("#fleet-table")).to_contain_text(T1)
     finally:
         await page.context.close()

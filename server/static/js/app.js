@@ -1,7 +1,7 @@
 // The console's entry: log in, the menu, and the screens behind "#/name/param".
 import { api, setSession, setUnauthorizedHandler, canWrite, currentSession, countyView, setCountyView } from "./api.js";
 import { setTimeZone } from "./fmt.js";
-import { $, el, showError, clearNotice, notice, takeFlash } from "./ui.js";
+import { $, el, button, showError, clearNotice, notice, takeFlash } from "./ui.js";
 import { forget, fleet } from "./data.js";
 
 const SCREENS = {
@@ -20,6 +20,10 @@ const SCREENS = {
   province: () => import("./screens/province.js"),
 };
 let generation = 0;
+// Screens that list a county's terminals, villages or sessions one by one: the province's
+// account opens them for one county at a time (20,000 terminals in one table help no one,
+// and take seconds to list); its own figures are on 全省.
+const PER_COUNTY = new Set(["sessions", "readiness", "fleet", "terminal", "slips", "reports"]);
 
 async function route() {
   if (!currentSession().role) return;
@@ -33,9 +37,13 @@ async function route() {
   view.replaceChildren(el("p", { class: "loading" }, "正在加载… Loading"));
   view.dataset.screen = screen;
   try {
-    const mod = await SCREENS[screen]();
     const node = el("section", { class: "screen", id: `screen-${screen}` });
-    await mod.render(node, rest.map(decodeURIComponent));
+    if (PER_COUNTY.has(screen) && !$("#county-view-box").hidden && !countyView()) {
+      chooseCounty(node);
+    } else {
+      const mod = await SCREENS[screen]();
+      await mod.render(node, rest.map(decodeURIComponent));
+    }
     if (mine === generation) view.replaceChildren(node);
     const f = takeFlash();
     if (f) notice(...f);
@@ -85,6 +93,14 @@ async function countyPicker(session) {
   pick.value = countyView();
 }
 $("#county-view").addEventListener("change", (ev) => lookAt(ev.target.value));
+
+function chooseCounty(node) {
+  const counties = [...$("#county-view").options].filter((o) => o.value);
+  node.append(el("div", { class: "rule", id: "choose-county" },
+    el("p", {}, `全省共 ${counties.length} 个县，本页按县查看：请选择一个县（各县汇总见“全省”）。`),
+    el("p", { class: "en" }, "This page shows one county at a time: pick one (the province's figures are on 全省 Province)."),
+    el("p", { class: "actions" }, ...counties.map((o) => button(o.textContent, () => lookAt(o.value))))));
+}
 
 // Look at county `code` ("" for the whole province) and show the current screen again.
 export function lookAt(code, hash) {
