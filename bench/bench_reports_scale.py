@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
 from _common import (
     HOST,
     REPO,
@@ -79,6 +78,7 @@ from _common import (
 from bench_console import TARGET_S, screens, time_screen
 
 sys.path.insert(0, str(REPO))
+from server.queries.fleet import stored_beat
 from shared.protocol import CachedItem, Heartbeat
 from tests.pg_cluster import PgCluster
 from tests.pg_cluster import available as pg_available
@@ -187,20 +187,19 @@ class Province:
     def terminals_rows(self) -> Iterator[tuple[Any, ...]]:
         now = self.now
         created = (now - timedelta(days=400)).isoformat(timespec="microseconds")[:26] + "Z"
-        enc = msgspec.json.Encoder()
         for i, (code, _, _) in enumerate(self.villages):
             seen = heartbeat = None
             if i % 7:
                 at = now - (timedelta(days=self.rng.randint(2, 40)) if i % 5 == 0
                             else timedelta(seconds=30))
                 seen = at.isoformat(timespec="microseconds")[:26] + "Z"
-                heartbeat = enc.encode(Heartbeat(
+                heartbeat = stored_beat(Heartbeat(  # as the server keeps it
                     software_version="0.4.0", terminal_clock=at,
                     disk_free=self.rng.randint(1, 200) << 30, disk_total=256 << 30,
                     outbox_backlog=self.rng.randint(0, 40), catalog_version=7,
                     cache=[CachedItem(sha256=self.contents[(i + k) % CONTENTS][1], state="ready",
                                       bytes_present=1) for k in range(CACHED_ITEMS)],
-                )).decode()
+                ))
             yield (f"T{code}", code, f"{code}站点", created, seen,
                    "10.1.2.3" if seen else None, heartbeat, created)
 

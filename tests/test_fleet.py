@@ -66,6 +66,25 @@ async def test_heartbeat_marks_online(server: Server) -> None:
     assert me["clock_problem"] is True
 
 
+async def test_a_beat_s_cache_is_kept_by_item_not_in_the_stored_beat(server: Server) -> None:
+    """The cache of a beat goes to terminal_items; the beat kept on the terminal's row
+    leaves it out (60 items are most of a beat's bytes, written every minute)."""
+    items = [{"sha256": f"{n:064x}", "state": "ready", "bytes_present": 1000 + n} for n in range(60)]
+    await beat(await server.as_terminal(T1), T1, heartbeat(items, peer_port=8780))
+
+    def stored(c: Connection) -> tuple[str, int]:
+        from sqlalchemy import text
+        raw = c.execute(text("SELECT heartbeat FROM terminals WHERE id = :id"), {"id": T1}).scalar_one()
+        n = c.execute(text("SELECT COUNT(*) FROM terminal_items WHERE terminal_id = :id"),
+                      {"id": T1}).scalar_one()
+        return str(raw), int(n)
+
+    raw, held = await server.running.app[DB].read(stored)
+    assert held == 60 and '"cache":[]' in raw and '"peer_port":8780' in raw and len(raw) < 1000
+    me = next(t for t in (await fleet(server.http))["terminals"] if t["id"] == T1)
+    assert me["ready_items"] == 60 and me["disk_free"] == 10 << 30
+
+
 async def test_clock_skew_beyond_five_minutes_is_a_problem(server: Server) -> None:
     t1 = await server.as_terminal(T1)
     await beat(t1, T1, heartbeat([], clock=datetime.now(UTC) + timedelta(minutes=4)))

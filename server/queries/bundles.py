@@ -9,6 +9,7 @@ from datetime import datetime
 import msgspec
 from sqlalchemy import Connection, bindparam, text
 
+from server.queries.fleet import stored_beat
 from shared.protocol import Heartbeat
 from shared.timeutil import to_db
 
@@ -112,8 +113,7 @@ def record_state(conn: Connection, terminal_id: str, state: Heartbeat) -> bool:
         held = msgspec.json.decode(held_raw, type=Heartbeat)
         if held.terminal_clock >= state.terminal_clock:
             return False
-    conn.execute(_SET_HEARTBEAT, {"heartbeat": msgspec.json.encode(state).decode(),
-                                  "id": terminal_id})
+    conn.execute(_SET_HEARTBEAT, {"heartbeat": stored_beat(state), "id": terminal_id})
     conn.execute(_CLEAR_ITEMS, {"id": terminal_id})
     if state.cache:
         conn.execute(_PUT_ITEM, [
