@@ -137,6 +137,20 @@ async def test_bad_database_urls_say_what_to_write(url: str, why: str) -> None:
         normalise_url(url)
 
 
+async def test_postgresql_connections_keep_their_options_and_have_no_jit(tmp_path: Path) -> None:
+    """The server's statements are short: JIT compiling one cost 30 times its run. The
+    URL's own options (here the test's schema) still apply."""
+    if postgresql_cluster() is None:
+        pytest.skip("PostgreSQL run only (YUANJIAO_TEST_DATABASE=postgresql)")
+    async with Database(url_for(tmp_path), STEPS) as db:
+        await db.write(add("in-my-schema"))
+        assert await db.read(lambda c: c.exec_driver_sql("SHOW jit").scalar_one()) == "off"
+        assert await db.write(lambda c: c.exec_driver_sql("SHOW jit").scalar_one()) == "off"
+        assert await db.read(lambda c: list(c.execute(NAMES).scalars())) == ["in-my-schema"]
+        schema = await db.read(lambda c: c.exec_driver_sql("SELECT current_schema()").scalar_one())
+        assert schema != "public" and schema in url_for(tmp_path)
+
+
 async def test_postgresql_restart_fails_cleanly_and_recovers(tmp_path: Path) -> None:
     cluster = postgresql_cluster()
     if cluster is None:

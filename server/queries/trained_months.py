@@ -50,7 +50,9 @@ _FOLDED = text(
 ).bindparams(bindparam("numbers", expanding=True))
 # The next marked members, each with its folded months and county, its trained months
 # and its village's county: one row per member, the months joined by commas (`{join}`
-# is the engine's aggregate of text, `{sep}` its separator argument).
+# is the engine's aggregate of text, `{sep}` its separator argument). The members are
+# taken first: PostgreSQL otherwise may work out every marked member's months before
+# keeping `:limit` of them (13.7 s, not 2.9 s, for 10,000 marked members).
 _PENDING = """
 SELECT p.member_no, p.mark,
        (SELECT {join}(mm.month{sep}) FROM member_months mm WHERE mm.member_no = p.member_no),
@@ -59,7 +61,8 @@ SELECT p.member_no, p.mark,
         WHERE md.member_no = p.member_no AND md.records > 0),
        (SELECT u.county_code FROM members m JOIN villages v ON v.code = m.village_code
         JOIN units u ON u.code = v.unit_code WHERE m.member_no = p.member_no)
-FROM months_pending p ORDER BY p.member_no LIMIT :limit
+FROM (SELECT member_no, mark FROM months_pending ORDER BY member_no LIMIT :limit) p
+ORDER BY p.member_no
 """
 _PENDING_BY_ENGINE = {
     "sqlite": text(_PENDING.format(join="group_concat", sep="")),
