@@ -151,7 +151,7 @@ def _operation(e: Endpoint, refs: list[object],
     errors = sorted(set(e.errors) | ({401, 403} if guarded else set())
                     | ({400, 415, 422} if json_body else set())
                     | ({400} if e.query or e.csv else set())
-                    | ({404} if county_view else set()))
+                    | ({400, 404} if county_view else set()))
     for code in errors:
         if code == 304:
             responses["304"] = {"description": "not modified"}

@@ -215,6 +215,10 @@ async def test_province_account_reads_one_county(server: Server) -> None:
     assert await fleet(server.http, f"?county={OTHER}") == set(OTHER_TERMINALS)
     everything = await fleet(server.http)
     assert set(OTHER_TERMINALS) < everything and len(everything) == 213
+    for bad in ("", "14012", "14012x", "１４０１２１"):
+        async with server.http.get("/api/v1/admin/fleet", params={"county": bad}) as r:
+            assert r.status == 400, bad
+            assert "6 位数字" in (await r.json())["error"]["message"]
     async with server.http.get("/api/v1/admin/fleet?county=999999") as r:
         assert r.status == 404
         err = (await r.json())["error"]

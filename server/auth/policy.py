@@ -23,6 +23,7 @@ the token they received at enrollment. Credentials are looked up by their sha256
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -31,7 +32,7 @@ from aiohttp import web
 
 from server.appkeys import COUNTY_ROUTES, DB, TOKENS
 from server.auth import secrets
-from server.errors import Forbidden, NotFound, Unauthorized
+from server.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from server.queries import auth as q
 from server.queries import enrollment as eq
 from shared.timeutil import utcnow
@@ -42,6 +43,7 @@ CSRF_HEADER = "X-CSRF-Token"
 ADMIN_TOKEN_PREFIX = "yja_"
 TERMINAL_TOKEN_PREFIX = "yjt_"
 _READ = frozenset({"GET", "HEAD", "OPTIONS"})
+_COUNTY_CODE = re.compile(r"[0-9]{6}")
 _PUBLIC = frozenset({"/", "/api/v1/server", "/api/v1/openapi.json", "/api/v1/auth/login",
                      "/api/v1/enroll"})
 
@@ -191,10 +193,15 @@ async def authorize(request: web.Request) -> None:
         raise Forbidden(f"{who.username} is a county's account; this is the province's work",
                         code="province_only", details={"county": who.county})
     looked_at = request.query.get("county")
-    if (who.county is None and looked_at and access == "admin_read" and route.resource is not None
+    if (looked_at is not None and access == "admin_read" and route.resource is not None
             and route in request.app[COUNTY_ROUTES]):
-        if not await request.app[DB].read(lambda c: q.county_known(c, looked_at)):
+        if not _COUNTY_CODE.fullmatch(looked_at):
+            raise BadRequest(f"county must be a county's six-digit code, not {looked_at[:20]!r}",
+                             details={"problem": "县代码（county）应为 6 位数字"})
+        if who.county is None and not await request.app[DB].read(
+                lambda c: q.county_known(c, looked_at)):
             raise NotFound(f"no county {looked_at}: load its townships first",
                            code="unknown_county", details={"code": looked_at})
-        who = dataclasses.replace(who, county=looked_at)  # this read, as that county sees it
+        if who.county is None:
+            who = dataclasses.replace(who, county=looked_at)  # this read, as that county sees it
     request[_PRINCIPAL] = who
