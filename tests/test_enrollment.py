@@ -13,6 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from server.appkeys import DB
+from server.queries.revocations import revocation_mark
 from server.runner import RunningServer
 from shared import signing
 from tests import tusclient
@@ -150,6 +152,31 @@ async def test_token_rotation_without_downtime(guarded: Server) -> None:
         async with as_terminal(guarded, token) as t, \
                 t.get(f"/api/v1/terminals/{T1}/roster") as r:
             assert r.status == 200
+
+
+async def test_only_a_token_made_invalid_changes_the_revocation_mark(guarded: Server) -> None:
+    """Other server processes forget their remembered tokens when the mark changes: a
+    revocation, a re-enrolment or a rotation must change it; a first enrolment must not
+    (it made every process look up every token of the province again)."""
+    db = guarded.running.app[DB]
+
+    async def mark() -> tuple[object, ...]:
+        return await db.read(revocation_mark)
+
+    _, first = await enroll(guarded, await make_code(guarded, T1))
+    before = await mark()
+    assert (await enroll(guarded, await make_code(guarded, T2)))[0] == 201
+    assert await mark() == before  # a new terminal: no token of anyone's became invalid
+    async with as_terminal(guarded, first["token"]) as t, t.post(f"/api/v1/terminals/{T1}/token") as r:
+        assert r.status == 201
+    rotated = await mark()
+    assert rotated != before  # the old token now ends
+    assert (await enroll(guarded, await make_code(guarded, T1)))[0] == 201
+    enrolled_again = await mark()
+    assert enrolled_again != rotated  # the box replaced: its tokens revoked
+    async with guarded.http.post(f"/api/v1/admin/terminals/{T2}/revoke") as r:
+        assert r.status == 204
+    assert await mark() != enrolled_again
 
 
 async def test_remembered_token_ends_with_the_token() -> None:
