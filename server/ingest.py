@@ -65,9 +65,12 @@ class Ingestor:
         self._scratch = scratch
         self._timeout = timeout
 
-    async def ingest(self, path: Path, sha256: str, size: int, meta: ContentMeta) -> Ingested:
+    async def ingest(self, path: Path, sha256: str, size: int, meta: ContentMeta,
+                     county: str | None = None) -> Ingested:
         """Take ownership of `path` (fsynced, hashed): it ends in the store or is removed;
-        on StoreUnavailable it stays where it is (nothing recorded), to be ingested again."""
+        on StoreUnavailable it stays where it is (nothing recorded), to be ingested again.
+        A new content is `county`'s own (None: the province's); bytes already held keep
+        the content they are (`created` False), whoever's it is."""
         try:
             info = await probe.probe(path, self._timeout)
             await probe.check_decodes(path, self._timeout)
@@ -83,7 +86,7 @@ class Ingestor:
             description=meta.description, original_filename=meta.filename,
             duration_seconds=info.duration_seconds, container=info.container,
             video_codec=info.video_codec, audio_codec=info.audio_codec, width=info.width,
-            height=info.height, poster_sha256=poster_sha, poster_size=poster_size,
+            height=info.height, poster_sha256=poster_sha, poster_size=poster_size, county=county,
         )
         piece_size = self._piece_size
 

@@ -319,6 +319,13 @@ CREATE INDEX terminal_tokens_revoked ON terminal_tokens(revoked_at) WHERE revoke
 CREATE INDEX terminal_tokens_ending ON terminal_tokens(valid_until) WHERE valid_until IS NOT NULL;
 """
 
+# A county's own contents: what its account uploaded (NULL: the province's, for every
+# county), and the uploads under way, so a county's account sees its own alone.
+COUNTY_CONTENTS = """
+ALTER TABLE contents ADD COLUMN county_code TEXT REFERENCES counties(code);
+ALTER TABLE uploads ADD COLUMN county_code TEXT REFERENCES counties(code);
+"""
+
 MIGRATIONS = [
     Migration("0001_initial", postgresql=POSTGRESQL_0010, sqlite="""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -667,4 +674,5 @@ ALTER TABLE terminal_items ADD COLUMN bytes_from_peers INTEGER NOT NULL DEFAULT 
     # 0.2 s from this index alone.
     Migration("0017_terminal_items_sha", sqlite=ITEMS_BY_FILM, postgresql=ITEMS_BY_FILM),
     Migration("0018_revocations", sqlite=REVOCATIONS, postgresql=REVOCATIONS),
+    Migration("0019_county_contents", sqlite=COUNTY_CONTENTS, postgresql=COUNTY_CONTENTS),
 ]

@@ -79,23 +79,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # tus 1.0.0: core + creation + checksum + termination
     Endpoint("OPTIONS", U, tus.options, "uploads", "tus capabilities", status=204),
     Endpoint("POST", U, tus.create, "uploads", "Create an upload (tus creation)", status=201,
-             errors=(400, 412, 413, 507), headers={
+             errors=(400, 412, 413, 507), county=True, headers={
                  "Tus-Resumable": "1.0.0", "Upload-Length": "the file's size in bytes",
                  "Upload-Metadata": "title, kind, filename, description (tus: key base64value, ...)"}),
     Endpoint("HEAD", U + "/{upload_id}", tus.head, "uploads", "Offset of an upload",
-             errors=(404, 410, 503)),
+             errors=(404, 410, 503), county=True),
     Endpoint("PATCH", U + "/{upload_id}", tus.patch, "uploads",
              "Append bytes at Upload-Offset; the last chunk makes the content", status=204,
              request=bytes, request_media="application/offset+octet-stream",
-             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 503, 507), headers={
+             errors=(400, 404, 409, 410, 412, 413, 415, 422, 460, 503, 507), county=True, headers={
                  "Tus-Resumable": "1.0.0", "Upload-Offset": "where this chunk starts",
                  "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
     Endpoint("DELETE", U + "/{upload_id}", tus.delete, "uploads", "Cancel an upload (tus termination)",
-             status=204, errors=(404, 409, 410, 412), headers={"Tus-Resumable": "1.0.0"}),
+             status=204, errors=(404, 409, 410, 412), county=True,
+             headers={"Tus-Resumable": "1.0.0"}),
     Endpoint("POST", U + "/{upload_id}", tus.method_override, "uploads",
              "PATCH or DELETE for clients that can only POST: X-HTTP-Method-Override (tus core)",
              status=204, request=bytes, request_media="application/offset+octet-stream",
-             errors=(400, 404, 405, 409, 410, 412, 413, 415, 422, 460, 507),
+             errors=(400, 404, 405, 409, 410, 412, 413, 415, 422, 460, 507), county=True,
              headers={"X-HTTP-Method-Override": "PATCH or DELETE", "Tus-Resumable": "1.0.0",
                       "Upload-Offset": "with PATCH: where this chunk starts",
                       "Upload-Checksum": "sha1 or sha256 of this chunk, base64"}),
@@ -106,7 +107,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("HEAD", "/blobs/{sha256}", blobs.blob, "blobs", "Content size and ETag",
              errors=(404, 503)),
     # admin
-    Endpoint("GET", A + "/contents", admin.list_contents, "admin", "All contents",
+    Endpoint("GET", A + "/contents", admin.list_contents, "admin",
+             "Contents in service (a county's account: the province's and its own)",
              response=list[m.ContentOut], county=True),
     Endpoint("GET", A + "/contents/reach", admin.content_reach, "admin",
              "Per content: assignments, terminals they reach, terminals holding it "
@@ -117,13 +119,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(404,), county=True),
     Endpoint("POST", A + "/contents/{content_id}/retire", admin.retire_content, "admin",
              "Retire a content: withdraw its assignments, take it out of upcoming sessions "
-             "and every catalog (terminals free the space); its history stays",
-             status=204, errors=(404, 409)),
+             "and every catalog (terminals free the space); its history stays (a county's "
+             "account: its own contents)", status=204, errors=(403, 404, 409), county=True),
     Endpoint("GET", A + "/contents/{content_id}", admin.get_content, "admin", "One content",
              response=m.ContentOut, errors=(404,), county=True),
     Endpoint("PATCH", A + "/contents/{content_id}", admin.patch_content, "admin",
-             "Change a content's title, kind or description", request=m.ContentPatch,
-             response=m.ContentOut, errors=(400, 404, 415, 422)),
+             "Change a content's title, kind or description (a county's account: its own "
+             "contents); whole_province (the province's account) makes a county's content "
+             "the province's", request=m.ContentPatch,
+             response=m.ContentOut, errors=(400, 403, 404, 415, 422), county=True),
     Endpoint("GET", A + "/assignments", admin.list_assignments, "admin",
              "All assignments (a county's account: those reaching its county)",
              response=list[m.AssignmentOut], county=True),

@@ -78,7 +78,7 @@ from server.errors import (
 )
 from server.ingest import ContentMeta, Ingestor, NotAVideo
 from server.media.store import StoreUnavailable
-from server.queries import new_id
+from server.queries import contents, new_id
 from server.queries import uploads as q
 from server.queries.uploads import UploadRow
 from shared.files import fsync_dir
@@ -232,8 +232,11 @@ class Uploads:
         """Space an upload may still take (blocking: statvfs; call it from a thread)."""
         return shutil.disk_usage(self.dir).free - self._config.min_free_bytes
 
-    async def create(self, length: int, raw_metadata: str | None) -> tuple[str, datetime]:
-        """A new empty upload of `length` bytes; returns its id and expiry (UTC).
+    async def create(self, length: int, raw_metadata: str | None, county: str | None = None
+                     ) -> tuple[str, datetime]:
+        """A new empty upload of `length` bytes, made by `county`'s account (None: the
+        province's); returns its id and expiry (UTC). The content it becomes is that
+        county's own (see `server.queries.contents.USABLE`).
 
         The metadata is checked now, not after the upload (400); an empty file is 400
         `empty_file`, one over `max_upload_bytes` 413 `upload_too_large`, one the disk
@@ -266,21 +269,23 @@ class Uploads:
             fsync_dir(self.dir)
 
         await asyncio.to_thread(touch)
-        await self._db.write(lambda c: q.create(c, upload_id, length, raw_metadata or "", now, expires))
+        await self._db.write(
+            lambda c: q.create(c, upload_id, length, raw_metadata or "", now, expires, county))
         return upload_id, expires
 
-    async def get(self, upload_id: str) -> UploadRow:
-        """The upload as recorded (its durable offset); 404 if unknown, 410 if expired."""
+    async def get(self, upload_id: str, county: str | None = None) -> UploadRow:
+        """The upload as recorded (its durable offset); 404 if unknown (or, for a county's
+        account, `county`, made by another account than one of that county), 410 if expired."""
         row = await self._db.read(lambda c: q.get(c, upload_id))
-        if row is None:
+        if row is None or (county is not None and row.county != county):
             raise NotFound(f"no upload {upload_id}; it was finished, cancelled or never made")
         if row.content_id is None and row.expires_at < utcnow():
             raise Gone(f"upload {upload_id} expired; start the upload again")
         return row
 
-    async def terminate(self, upload_id: str) -> None:
+    async def terminate(self, upload_id: str, county: str | None = None) -> None:
         """Cancel an upload: its bytes and row go. 409 while a PATCH writes to it."""
-        await self.get(upload_id)
+        await self.get(upload_id, county)
         state = self._state(upload_id)
         if state.lock.locked():
             raise Conflict("the upload is being written to; stop that request first")
@@ -289,11 +294,11 @@ class Uploads:
 
     async def append(
         self, upload_id: str, client_offset: int, body: Body, content_length: int | None,
-        checksum: Checksum | None,
+        checksum: Checksum | None, county: str | None = None,
     ) -> Appended:
         """Append `body` at `client_offset`, which must be the durable offset (else 409,
         details.offset); on the last byte, complete the upload into a content."""
-        row = await self.get(upload_id)
+        row = await self.get(upload_id, county)
         state = self._state(upload_id)
         whole = row.offset == row.length  # busy then means: being stored
         if state.lock.locked():
@@ -501,7 +506,8 @@ class Uploads:
         sha256 = state.hasher.hexdigest()
         meta = content_meta(parse_metadata(row.metadata))
         try:
-            result = await self._ingestor.ingest(self.part(upload_id), sha256, row.length, meta)
+            result = await self._ingestor.ingest(self.part(upload_id), sha256, row.length, meta,
+                                                 row.county)
         except NotAVideo as e:
             await self._remove(upload_id)
             raise Unprocessable(f"not accepted: {e}", code=e.code, details=e.details) from None
@@ -509,6 +515,17 @@ class Uploads:
             log.warning("upload %s is whole (%d bytes) but the store does not answer; kept, "
                         "to be stored when it does", upload_id, row.length)
             raise
+        if not result.created and row.county is not None:
+            held = await self._db.read(lambda c: contents.get_content(c, result.content_id))
+            if held is not None and held.county not in (None, row.county):
+                # the same film is another county's own: this county could not use it
+                await self._remove(upload_id)
+                raise Conflict(
+                    f"this file is already county {held.county}'s own content "
+                    f"({held.title}); the province's account can make it the whole "
+                    "province's, and then every county can use it",
+                    code="content_of_another_county",
+                    details={"county": held.county, "title": held.title})
         await self._db.write(lambda c: q.set_content(c, upload_id, result.content_id))
         self._forget(upload_id)
         return result.content_id, sha256

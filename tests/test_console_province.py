@@ -7,9 +7,12 @@
   county alone, until it picks 全省 again; with 全省 picked, the screens that list
   terminals, villages or sessions one by one ask for a county first. In a county
   deployment (one county) there is no such screen.
-- A county's account sees its county's name beside its own, no 全省 and no upload in the
-  menu, the province's library without its upload or edit buttons, and every screen of
-  its menu opens without an error, showing its county alone.
+- A county's account sees its county's name beside its own, no 全省 in the menu, and every
+  screen of its menu opens without an error, showing its county alone. It uploads films
+  of its own: the library says whose each film is (本县 or 全省); it edits its own, and a
+  film of the province's says who may change it, with no edit buttons. The province's
+  account sees the county's film under that county's name and shares it with every
+  county after a question.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests import tusclient
-from tests.conftest import ADMIN_PASSWORD, Server, add_account
+from tests.conftest import ADMIN_PASSWORD, Server, add_account, admin_session
 from tests.console_helpers import browser, go, open_console, page, shoot  # noqa: F401
 from tests.county_scope import HOME, OTHER, OTHER_TERMINALS, add_other_county
 from tests.test_fleet import T1, beat, heartbeat
@@ -89,32 +92,45 @@ async def test_province_screen(browser: Browser, server: Server) -> None:
     assert errors == [], errors
 
 
-async def test_county_account_console(browser: Browser, server: Server, clip: Path) -> None:
+async def test_county_account_console(browser: Browser, server: Server, clip: Path,
+                                      clip2: Path) -> None:
     await add_other_county(server)
     up = await tusclient.upload(server.http, clip.read_bytes(), title="全省专题片")
     content_id = up.headers["Yuanjiao-Content-Id"]
     async with server.http.put(f"/api/v1/admin/counties/{HOME}", json={"name": "清徐县"}) as r:
         assert r.status == 200
-    await add_account(server.running, "qingxu", county=HOME, password=ADMIN_PASSWORD)
+    token = await add_account(server.running, "qingxu", county=HOME, password=ADMIN_PASSWORD)
+    async with admin_session(server.running, token) as county_http:
+        own = await tusclient.upload(county_http, clip2.read_bytes(), title="清徐葡萄栽培")
+        own_id = own.headers["Yuanjiao-Content-Id"]
     await beat(await server.as_terminal(T1), T1, heartbeat([]))
     await beat(await server.as_terminal(OTHER_TERMINALS[0]), OTHER_TERMINALS[0], heartbeat([]))
     page, errors = await open_console(browser, server, "qingxu")
     try:
         await expect(page.locator("#who-name")).to_contain_text("清徐县")
         await expect(page.locator("nav a[data-screen=province]")).to_be_hidden()
-        await expect(page.locator("nav a[data-screen=upload]")).to_be_hidden()
-        for screen in ("library", "distribution", "sessions", "readiness", "fleet", "reports",
-                       "member", "flagged", "roster"):
+        await expect(page.locator("nav a[data-screen=upload]")).to_be_visible()  # its own films
+        for screen in ("library", "upload", "distribution", "sessions", "readiness", "fleet",
+                       "reports", "member", "flagged", "roster"):
             await go(page, screen)
             await expect(page.locator("#notice.error")).to_be_hidden()
             await expect(page.locator("#view .failure")).to_have_count(0)
             await shoot(page, f"county-{screen}")
         await go(page, "library")
-        await expect(page.locator("#view")).to_contain_text("全省专题片")
-        await expect(page.locator("#view")).not_to_contain_text("上传视频")  # the province's library
+        table = page.locator("#library-table")
+        await expect(table.locator("tr", has_text="全省专题片")).to_contain_text("全省")
+        await expect(table.locator("tr", has_text="清徐葡萄栽培")).to_contain_text("本县")
         await go(page, f"library/{content_id}")
         await expect(page.locator("#view")).to_contain_text("全省专题片")
         await expect(page.locator("#edit-form")).to_have_count(0)
+        await expect(page.locator("#province-content")).to_contain_text("修改或下架请找省级管理员")
+        await shoot(page, "county-province-content")
+        await go(page, f"library/{own_id}")
+        await expect(page.locator("#owner")).to_contain_text("本县自己的内容")
+        await expect(page.locator("#edit-form")).to_be_visible()
+        await expect(page.locator("#retire")).to_be_visible()
+        await expect(page.locator("#share")).to_have_count(0)  # the province's to decide
+        await shoot(page, "county-own-content")
         await go(page, "distribution")  # and for a county's account, its county
         await expect(page.locator("fieldset.picker label.all")).to_contain_text("全县 Whole county")
         await go(page, "fleet")
@@ -123,3 +139,22 @@ async def test_county_account_console(browser: Browser, server: Server, clip: Pa
     finally:
         await page.context.close()
     assert errors == [], errors
+
+    page, errors = await open_console(browser, server)  # the province's account
+    try:
+        await go(page, "library")
+        await expect(page.locator("#library-table tr", has_text="清徐葡萄栽培")).to_contain_text("清徐县")
+        await go(page, f"library/{own_id}")
+        await expect(page.locator("#owner")).to_contain_text("清徐县自己的内容")
+        await page.click("#share")
+        dialog = page.locator("dialog#confirm")
+        await expect(dialog).to_contain_text("各县都能分发")
+        await shoot(page, "province-share-dialog")
+        await dialog.locator("button[value=ok]").click()
+        await expect(page.locator("#owner")).to_contain_text("全省共用")
+        await expect(page.locator("#share")).to_have_count(0)
+    finally:
+        await page.context.close()
+    assert errors == [], errors
+    async with server.http.get(f"/api/v1/admin/contents/{own_id}") as r:
+        assert (await r.json())["county"] is None

@@ -43,26 +43,58 @@ async def server_info(request: web.Request) -> web.Response:
 
 
 async def list_contents(request: web.Request) -> web.Response:
-    rows = await request.app[DB].read(q.list_contents)
+    """Contents in service: the province's and, for a county's account, its own."""
+    county_code = county_of(request)
+    rows = await request.app[DB].read(lambda c: q.list_contents(c, county_code))
     return json_response(msgspec.convert(rows, list[m.ContentOut], from_attributes=True))
 
 
 async def get_content(request: web.Request) -> web.Response:
-    content_id = request.match_info["content_id"]
-    row = await request.app[DB].read(lambda c: q.get_content(c, content_id))
+    content_id, county_code = request.match_info["content_id"], county_of(request)
+    row = await request.app[DB].read(lambda c: q.get_content(c, content_id, county_code))
     if row is None:
         raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
     return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
+def _changeable(c: Connection, content_id: str, mine: str | None) -> q.ContentRow:
+    """The content `mine`'s account may change or retire: any for the province's, its own
+    for a county's (the province's contents it may only use: 403 `province_content`)."""
+    row = q.get_content(c, content_id, mine)
+    if row is None:
+        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
+    if mine is not None and row.county != mine:
+        raise Forbidden("this content is the province's: a county's account may use it, "
+                        "only the province's account may change or retire it",
+                        code="province_content", details={"title": row.title})
+    return row
+
+
 async def patch_content(request: web.Request) -> web.Response:
+    """Change a content's title, kind or description; with `whole_province` (the
+    province's account only) a county's own content becomes the province's, for every
+    county to use."""
     content_id = request.match_info["content_id"]
     body = await read_json(request, m.ContentPatch)
+    mine = county_of(request)
+    if body.whole_province is not None:
+        if mine is not None:
+            raise Forbidden("only the province's account makes a content the whole province's",
+                            code="province_only", details={"county": mine})
+        if not body.whole_province:
+            raise Unprocessable("a content of the province's stays the province's: "
+                                "whole_province may only be true", code="stays_province")
     db = request.app[DB]
     kind = body.kind.value if body.kind else None
-    if not await db.write(lambda c: q.update_content(c, content_id, body.title, kind, body.description)):
-        raise NotFound(f"no content {content_id}", details={"what": "内容", "id": content_id})
-    row = await db.read(lambda c: q.get_content(c, content_id))
+
+    def change(c: Connection) -> None:
+        _changeable(c, content_id, mine)
+        q.update_content(c, content_id, body.title, kind, body.description)
+        if body.whole_province:
+            q.to_province(c, content_id)
+
+    await db.write(change)
+    row = await db.read(lambda c: q.get_content(c, content_id, mine))
     return json_response(msgspec.convert(row, m.ContentOut, from_attributes=True))
 
 
@@ -91,12 +123,11 @@ async def content_usage(request: web.Request) -> web.Response:
 
 async def retire_content(request: web.Request) -> web.Response:
     """Retire a content: see `queries.contents.retire_content` for what goes."""
-    content_id = request.match_info["content_id"]
+    content_id, mine = request.match_info["content_id"], county_of(request)
     now = utcnow()
 
     def retire(c: Connection) -> None:
-        if q.get_content(c, content_id) is None:
-            raise NotFound(f"no content {content_id}")
+        _changeable(c, content_id, mine)
         if not q.retire_content(c, content_id, now):
             raise Conflict(f"content {content_id} is retired already", code="already_retired")
 
@@ -122,8 +153,10 @@ async def create_assignment(request: web.Request) -> web.Response:
     mine = county_of(request)
 
     def add(c: Connection) -> str:
-        if q.get_content(c, body.content_id) is None:
-            raise Unprocessable(f"no content {body.content_id}", code="unknown_content")
+        content = q.get_content(c, body.content_id, mine)
+        if content is None:
+            raise Unprocessable(f"no content {body.content_id}", code="unknown_content",
+                                details={"ids": [body.content_id]})
         target = normalize_code(body.target or "")
         if body.scope == "county" and mine is not None and target in ("", mine):
             target = mine
@@ -133,6 +166,8 @@ async def create_assignment(request: web.Request) -> web.Response:
         lies_in = q.target_county(c, body.scope, target)
         if lies_in is None or (mine is not None and lies_in != mine):
             raise Unprocessable(f"no {body.scope} {target} in this county", code="unknown_target")
+        if content.county is not None and (lies_in != content.county or target == ""):
+            _stays_home({content.county}, content.title)
         return q.add_assignment(c, body.content_id, body.scope, target, body.needed_by)
 
     assignment_id = await request.app[DB].write(add)
@@ -182,6 +217,22 @@ async def get_session(request: web.Request) -> web.Response:
     return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
+def _stays_home(owners: set[str], title: str = "") -> None:
+    """A county's own content goes to that county's terminals alone, until the province
+    makes it the whole province's (PATCH whole_province): 422 `county_content`."""
+    raise Unprocessable(
+        f"{title or 'a content'} is county {', '.join(sorted(owners))}'s own: it goes to that "
+        "county alone; make it the whole province's first (PATCH whole_province)",
+        code="county_content", details={"county": ", ".join(sorted(owners)), "title": title})
+
+
+def _contents_stay_home(c: Connection, content_ids: list[str], villages: list[str]) -> None:
+    """The province's session of a county's own contents is for that county's villages."""
+    owners = set(q.owned_contents(c, content_ids).values())
+    if owners and (len(owners) > 1 or not q.village_counties(c, villages) <= owners):
+        _stays_home(owners)
+
+
 def _not_past(starts_at: datetime) -> None:
     if starts_at < utcnow():
         raise Unprocessable(f"the session starts in the past ({starts_at.isoformat()}); "
@@ -195,12 +246,13 @@ async def create_session(request: web.Request) -> web.Response:
     county_code = county_of(request)  # a county's account: its villages only, its session
 
     def add(c: Connection) -> str:
-        if missing := q.missing_contents(c, body.content_ids):
+        if missing := q.missing_contents(c, body.content_ids, county_code):
             raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
                                 details={"ids": list(missing)})
         if missing := q.missing_villages(c, villages, county_code):
             raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village",
                                 details={"codes": list(missing)})
+        _contents_stay_home(c, body.content_ids, villages)
         return q.add_session(c, body.title, body.starts_at, body.content_ids, villages, county_code)
 
     session_id = await request.app[DB].write(add)
@@ -222,10 +274,16 @@ async def patch_session(request: web.Request) -> web.Response:
         if from_db(starts) < utcnow():
             raise Conflict("this session has already taken place; it cannot be changed",
                            code="session_past")
-        if body.content_ids and (missing := q.missing_contents(c, body.content_ids)):
-            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content")
+        if body.content_ids and (missing := q.missing_contents(c, body.content_ids, county_code)):
+            raise Unprocessable(f"no content {', '.join(missing)}", code="unknown_content",
+                                details={"ids": list(missing)})
         if body.village_codes and (missing := q.missing_villages(c, body.village_codes, county_code)):
             raise Unprocessable(f"no village {', '.join(missing)}", code="unknown_village")
+        if body.content_ids or body.village_codes:
+            was = q.get_session(c, session_id, county_code)
+            assert was is not None  # its start was read in this same write
+            _contents_stay_home(c, body.content_ids or [i.id for i in was.items],
+                                body.village_codes or was.villages)
         q.update_session(c, session_id, body.title, body.starts_at, body.content_ids,
                          body.village_codes)
 

@@ -40,6 +40,7 @@ class ContentOut(Struct, frozen=True, kw_only=True):
     poster_sha256: Sha256 | None
     poster_size: int | None
     created_at: str
+    county: str | None = None  # the county whose account uploaded it (its own); null: the province's
 
 
 class ContentReach(Struct, frozen=True, kw_only=True):
@@ -92,6 +93,8 @@ class ContentPatch(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     title: Title | None = None
     kind: ContentKind | None = None
     description: Annotated[str, Meta(max_length=4000)] | None = None
+    # true (the province's account): a county's own content becomes the province's
+    whole_province: bool | None = None
 
 
 Scope = Literal["county", "unit", "village", "terminal"]

@@ -15,6 +15,7 @@ from typing import Final
 from aiohttp import web
 
 from server.api.params import int_header
+from server.api.scope import county_of
 from server.appkeys import CONFIG, UPLOADS
 from server.config import ServerConfig
 from server.errors import BadRequest, PreconditionFailed, ServiceUnavailable, UnsupportedMediaType
@@ -76,7 +77,7 @@ async def create(request: web.Request) -> web.Response:
         raise BadRequest("Upload-Defer-Length is not supported; send Upload-Length")
     length = int_header(request, "Upload-Length")
     upload_id, expires = await request.app[UPLOADS].create(
-        length, request.headers.get("Upload-Metadata"))
+        length, request.headers.get("Upload-Metadata"), county_of(request))
     return web.Response(
         status=201,
         headers={"Location": f"{UPLOADS_PATH}/{upload_id}", "Upload-Offset": "0",
@@ -99,7 +100,7 @@ async def method_override(request: web.Request) -> web.StreamResponse:
 
 
 async def head(request: web.Request) -> web.Response:
-    row = await request.app[UPLOADS].get(request.match_info["upload_id"])
+    row = await request.app[UPLOADS].get(request.match_info["upload_id"], county_of(request))
     if row.content_id is None and row.offset == row.length:
         # Whole, but not content yet (being stored, or waiting for the media bucket): a
         # tus client would take offset == length for done. Ask it to come back instead.
@@ -123,7 +124,7 @@ async def head(request: web.Request) -> web.Response:
 
 async def delete(request: web.Request) -> web.Response:
     _check_version(request)
-    await request.app[UPLOADS].terminate(request.match_info["upload_id"])
+    await request.app[UPLOADS].terminate(request.match_info["upload_id"], county_of(request))
     return web.Response(status=204)
 
 
@@ -135,7 +136,7 @@ async def patch(request: web.Request) -> web.Response:
     checksum = _checksum(request)
     done = await request.app[UPLOADS].append(
         request.match_info["upload_id"], client_offset, request.content, request.content_length,
-        checksum)
+        checksum, county_of(request))
     headers = {"Upload-Offset": str(done.offset)}
     if done.content_id is not None and done.sha256 is not None:
         headers.update({CONTENT_ID_HEADER: done.content_id, SHA256_HEADER: done.sha256})

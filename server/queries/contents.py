@@ -13,8 +13,12 @@ from shared.timeutil import to_db, utcnow
 
 CONTENT_COLUMNS = (
     "id, sha256, size, title, kind, description, original_filename, duration_seconds, "
-    "container, video_codec, audio_codec, width, height, poster_sha256, poster_size, created_at"
+    "container, video_codec, audio_codec, width, height, poster_sha256, poster_size, created_at, "
+    "county_code"
 )
+# A content `c` that `:county`'s account may use: the province's (every county's) or that
+# county's own; the province's account (`:county` NULL) may use every one.
+USABLE = for_county("c.county_code IS NULL OR c.county_code = :county")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class NewContent:
     height: int | None
     poster_sha256: str | None
     poster_size: int | None
+    county: str | None = None  # the county whose account uploaded it; None: the province's
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ContentRow:
     poster_sha256: str | None
     poster_size: int | None
     created_at: str
+    county: str | None  # the county whose account uploaded it (its own); None: the province's
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,14 @@ _INSERT_CONTENT = text(
     f"INSERT INTO contents ({CONTENT_COLUMNS}) VALUES "
     "(:id, :sha256, :size, :title, :kind, :description, :original_filename, :duration_seconds, "
     ":container, :video_codec, :audio_codec, :width, :height, :poster_sha256, :poster_size, "
-    ":created_at) ON CONFLICT (sha256) DO NOTHING RETURNING id"
+    ":created_at, :county) ON CONFLICT (sha256) DO NOTHING RETURNING id"
 )
-_GET_CONTENT = text(f"SELECT {CONTENT_COLUMNS} FROM contents WHERE id = :id")
+_GET_CONTENT = text(f"SELECT {CONTENT_COLUMNS} FROM contents c WHERE id = :id AND {USABLE}")
 _LIST_CONTENTS = text(
-    f"SELECT {CONTENT_COLUMNS} FROM contents WHERE retired_at IS NULL ORDER BY created_at DESC"
+    f"SELECT {CONTENT_COLUMNS} FROM contents c WHERE retired_at IS NULL AND {USABLE} "
+    "ORDER BY created_at DESC"
 )
+_TO_PROVINCE = text("UPDATE contents SET county_code = NULL WHERE id = :id")
 
 
 def add_content(conn: Connection, c: NewContent) -> tuple[str, bool]:
@@ -112,21 +120,29 @@ def add_content(conn: Connection, c: NewContent) -> tuple[str, bool]:
         "duration_seconds": c.duration_seconds, "container": c.container,
         "video_codec": c.video_codec, "audio_codec": c.audio_codec, "width": c.width,
         "height": c.height, "poster_sha256": c.poster_sha256, "poster_size": c.poster_size,
-        "created_at": to_db(utcnow()),
+        "created_at": to_db(utcnow()), "county": c.county,
     }).scalar_one_or_none()
     if inserted is not None:
         return content_id, True
     return str(conn.execute(_CONTENT_ID_BY_SHA, {"sha256": c.sha256}).scalar_one()), False
 
 
-def get_content(conn: Connection, content_id: str) -> ContentRow | None:
-    row = conn.execute(_GET_CONTENT, {"id": content_id}).first()
+def get_content(conn: Connection, content_id: str, county: str | None = None) -> ContentRow | None:
+    """The content, if `county`'s account may use it (None: the province's, any)."""
+    row = conn.execute(_GET_CONTENT, {"id": content_id, "county": county}).first()
     return ContentRow(*row) if row else None
 
 
-def list_contents(conn: Connection) -> list[ContentRow]:
-    """Contents in service (not retired), newest first."""
-    return [ContentRow(*r) for r in conn.execute(_LIST_CONTENTS)]
+def list_contents(conn: Connection, county: str | None = None) -> list[ContentRow]:
+    """Contents in service (not retired) that `county`'s account may use (None: the
+    province's, all), newest first."""
+    return [ContentRow(*r) for r in conn.execute(_LIST_CONTENTS, {"county": county})]
+
+
+def to_province(conn: Connection, content_id: str) -> None:
+    """A county's content becomes the province's: every county may use it; only the
+    province's account may change or retire it from then on."""
+    conn.execute(_TO_PROVINCE, {"id": content_id})
 
 
 # Which terminals an assignment reaches: the county, a township, a village or one terminal.
@@ -190,7 +206,7 @@ _TERMINAL_PLACES = text(
     "JOIN villages v ON v.code = t.village_code JOIN units u ON u.code = v.unit_code "
     f"WHERE {in_county('u.county_code')}"
 )
-_IN_SERVICE = text("SELECT id, sha256 FROM contents WHERE retired_at IS NULL")
+_IN_SERVICE = text(f"SELECT id, sha256 FROM contents c WHERE retired_at IS NULL AND {USABLE}")
 # _REACHING_ASSIGNMENTS (the assignments that reach `:county`) sits below _REACHES_COUNTY.
 
 
@@ -211,7 +227,7 @@ def content_reach(conn: Connection, county: str | None = None) -> list[Reach]:
         by_scope.setdefault(("unit", unit_code), set()).add(terminal_id)
         by_scope.setdefault(("village", village_code), set()).add(terminal_id)
         by_scope[("terminal", terminal_id)] = {terminal_id}
-    in_service: dict[str, str] = {r[0]: r[1] for r in conn.execute(_IN_SERVICE)}
+    in_service: dict[str, str] = {r[0]: r[1] for r in conn.execute(_IN_SERVICE, args)}
     assignments: dict[str, int] = {}
     reached: dict[str, set[str]] = {}
     for cid, scope, target in conn.execute(_REACHING_ASSIGNMENTS, args):
@@ -278,7 +294,7 @@ class RollCallEntry:
     members: list[RollCallMember]
 
 
-_USAGE_CONTENT = text("SELECT id, sha256, title FROM contents WHERE id = :id")
+_USAGE_CONTENT = text(f"SELECT id, sha256, title FROM contents c WHERE id = :id AND {USABLE}")
 # _USAGE_ASSIGNMENTS (those reaching `:county`) sits below _REACHES_COUNTY.
 _USAGE_SESSIONS = text(
     "SELECT s.id, s.title, s.starts_at FROM sessions s JOIN session_items si "
@@ -302,8 +318,8 @@ def content_usage(
     """Where one content is used: its assignments (with the target's name), upcoming
     sessions that show it, and the terminals that hold it or are meant to. With `county`
     (a code): the assignments that reach that county, the sessions it made, its terminals.
-    None when there is no such content (the library is the province's: any county sees it)."""
-    c = conn.execute(_USAGE_CONTENT, {"id": content_id}).first()
+    None when there is no such content that county may use (see `USABLE`)."""
+    c = conn.execute(_USAGE_CONTENT, {"id": content_id, "county": county}).first()
     if c is None:
         return None
     args = {"id": content_id, "county": county}
@@ -624,7 +640,7 @@ def delete_session(conn: Connection, session_id: str, county: str | None = None)
     return deleted == 1
 
 
-_KNOWN_CONTENTS = text("SELECT id FROM contents WHERE id IN :values").bindparams(
+_KNOWN_CONTENTS = text(f"SELECT id FROM contents c WHERE id IN :values AND {USABLE}").bindparams(
     bindparam("values", expanding=True))
 _KNOWN_VILLAGES = text(
     "SELECT v.code FROM villages v JOIN units u ON u.code = v.unit_code WHERE v.code IN :values "
@@ -632,9 +648,30 @@ _KNOWN_VILLAGES = text(
 ).bindparams(bindparam("values", expanding=True))
 
 
-def missing_contents(conn: Connection, content_ids: list[str]) -> list[str]:
-    known = set(conn.execute(_KNOWN_CONTENTS, {"values": content_ids}).scalars())
+def missing_contents(conn: Connection, content_ids: list[str], county: str | None = None
+                     ) -> list[str]:
+    """Of `content_ids`, those that are no content `county`'s account may use."""
+    known = set(conn.execute(_KNOWN_CONTENTS, {"values": content_ids, "county": county}).scalars())
     return [v for v in content_ids if v not in known]
+
+
+_CONTENT_COUNTIES = text(
+    "SELECT id, county_code FROM contents WHERE id IN :values AND county_code IS NOT NULL"
+).bindparams(bindparam("values", expanding=True))
+_VILLAGE_COUNTIES = text(
+    "SELECT v.code, u.county_code FROM villages v JOIN units u ON u.code = v.unit_code "
+    "WHERE v.code IN :values"
+).bindparams(bindparam("values", expanding=True))
+
+
+def owned_contents(conn: Connection, content_ids: list[str]) -> dict[str, str]:
+    """Of `content_ids`, those a county owns (its account uploaded them): id -> county."""
+    return {r[0]: r[1] for r in conn.execute(_CONTENT_COUNTIES, {"values": content_ids})}
+
+
+def village_counties(conn: Connection, codes: list[str]) -> set[str]:
+    """The counties `codes` (villages) lie in."""
+    return {r[1] for r in conn.execute(_VILLAGE_COUNTIES, {"values": codes})} if codes else set()
 
 
 def missing_villages(conn: Connection, codes: list[str], county: str | None = None) -> list[str]:

@@ -22,15 +22,16 @@ class UploadRow:
     created_at: datetime
     expires_at: datetime
     content_id: str | None
+    county: str | None = None  # the county whose account made it; None: the province's
 
 
 # "offset" is quoted: it is a reserved word on PostgreSQL.
 _CREATE = text(
-    'INSERT INTO uploads (id, length, "offset", metadata, created_at, expires_at) '
-    "VALUES (:id, :length, 0, :metadata, :created_at, :expires_at)"
+    'INSERT INTO uploads (id, length, "offset", metadata, created_at, expires_at, county_code) '
+    "VALUES (:id, :length, 0, :metadata, :created_at, :expires_at, :county)"
 )
 _GET = text(
-    'SELECT id, length, "offset", metadata, created_at, expires_at, content_id '
+    'SELECT id, length, "offset", metadata, created_at, expires_at, content_id, county_code '
     "FROM uploads WHERE id = :id"
 )
 _SET_OFFSET = text('UPDATE uploads SET "offset" = :offset WHERE id = :id')
@@ -47,10 +48,11 @@ _EXPIRED = text("SELECT id FROM uploads WHERE expires_at < :now AND content_id I
 
 def create(
     conn: Connection, upload_id: str, length: int, metadata: str, now: datetime,
-    expires: datetime,
+    expires: datetime, county: str | None = None,
 ) -> None:
     conn.execute(_CREATE, {"id": upload_id, "length": length, "metadata": metadata,
-                           "created_at": to_db(now), "expires_at": to_db(expires)})
+                           "created_at": to_db(now), "expires_at": to_db(expires),
+                           "county": county})
 
 
 def get(conn: Connection, upload_id: str) -> UploadRow | None:
@@ -60,7 +62,7 @@ def get(conn: Connection, upload_id: str) -> UploadRow | None:
     return UploadRow(
         id=row.id, length=int(row.length), offset=int(row.offset), metadata=row.metadata or "",
         created_at=from_db(row.created_at), expires_at=from_db(row.expires_at),
-        content_id=row.content_id,
+        content_id=row.content_id, county=row.county_code,
     )
 
 

@@ -91,8 +91,18 @@ export function viewed(path) {
   if (!viewing || session.county || !path.startsWith("/api/v1/admin/")) return path;
   return `${path}${path.includes("?") ? "&" : "?"}county=${encodeURIComponent(viewing)}`;
 }
-// The library (uploads, titles, retiring) is the province's: a county's account uses it.
-export const canEditLibrary = () => canWrite() && !session.county;
+// Every admin uploads: the province's account for the province, a county's for its own.
+export const canUpload = () => canWrite();
+// A content is changed or retired by the province's account, or by the county that owns
+// it (its own uploads); a county's account only uses the province's contents.
+export const canEditContent = (c) => canWrite() && (!session.county || c.county === session.county);
+// Who a content belongs to, as a person reads it: 全省 (every county's), 本县, or a county.
+export function owner(c) {
+  if (!c.county) return ["全省", "Province"];
+  if (session.county) return ["本县", "This county"];
+  const o = document.querySelector(`#county-view option[value="${c.county}"]`);
+  return [o ? o.textContent.replace(/（\d{6}）$/, "") : c.county, "County"];
+}
 
 export function csrfHeaders(headers = {}) {
   return session.csrf ? { ...headers, "X-CSRF-Token": session.csrf } : headers;

@@ -70,7 +70,7 @@ async function signedIn(session) {
   $("#who-name").textContent = `${session.username}（${session.role === "admin" ? "管理员 admin" : "只读 viewer"}${where}）`;
   document.body.classList.toggle("viewer", !canWrite());
   for (const a of document.querySelectorAll("nav a[data-write]")) a.hidden = !canWrite();
-  // The province's work: its report, and the library's uploads (a county uses the library).
+  // The province's work: its report.
   for (const a of document.querySelectorAll("nav a[data-province]")) {
     a.hidden = Boolean(session.county) || (a.dataset.province === "many" && session.counties < 2) || (a.dataset.write !== undefined && !canWrite());
   }

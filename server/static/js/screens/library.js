@@ -1,6 +1,6 @@
 // 内容库: list, search and filter contents; one content's page with preview, editing,
 // where it is used, and retiring it (after a question saying what goes).
-import { api, canEditLibrary } from "../api.js";
+import { api, canEditContent, canUpload, currentSession, owner } from "../api.js";
 import { cached, contents, forget } from "../data.js";
 import { KINDS, bytes, clock, dateTime, day } from "../fmt.js";
 import { $, el, h2, table, empty, notice, flash, confirmDialog, busy, button } from "../ui.js";
@@ -15,6 +15,8 @@ export async function render(root, [id]) {
     Object.entries(KINDS).map(([k, v]) => el("option", { value: k }, v)));
   const count = el("span", { class: "count" });
   const holder = el("div");
+  // Whose each content is matters once there are counties: a county's own or the province's.
+  const several = Boolean(currentSession().county) || currentSession().counties > 1;
   function draw() {
     const q = search.value.trim().toLowerCase();
     const rows = list.filter((c) => (!kind.value || c.kind === kind.value) &&
@@ -24,6 +26,7 @@ export async function render(root, [id]) {
       { label: "", render: (c) => c.poster_sha256 ? el("img", { src: `/blobs/${c.poster_sha256}`, alt: "", class: "thumb", loading: "lazy" }) : "" },
       { label: "标题", en: "Title", value: (c) => c.title, render: (c) => el("a", { href: `#/library/${c.id}`, class: "title" }, c.title) },
       { label: "类别", en: "Kind", value: (c) => KINDS[c.kind] || c.kind },
+      ...(several ? [{ label: "归属", en: "Owner", value: (c) => owner(c)[0] }] : []),
       { label: "时长", en: "Length", value: (c) => c.duration_seconds, render: (c) => clock(c.duration_seconds), num: true },
       { label: "大小", en: "Size", value: (c) => c.size, render: (c) => bytes(c.size), num: true },
       { label: "分发到", en: "Assigned to", value: (c) => byId.get(c.id)?.targeted ?? 0,
@@ -39,7 +42,7 @@ export async function render(root, [id]) {
   kind.addEventListener("change", draw);
   root.append(h2("内容库", "Library"),
     el("div", { class: "filters" }, el("label", {}, "搜索 Search", search), el("label", {}, "类别 Kind", kind), count,
-      canEditLibrary() ? el("a", { href: "#/upload", class: "button primary" }, "上传视频 Upload") : ""),
+      canUpload() ? el("a", { href: "#/upload", class: "button primary" }, "上传视频 Upload") : ""),
     holder);
   draw();
 }
@@ -52,6 +55,8 @@ async function renderOne(root, id) {
     poster: c.poster_sha256 ? `/blobs/${c.poster_sha256}` : null });
   const facts = el("dl", { class: "facts" },
     el("dt", {}, "类别"), el("dd", {}, KINDS[c.kind] || c.kind),
+    el("dt", {}, "归属"), el("dd", { id: "owner" }, c.county
+      ? `${owner(c)[0]}自己的内容（只分发到该县）` : "全省共用（各县都可使用）"),
     el("dt", {}, "时长"), el("dd", {}, clock(c.duration_seconds)),
     el("dt", {}, "大小"), el("dd", {}, bytes(c.size)),
     el("dt", {}, "画面"), el("dd", {}, `${c.video_codec} ${c.width || "?"}×${c.height || "?"}${c.audio_codec ? " / " + c.audio_codec : ""}`),
@@ -70,7 +75,14 @@ async function renderOne(root, id) {
   root.append(el("p", {}, el("a", { href: "#/library" }, "← 返回内容库 Back to the library")),
     h2(c.title, "Content"), el("div", { class: "two" }, el("div", {}, video), el("div", {}, facts)),
     c.description ? el("p", { class: "description" }, c.description) : "", where);
-  if (!canEditLibrary()) return;
+  if (!canEditContent(c)) {
+    if (c.county === null && currentSession().county) {
+      root.append(el("p", { class: "note", id: "province-content" },
+        "这是全省共用的内容：本县可以分发、排进场次，修改或下架请找省级管理员。",
+        el("small", {}, " The province's content: this county uses it; the province changes it.")));
+    }
+    return;
+  }
 
   const title = el("input", { id: "edit-title", value: c.title, maxlength: 200, required: true });
   const kind = el("select", { id: "edit-kind" }, Object.entries(KINDS).map(([k, v]) => el("option", { value: k, selected: k === c.kind }, v)));
@@ -112,7 +124,23 @@ async function renderOne(root, id) {
     location.hash = "#/library";
   }), "danger");
   retire.id = "retire";
-  root.append(form, el("div", { class: "danger-zone" }, retire));
+  // The province's account makes a county's own film every county's.
+  const share = c.county && !currentSession().county ? button("设为全省共用 Share with every county…", () => busy(share, async () => {
+    const ok = await confirmDialog({
+      title: `把「${c.title}」设为全省共用？`,
+      confirm: "设为全省共用 Share",
+      body: [el("p", {}, `它现在是${owner(c)[0]}自己的内容。设为全省共用后，各县都能分发、排进场次；只有省级管理员能再修改或下架它。`),
+        el("p", { class: "note" }, "这一步不能撤回。This cannot be undone.")],
+    });
+    if (!ok) return;
+    await api(`/api/v1/admin/contents/${id}`, { method: "PATCH", json: { whole_province: true } });
+    forget("/api/v1/admin/contents");
+    flash(`「${c.title}」已设为全省共用`, "Shared with every county");
+    root.replaceChildren();
+    await renderOne(root, id);
+  })) : "";
+  if (share) share.id = "share";
+  root.append(form, el("div", { class: "danger-zone" }, share, retire));
 }
 
 // Bytes the server sent are counted for the whole server, not per county: a county's
