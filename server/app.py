@@ -71,6 +71,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[LEASES] = Leases(db, ttl=max(10.0, config.heartbeat_interval * config.online_missed_heartbeats))
         app[HEARTBEATS] = HeartbeatWriter(db, app[LEASES])
         app[CATALOGS] = CatalogMemo()
+        remembered = await app[TOKENS].preload(db)  # a restarted process knows the fleet
+        log.info("%d terminal tokens remembered", remembered)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,

@@ -13,7 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server.appkeys import DB
+from server.appkeys import DB, TOKENS
+from server.auth import secrets
+from server.auth.token_cache import TokenCache
 from server.queries.revocations import revocation_mark
 from server.runner import RunningServer
 from shared import signing
@@ -179,10 +181,31 @@ async def test_only_a_token_made_invalid_changes_the_revocation_mark(guarded: Se
     assert await mark() != enrolled_again
 
 
+async def test_a_started_process_knows_the_live_tokens(tmp_path: Path) -> None:
+    """A process remembers every live token from its start (a fleet coming back to a
+    restarted server is not a token look-up per terminal); not a revoked one."""
+    config = server_config(tmp_path)
+    async with RunningServer(config) as running:
+        await seed_county(running)
+        token = await add_account(running)
+        async with admin_session(running, token) as http:
+            server = Server(running, http)
+            tokens = {t: (await enroll(server, await make_code(server, t)))[1]["token"]
+                      for t in (T1, T2)}
+            async with http.post(f"/api/v1/admin/terminals/{T2}/revoke") as r:
+                assert r.status == 204
+    async with RunningServer(config) as again:
+        cache = again.app[TOKENS]
+        assert cache.get(secrets.digest(tokens[T1])) == T1
+        assert cache.get(secrets.digest(tokens[T2])) is None
+        fresh = TokenCache(recheck=0.0)  # reads the mark at every validate
+        assert await fresh.preload(again.app[DB]) == 1
+        await fresh.validate(again.app[DB])  # the mark read with the tokens still holds
+        assert fresh.get(secrets.digest(tokens[T1])) == T1
+
+
 async def test_remembered_token_ends_with_the_token() -> None:
     """A token lookup is remembered for minutes, never past the token's own end."""
-    from server.auth.token_cache import TokenCache
-
     cache = TokenCache(ttl=600.0)
     cache.put("live", T1)
     cache.put("ending", T1, lasts=0.0)  # an old token whose grace ends now

@@ -1,7 +1,8 @@
 """A memory of which terminal a token belongs to.
 
 Every request of every terminal carries its token; looking each one up in the database
-costs a thread round trip per request. A lookup is remembered for `ttl` seconds, or until
+costs a thread round trip per request. A process starts knowing every live token
+(`preload`, one statement), and a lookup is remembered for `ttl` seconds, or until
 the token's own end (`valid_until`) if that comes first. Revoking or re-enrolling a
 terminal forgets it at once in the process that did it; other server processes on the
 same database notice within `recheck` seconds: at most that often, the cache reads the
@@ -12,9 +13,14 @@ has changed.
 from __future__ import annotations
 
 import time
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from server.db import Database
+from server.queries.enrollment import live_tokens
 from server.queries.revocations import revocation_mark
+from shared.timeutil import utcnow
 
 TTL_SECONDS = 600.0
 RECHECK_SECONDS = 1.0
@@ -40,6 +46,22 @@ class TokenCache:
         if mark != self._mark:
             self._entries.clear()
             self._mark = mark
+
+    async def preload(self, db: Database) -> int:
+        """Remember every live token at once (one statement), with the revocation mark
+        read in the same snapshot; returns how many. A server process starts with it, so
+        a fleet coming back after a restart is not 20,000 look-ups in its first minute."""
+        now = utcnow()
+
+        def read(conn: Connection) -> tuple[tuple[object, ...], list[tuple[str, str, datetime | None]]]:
+            return revocation_mark(conn), live_tokens(conn, now)
+
+        mark, tokens = await db.read(read)
+        self._entries.clear()
+        self._mark, self._checked = mark, time.monotonic()
+        for token_hash, terminal_id, until in tokens[:MAX_ENTRIES]:
+            self.put(token_hash, terminal_id, None if until is None else (until - now).total_seconds())
+        return min(len(tokens), MAX_ENTRIES)
 
     def get(self, token_hash: str) -> str | None:
         entry = self._entries.get(token_hash)

@@ -80,6 +80,20 @@ def token_terminal(conn: Connection, token_hash: str, now: datetime) -> tuple[st
     return str(found[0]), from_db(found[1]) if found[1] else None
 
 
+_LIVE_TOKENS = text(
+    "SELECT k.token_hash, k.terminal_id, k.valid_until FROM terminal_tokens k "
+    "JOIN terminals t ON t.id = k.terminal_id "
+    "WHERE k.revoked_at IS NULL AND t.revoked_at IS NULL "
+    "AND (k.valid_until IS NULL OR k.valid_until > :now)"
+)
+
+
+def live_tokens(conn: Connection, now: datetime) -> list[tuple[str, str, datetime | None]]:
+    """Every token that works at `now`: (token sha256, terminal, its end or None)."""
+    return [(str(r[0]), str(r[1]), from_db(r[2]) if r[2] else None)
+            for r in conn.execute(_LIVE_TOKENS, {"now": to_db(now)})]
+
+
 def rotate(conn: Connection, terminal_id: str, old_hash: str, new_hash: str,
            now: datetime, old_valid_until: datetime) -> None:
     """The new token works at once; the old one keeps working for a grace period."""
