@@ -80,6 +80,7 @@ from server.ingest import ContentMeta, Ingestor, NotAVideo
 from server.media.store import StoreUnavailable
 from server.queries import contents, new_id
 from server.queries import uploads as q
+from server.queries.county import county_label
 from server.queries.uploads import UploadRow
 from shared.files import fsync_dir
 from shared.hashing import update_from_file
@@ -517,7 +518,9 @@ class Uploads:
             raise
         if not result.created and row.county is not None:
             held = await self._db.read(lambda c: contents.get_content(c, result.content_id))
-            if held is not None and held.county not in (None, row.county):
+            if held is not None and held.county is not None and held.county != row.county:
+                owner = held.county
+                label = await self._db.read(lambda c: county_label(c, owner))
                 # the same film is another county's own: this county could not use it
                 await self._remove(upload_id)
                 raise Conflict(
@@ -525,7 +528,7 @@ class Uploads:
                     f"({held.title}); the province's account can make it the whole "
                     "province's, and then every county can use it",
                     code="content_of_another_county",
-                    details={"county": held.county, "title": held.title})
+                    details={"county": label, "title": held.title})
         await self._db.write(lambda c: q.set_content(c, upload_id, result.content_id))
         self._forget(upload_id)
         return result.content_id, sha256

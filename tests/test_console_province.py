@@ -24,9 +24,9 @@ import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests import tusclient
-from tests.conftest import ADMIN_PASSWORD, Server, add_account, admin_session
+from tests.conftest import ADMIN_PASSWORD, Server, add_account, admin_session, make_clip
 from tests.console_helpers import browser, go, open_console, page, shoot  # noqa: F401
-from tests.county_scope import HOME, OTHER, OTHER_TERMINALS, add_other_county
+from tests.county_scope import HOME, OTHER, OTHER_TERMINALS, add_other_county, county_admin
 from tests.test_fleet import T1, beat, heartbeat
 
 pytestmark = pytest.mark.asyncio
@@ -93,7 +93,7 @@ async def test_province_screen(browser: Browser, server: Server) -> None:
 
 
 async def test_county_account_console(browser: Browser, server: Server, clip: Path,
-                                      clip2: Path) -> None:
+                                      clip2: Path, tmp_path: Path) -> None:
     await add_other_county(server)
     up = await tusclient.upload(server.http, clip.read_bytes(), title="全省专题片")
     content_id = up.headers["Yuanjiao-Content-Id"]
@@ -103,6 +103,13 @@ async def test_county_account_console(browser: Browser, server: Server, clip: Pa
     async with admin_session(server.running, token) as county_http:
         own = await tusclient.upload(county_http, clip2.read_bytes(), title="清徐葡萄栽培")
         own_id = own.headers["Yuanjiao-Content-Id"]
+    neighbour = make_clip(tmp_path / "yangqu.mp4", seconds=3, tone=880)
+    async with await county_admin(server, OTHER) as other_http:
+        theirs = await tusclient.upload(other_http, neighbour.read_bytes(), title="阳曲红枣")
+        assert theirs.status == 204
+    async with server.http.post("/api/v1/admin/assignments", json={
+            "content_id": content_id, "scope": "county"}) as r:  # to every county
+        assert r.status == 201
     await beat(await server.as_terminal(T1), T1, heartbeat([]))
     await beat(await server.as_terminal(OTHER_TERMINALS[0]), OTHER_TERMINALS[0], heartbeat([]))
     page, errors = await open_console(browser, server, "qingxu")
@@ -120,6 +127,10 @@ async def test_county_account_console(browser: Browser, server: Server, clip: Pa
         table = page.locator("#library-table")
         await expect(table.locator("tr", has_text="全省专题片")).to_contain_text("全省")
         await expect(table.locator("tr", has_text="清徐葡萄栽培")).to_contain_text("本县")
+        await expect(table).not_to_contain_text("阳曲红枣")  # another county's own
+        await page.wait_for_function(  # its account previews: posters and films load
+            "() => [...document.querySelectorAll('#library-table img.thumb')]"
+            ".every((i) => i.complete && i.naturalWidth > 0)")
         await go(page, f"library/{content_id}")
         await expect(page.locator("#view")).to_contain_text("全省专题片")
         await expect(page.locator("#edit-form")).to_have_count(0)
@@ -133,6 +144,17 @@ async def test_county_account_console(browser: Browser, server: Server, clip: Pa
         await shoot(page, "county-own-content")
         await go(page, "distribution")  # and for a county's account, its county
         await expect(page.locator("fieldset.picker label.all")).to_contain_text("全县 Whole county")
+        province_row = page.locator("#assignments-table tr", has_text="全省专题片")
+        await expect(province_row).to_contain_text("省级分发")  # the province's to withdraw
+        await expect(province_row.locator("button.withdraw")).to_have_count(0)
+        await go(page, "upload")  # another county's own film, sent again: refused, no retry
+        await page.set_input_files("#upload-files", [str(neighbour)])
+        card = page.locator(".upload-card")
+        await card.locator(".u-start").click()
+        await expect(card.locator(".u-status")).to_contain_text("这个视频已是县 140122自己的内容《阳曲红枣》")
+        await expect(card.locator(".u-status")).to_contain_text("设为全省共用")
+        await expect(card.locator("button", has_text="重试")).to_be_hidden()
+        await shoot(page, "county-upload-refused")
         await go(page, "fleet")
         await expect(page.locator("#fleet-table")).to_contain_text(T1)
         await expect(page.locator("#fleet-table")).not_to_contain_text(OTHER_TERMINALS[0])

@@ -41,6 +41,8 @@ async def _error(r: aiohttp.ClientResponse, status: int, code: str) -> dict[str,
 
 async def test_a_county_uploads_and_keeps_its_own(server: Server, clip: Path, clip2: Path) -> None:
     await add_other_county(server)
+    async with server.http.put(f"{A}/counties/{OTHER}", json={"name": "阳曲县"}) as r:
+        assert r.status == 200
     province = await _upload(server.http, clip2.read_bytes(), "全省冬训")
     shared = province.headers["Yuanjiao-Content-Id"]
     starts = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -51,6 +53,9 @@ async def test_a_county_uploads_and_keeps_its_own(server: Server, clip: Path, cl
         own = up.headers["Yuanjiao-Content-Id"]
         mine = await _ids(other)
         assert mine[own]["county"] == OTHER and mine[shared]["county"] is None
+        for sha in (mine[own]["sha256"], mine[own]["poster_sha256"], mine[shared]["sha256"]):
+            async with other.get(f"/blobs/{sha}", headers={"Range": "bytes=0-9"}) as r:
+                assert r.status == 206  # its account previews what it uses
         everything = await _ids(server.http)
         assert everything[own]["county"] == OTHER  # the province's account sees it
 
@@ -88,14 +93,16 @@ async def test_a_county_uploads_and_keeps_its_own(server: Server, clip: Path, cl
         async with server.http.post(f"{A}/assignments", json={"content_id": own, "scope": "county",
                                                                "target": HOME}) as r:
             err = await _error(r, 422, "county_content")
-            assert OTHER in err["message"] and "全省共用" in err["message"]
+            assert "《本县养殖课（修订）》是阳曲县自己的内容" in err["message"]
+            assert "全省共用" in err["message"]
         async with server.http.post(f"{A}/assignments", json={"content_id": own,
                                                                "scope": "county"}) as r:
             await _error(r, 422, "county_content")  # every terminal of the province
         async with server.http.post(f"{A}/sessions", json={
-                "title": "跨县", "starts_at": starts, "content_ids": [own],
+                "title": "跨县", "starts_at": starts, "content_ids": [shared, own],
                 "village_codes": ["140121100001", OTHER_VILLAGES[1]]}) as r:
-            await _error(r, 422, "county_content")
+            err = await _error(r, 422, "county_content")
+            assert "《本县养殖课（修订）》是阳曲县自己的内容" in err["message"]
         async with server.http.post(f"{A}/assignments", json={"content_id": own, "scope": "village",
                                                                "target": OTHER_VILLAGES[1]}) as r:
             assert r.status == 201, await r.text()
@@ -110,6 +117,14 @@ async def test_a_county_uploads_and_keeps_its_own(server: Server, clip: Path, cl
             assert r.status == 201, await r.text()
         async with other.post(f"{A}/contents/{own}/retire") as r:
             await _error(r, 403, "province_content")  # the province's now
+
+        # an assignment to every county is the province's to withdraw
+        async with server.http.post(f"{A}/assignments", json={"content_id": shared,
+                                                               "scope": "county"}) as r:
+            everywhere = (await r.json())["id"]
+        async with other.delete(f"{A}/assignments/{everywhere}") as r:
+            err = await _error(r, 403, "province_assignment")
+            assert "只有省级管理员能撤回" in err["message"]
 
 
 async def test_the_same_film_from_a_second_county_is_refused_whole(
@@ -152,5 +167,5 @@ async def test_the_refusal_names_the_county_and_the_film(server: Server, clip: P
                    "Content-Type": "application/offset+octet-stream"}
         async with home.patch(created.headers["Location"], data=data, headers=headers) as r:
             err = await _error(r, 409, "content_of_another_county")
-        assert OTHER in err["message"] and "本县养殖课" in err["message"]
+        assert f"县 {OTHER}自己的内容《本县养殖课》" in err["message"]  # a county not named yet
         assert "全省共用" in err["message"]

@@ -167,7 +167,7 @@ async def create_assignment(request: web.Request) -> web.Response:
         if lies_in is None or (mine is not None and lies_in != mine):
             raise Unprocessable(f"no {body.scope} {target} in this county", code="unknown_target")
         if content.county is not None and (lies_in != content.county or target == ""):
-            _stays_home({content.county}, content.title)
+            _stays_home(c, content.county, content.title)
         return q.add_assignment(c, body.content_id, body.scope, target, body.needed_by)
 
     assignment_id = await request.app[DB].write(add)
@@ -186,7 +186,7 @@ async def delete_assignment(request: web.Request) -> web.Response:
             raise unknown
         if mine is not None and lies_in == "":
             raise Forbidden("this assignment reaches every county: the province's to withdraw",
-                            code="province_only", details={"county": mine})
+                            code="province_assignment", details={"county": mine})
         if not q.delete_assignment(c, assignment_id):
             raise unknown
 
@@ -217,20 +217,21 @@ async def get_session(request: web.Request) -> web.Response:
     return json_response(msgspec.convert(row, m.SessionOut, from_attributes=True))
 
 
-def _stays_home(owners: set[str], title: str = "") -> None:
+def _stays_home(c: Connection, owner: str, title: str) -> None:
     """A county's own content goes to that county's terminals alone, until the province
     makes it the whole province's (PATCH whole_province): 422 `county_content`."""
     raise Unprocessable(
-        f"{title or 'a content'} is county {', '.join(sorted(owners))}'s own: it goes to that "
-        "county alone; make it the whole province's first (PATCH whole_province)",
-        code="county_content", details={"county": ", ".join(sorted(owners)), "title": title})
+        f"{title} is county {owner}'s own: it goes to that county alone; make it the whole "
+        "province's first (PATCH whole_province)",
+        code="county_content", details={"county": county.county_label(c, owner), "title": title})
 
 
 def _contents_stay_home(c: Connection, content_ids: list[str], villages: list[str]) -> None:
     """The province's session of a county's own contents is for that county's villages."""
-    owners = set(q.owned_contents(c, content_ids).values())
-    if owners and (len(owners) > 1 or not q.village_counties(c, villages) <= owners):
-        _stays_home(owners)
+    places = q.village_counties(c, villages)
+    for owner, title in q.owned_contents(c, content_ids).values():
+        if places - {owner}:
+            _stays_home(c, owner, title)
 
 
 def _not_past(starts_at: datetime) -> None:

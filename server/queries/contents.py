@@ -656,7 +656,7 @@ def missing_contents(conn: Connection, content_ids: list[str], county: str | Non
 
 
 _CONTENT_COUNTIES = text(
-    "SELECT id, county_code FROM contents WHERE id IN :values AND county_code IS NOT NULL"
+    "SELECT id, county_code, title FROM contents WHERE id IN :values AND county_code IS NOT NULL"
 ).bindparams(bindparam("values", expanding=True))
 _VILLAGE_COUNTIES = text(
     "SELECT v.code, u.county_code FROM villages v JOIN units u ON u.code = v.unit_code "
@@ -664,9 +664,10 @@ _VILLAGE_COUNTIES = text(
 ).bindparams(bindparam("values", expanding=True))
 
 
-def owned_contents(conn: Connection, content_ids: list[str]) -> dict[str, str]:
-    """Of `content_ids`, those a county owns (its account uploaded them): id -> county."""
-    return {r[0]: r[1] for r in conn.execute(_CONTENT_COUNTIES, {"values": content_ids})}
+def owned_contents(conn: Connection, content_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Of `content_ids`, those a county owns (its account uploaded them): id -> (county,
+    title)."""
+    return {r[0]: (r[1], r[2]) for r in conn.execute(_CONTENT_COUNTIES, {"values": content_ids})}
 
 
 def village_counties(conn: Connection, codes: list[str]) -> set[str]:

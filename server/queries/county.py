@@ -110,6 +110,11 @@ def summary(conn: Connection, county: str | None) -> tuple[int, str]:
     return max(1, int(count)), str(name or "")
 
 
+def county_label(conn: Connection, code: str) -> str:
+    """A county as a person reads it: its name (清徐县), or 县 <code> while unnamed."""
+    return summary(conn, code)[1] or f"县 {code}"
+
+
 def counties(conn: Connection) -> list[tuple[str, str]]:
     """Every county held: (code, name), by code."""
     return [(str(c), str(n)) for c, n in conn.execute(text("SELECT code, name FROM counties ORDER BY code"))]

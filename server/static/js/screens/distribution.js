@@ -69,6 +69,10 @@ export async function render(root) {
     { label: "最迟到达", en: "Needed by", value: (a) => a.needed_by, render: (a) => day(a.needed_by) },
     { label: "分发时间", en: "Made", value: (a) => a.created_at, render: (a) => dateTime(a.created_at) },
     ...(canWrite() ? [{ label: "", render: (a) => {
+      // A county's account withdraws what it assigned in its county, not the province's
+      // assignments to every county.
+      const mine = currentSession().county;
+      if (mine && a.scope === "county" && a.target !== mine) return el("small", {}, "省级分发 By the province");
       const b = button("撤回 Withdraw…", () => busy(b, async () => {
         const where = names.get(`${a.scope}:${a.target}`) || a.target;
         const n = reach.get(`${a.scope}:${a.target}`) ?? 0;

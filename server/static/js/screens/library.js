@@ -85,6 +85,7 @@ async function renderOne(root, id) {
   }
 
   const title = el("input", { id: "edit-title", value: c.title, maxlength: 200, required: true });
+  title.addEventListener("input", () => title.setCustomValidity(""));
   const kind = el("select", { id: "edit-kind" }, Object.entries(KINDS).map(([k, v]) => el("option", { value: k, selected: k === c.kind }, v)));
   const description = el("textarea", { id: "edit-description", maxlength: 4000, rows: 3 }, c.description);
   const save = el("button", { type: "submit", class: "primary" }, "保存 Save");
@@ -93,6 +94,12 @@ async function renderOne(root, id) {
     el("label", { class: "wide" }, "简介 Description", description), save);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    if (!title.value.trim()) {  // spaces alone are no title
+      title.value = "";
+      title.setCustomValidity("请填写标题 Enter a title");
+      title.reportValidity();
+      return;
+    }
     busy(save, async () => {
       await api(`/api/v1/admin/contents/${id}`, { method: "PATCH",
         json: { title: title.value.trim(), kind: kind.value, description: description.value } });

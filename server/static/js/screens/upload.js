@@ -1,12 +1,14 @@
 // 上传: several videos at once through tus-js-client (tus 1.0), with bytes, speed and
 // time left, pause, cancel, and resume after a reload or a dropped link.
-import { canWrite, csrfHeaders, errorFrom } from "../api.js";
+import { api, canWrite, csrfHeaders, errorFrom } from "../api.js";
 import { forget } from "../data.js";
 import { KINDS, bytes } from "../fmt.js";
 import { el, h2, empty, confirmDialog, notice } from "../ui.js";
 
 const CHUNK = 4 * 1024 * 1024;
 const RETRY = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+// Refusals that sending the same file again cannot change: no 重试 button.
+const FINAL = new Set(["content_of_another_county"]);
 
 export async function render(root) {
   root.append(h2("上传视频", "Upload videos"));
@@ -68,7 +70,10 @@ function card(file) {
     const e = refusal(err);
     node.classList.add("failed");
     status.replaceChildren(el("strong", {}, "上传失败："), e.zh, e.en ? el("small", { class: "en" }, " " + e.en) : "");
-    start.hidden = false; start.textContent = "重试 Retry"; pause.hidden = true;
+    pause.hidden = true;
+    // Another county's own film: sending the file again would be refused again, whole.
+    if (FINAL.has(e.code)) { start.hidden = true; cancel.hidden = true; upload = null; return; }
+    start.hidden = false; start.textContent = "重试 Retry";
   }
   function make() {
     const meta = { filename: file.name, title: title.value.trim() || base, kind: kind.value };
@@ -87,14 +92,19 @@ function card(file) {
         return false;
       },
       onProgress(sent) { bar.value = sent; status.textContent = speedText(sent); },
-      onSuccess() {
+      async onSuccess({ lastResponse }) {
         done = true;
         bar.value = file.size;
         node.classList.add("done");
-        status.textContent = `完成：「${meta.title}」已进入内容库 Done`;
         pause.hidden = true; cancel.hidden = true;
         forget("/api/v1/admin/contents");
-        notice(`已上传：${meta.title}`, "Uploaded");
+        // The title the library holds: a file already there keeps its content's title, and a
+        // resumed upload the title it was started with.
+        const id = lastResponse && lastResponse.getHeader("Yuanjiao-Content-Id");
+        const held = id ? await api(`/api/v1/admin/contents/${id}`).catch(() => null) : null;
+        const shown = held ? held.title : meta.title;
+        status.textContent = `完成：「${shown}」已在内容库中 Done`;
+        notice(`已上传：${shown}`, "Uploaded");
       },
       onError: fail,
     });
