@@ -72,7 +72,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         app[HEARTBEATS] = HeartbeatWriter(db, app[LEASES])
         app[CATALOGS] = CatalogMemo()
         remembered = await app[TOKENS].preload(db)  # a restarted process knows the fleet
-        log.info("%d terminal tokens remembered", remembered)
+        log.debug("%d terminal tokens remembered", remembered)
         app[THROTTLE] = LoginThrottle(db, ThrottlePolicy(
             max_failures=config.login_max_failures, cooldown=config.login_cooldown_seconds,
             account_max_failures=config.login_account_max_failures,

@@ -103,9 +103,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/blobs/{sha256}", blobs.blob, "blobs",
              "Content bytes by sha256, with Range/If-Range (RFC 9110); with media in a bucket, "
              "307 to a short-lived URL of the object", response=bytes,
-             errors=(304, 307, 404, 412, 416, 503), county=True),
+             errors=(304, 307, 404, 412, 416, 503)),
     Endpoint("HEAD", "/blobs/{sha256}", blobs.blob, "blobs", "Content size and ETag",
-             errors=(404, 503), county=True),
+             errors=(404, 503)),
     # admin
     Endpoint("GET", A + "/contents", admin.list_contents, "admin",
              "Contents in service (a county's account: the province's and its own)",
