@@ -1,171 +1,128 @@
-"""A county's own contents: a county's account uploads films of its own (tus, as the
-province does); they are that county's alone until the province's account makes them the
-whole province's. A county's account uses the province's contents but cannot change
-them; another county neither sees nor uses a county's own; the province's account sees
-every content and sends a county's own only to that county. The same film uploaded by a
-second county is refused whole, nothing kept."""
+"""Contents, assignments and sessions in a province of counties.
+
+Contract: the province's contents: a county's account sees them, may not change them
+(403 province_content; its own uploads are tests/test_county_own_contents.py). An
+assignment "to the county" made by a county's account reaches that county's terminals
+alone; the province's account assigns to every terminal or to one county.
+A county's account lists the assignments that reach its county, withdraws its own,
+gets 404 for another county's and 403 (province_assignment) for the province's.
+Sessions a county's account schedules belong to its county: only its villages, seen and changed by it alone (404
+to the other county), all seen by the province. On SQLite and on PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests import tusclient
+from shared.protocol import Catalog
 from tests.conftest import Server
-from tests.county_scope import HOME, OTHER, OTHER_VILLAGES, add_other_county, county_admin
+from tests.county_scope import HOME, OTHER, OTHER_TERMINALS, OTHER_VILLAGES, add_other_county, county_admin
+from tests.test_catalog import T1, V1, add_content, fetch
 
 pytestmark = pytest.mark.asyncio
-A = "/api/v1/admin"
 
 
-async def _upload(http: aiohttp.ClientSession, data: bytes, title: str) -> aiohttp.ClientResponse:
-    return await tusclient.upload(http, data, title=title, kind="lecture", filename="lesson.mp4")
+def shas(c: Catalog | None) -> set[str]:
+    assert c is not None
+    return {i.sha256 for i in c.items}
 
 
-async def _ids(http: aiohttp.ClientSession) -> dict[str, Any]:
-    async with http.get(f"{A}/contents") as r:
-        assert r.status == 200
-        return {c["id"]: c for c in await r.json()}
+async def post(http: aiohttp.ClientSession, path: str,
+               body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    async with http.post(path, json=body) as r:
+        return r.status, dict(await r.json())
 
 
-async def _error(r: aiohttp.ClientResponse, status: int, code: str) -> dict[str, Any]:
-    assert r.status == status, await r.text()
-    err: dict[str, Any] = (await r.json())["error"]
-    assert err["code"] == code, err
-    return err
-
-
-async def test_a_county_uploads_and_keeps_its_own(server: Server, clip: Path, clip2: Path) -> None:
+async def test_county_assignments_stay_in_their_county(server: Server, clip: Path, clip2: Path) -> None:
     await add_other_county(server)
-    async with server.http.put(f"{A}/counties/{OTHER}", json={"name": "阳曲县"}) as r:
-        assert r.status == 200
-    province = await _upload(server.http, clip2.read_bytes(), "全省冬训")
-    shared = province.headers["Yuanjiao-Content-Id"]
-    starts = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    async with await county_admin(server, OTHER) as other, await county_admin(server, HOME) as home:
-        # a county's account uploads; the content is its own
-        up = await _upload(other, clip.read_bytes(), "本县养殖课")
-        assert up.status == 204, up.status
-        own = up.headers["Yuanjiao-Content-Id"]
-        mine = await _ids(other)
-        assert mine[own]["county"] == OTHER and mine[shared]["county"] is None
-        for sha in (mine[own]["sha256"], mine[own]["poster_sha256"], mine[shared]["sha256"]):
-            async with other.get(f"/blobs/{sha}", headers={"Range": "bytes=0-9"}) as r:
-                assert r.status == 206  # its account previews what it uses
-        everything = await _ids(server.http)
-        assert everything[own]["county"] == OTHER  # the province's account sees it
+    home_c, home_sha = await add_content(server, clip, "本县专题片")
+    other_c, other_sha = await add_content(server, clip2, "他县专题片")
+    async with await county_admin(server, HOME) as home, await county_admin(server, OTHER) as other:
+        async with home.get("/api/v1/admin/contents") as r:  # the province's library
+            assert r.status == 200 and {c["id"] for c in await r.json()} == {home_c, other_c}
+        async with home.patch(f"/api/v1/admin/contents/{home_c}", json={"title": "改名"}) as r:
+            assert r.status == 403 and (await r.json())["error"]["code"] == "province_content"
 
-        # another county neither sees nor uses it
-        assert own not in await _ids(home)
-        async with home.get(f"{A}/contents/{own}") as r:
-            await _error(r, 404, "not_found")
-        async with home.post(f"{A}/assignments", json={"content_id": own, "scope": "county"}) as r:
-            await _error(r, 422, "unknown_content")
-        async with home.post(f"{A}/sessions", json={
-                "title": "借用", "starts_at": starts, "content_ids": [own],
-                "village_codes": ["140121100001"]}) as r:
-            await _error(r, 422, "unknown_content")
-        async with home.patch(f"{A}/contents/{own}", json={"title": "改名"}) as r:
-            await _error(r, 404, "not_found")
+        status, mine = await post(home, "/api/v1/admin/assignments",
+                                  {"content_id": home_c, "scope": "county"})
+        assert status == 201
+        status, err = await post(home, "/api/v1/admin/assignments",
+                                 {"content_id": home_c, "scope": "village", "target": OTHER_VILLAGES[0]})
+        assert status == 422 and err["error"]["code"] == "unknown_target"  # type: ignore[index]
+        status, theirs = await post(other, "/api/v1/admin/assignments",
+                                    {"content_id": other_c, "scope": "village",
+                                     "target": OTHER_VILLAGES[0]})
+        assert status == 201
+        # the province's account: every terminal
+        status, everyone = await post(server.http, "/api/v1/admin/assignments",
+                                      {"content_id": other_c, "scope": "county"})
+        assert status == 201
 
-        # its own county uses it, changes it; the province's contents it only uses
-        async with other.post(f"{A}/assignments", json={"content_id": own, "scope": "county"}) as r:
-            assert r.status == 201, await r.text()
-        async with other.post(f"{A}/sessions", json={
-                "title": "养殖", "starts_at": starts, "content_ids": [own, shared],
-                "village_codes": [OTHER_VILLAGES[0]]}) as r:
-            assert r.status == 201, await r.text()
-        async with other.patch(f"{A}/contents/{own}", json={"title": "本县养殖课（修订）"}) as r:
-            assert r.status == 200 and (await r.json())["title"] == "本县养殖课（修订）"
-        for method, path, body in (("PATCH", f"{A}/contents/{shared}", {"title": "改名"}),
-                                   ("POST", f"{A}/contents/{shared}/retire", None)):
-            async with other.request(method, path, json=body) as r:
-                err = await _error(r, 403, "province_content")
-                assert "全省共用" in err["message"] and "全省冬训" in err["message"]
-        async with other.patch(f"{A}/contents/{own}", json={"whole_province": True}) as r:
-            await _error(r, 403, "province_only")
+        assert shas((await fetch(server, T1))[1]) == {home_sha, other_sha}
+        assert shas((await fetch(server, OTHER_TERMINALS[0]))[1]) == {other_sha}
+        assert shas((await fetch(server, OTHER_TERMINALS[1]))[1]) == {other_sha}
 
-        # the province's account sends a county's own to that county alone
-        async with server.http.post(f"{A}/assignments", json={"content_id": own, "scope": "county",
-                                                               "target": HOME}) as r:
-            err = await _error(r, 422, "county_content")
-            assert "《本县养殖课（修订）》是阳曲县自己的内容" in err["message"]
-            assert "全省共用" in err["message"]
-        async with server.http.post(f"{A}/assignments", json={"content_id": own,
-                                                               "scope": "county"}) as r:
-            await _error(r, 422, "county_content")  # every terminal of the province
-        async with server.http.post(f"{A}/sessions", json={
-                "title": "跨县", "starts_at": starts, "content_ids": [shared, own],
-                "village_codes": ["140121100001", OTHER_VILLAGES[1]]}) as r:
-            err = await _error(r, 422, "county_content")
-            assert "《本县养殖课（修订）》是阳曲县自己的内容" in err["message"]
-        async with server.http.post(f"{A}/assignments", json={"content_id": own, "scope": "village",
-                                                               "target": OTHER_VILLAGES[1]}) as r:
-            assert r.status == 201, await r.text()
+        async with home.get("/api/v1/admin/assignments") as r:
+            seen = {a["id"] for a in await r.json()}
+        assert seen == {mine["id"], everyone["id"]}  # not the other county's
+        async with server.http.get("/api/v1/admin/assignments") as r:
+            assert {a["id"] for a in await r.json()} == {mine["id"], theirs["id"], everyone["id"]}
 
-        # ... until it makes it the whole province's: then every county uses it
-        async with server.http.patch(f"{A}/contents/{own}", json={"whole_province": False}) as r:
-            await _error(r, 422, "stays_province")
-        async with server.http.patch(f"{A}/contents/{own}", json={"whole_province": True}) as r:
-            assert r.status == 200 and (await r.json())["county"] is None
-        assert (await _ids(home))[own]["title"] == "本县养殖课（修订）"
-        async with home.post(f"{A}/assignments", json={"content_id": own, "scope": "county"}) as r:
-            assert r.status == 201, await r.text()
-        async with other.post(f"{A}/contents/{own}/retire") as r:
-            await _error(r, 403, "province_content")  # the province's now
-
-        # an assignment to every county is the province's to withdraw
-        async with server.http.post(f"{A}/assignments", json={"content_id": shared,
-                                                               "scope": "county"}) as r:
-            everywhere = (await r.json())["id"]
-        async with other.delete(f"{A}/assignments/{everywhere}") as r:
-            err = await _error(r, 403, "province_assignment")
-            assert "只有省级管理员能撤回" in err["message"]
-
-
-async def test_the_same_film_from_a_second_county_is_refused_whole(
-        server: Server, clip: Path) -> None:
-    await add_other_county(server)
-    data = clip.read_bytes()
-    async with await county_admin(server, OTHER) as other, await county_admin(server, HOME) as home:
-        own = (await _upload(other, data, "本县养殖课")).headers["Yuanjiao-Content-Id"]
-        created = await tusclient.create(home, len(data), title="同一部片子", filename="same.mp4")
-        location = created.headers["Location"]
-        # another county's upload is not this county's to see, resume or cancel
-        async with other.head(location, headers=tusclient.TUS) as r:
+        async with home.delete(f"/api/v1/admin/assignments/{theirs['id']}") as r:
             assert r.status == 404
-        r = await tusclient.patch(other, location, 0, data)
-        assert r.status == 404
-        async with other.delete(location, headers=tusclient.TUS) as r:
-            assert r.status == 404
-
-        r = await tusclient.patch(home, location, 0, data)
-        assert r.status == 409
-        async with home.patch(location, data=b"", headers={
-                **tusclient.TUS, "Upload-Offset": str(len(data)),
-                "Content-Type": "application/offset+octet-stream"}) as again:
-            assert again.status == 404  # nothing half-kept: the upload is gone
-        async with home.head(location, headers=tusclient.TUS) as h:
-            assert h.status == 404
-        assert own not in await _ids(home)
-    everything = await _ids(server.http)
-    assert everything[own]["county"] == OTHER and everything[own]["title"] == "本县养殖课"
-    assert len([c for c in everything.values() if c["sha256"] == everything[own]["sha256"]]) == 1
+        async with home.delete(f"/api/v1/admin/assignments/{everyone['id']}") as r:
+            assert r.status == 403 and (await r.json())["error"]["code"] == "province_assignment"
+        async with home.delete(f"/api/v1/admin/assignments/{mine['id']}") as r:
+            assert r.status == 204
+    assert shas((await fetch(server, T1))[1]) == {other_sha}
 
 
-async def test_the_refusal_names_the_county_and_the_film(server: Server, clip: Path) -> None:
+async def test_province_assigns_to_one_county(server: Server, clip: Path) -> None:
     await add_other_county(server)
-    data = clip.read_bytes()
-    async with await county_admin(server, OTHER) as other, await county_admin(server, HOME) as home:
-        await _upload(other, data, "本县养殖课")
-        created = await tusclient.create(home, len(data), title="同一部片子", filename="same.mp4")
-        headers = {**tusclient.TUS, "Upload-Offset": "0",
-                   "Content-Type": "application/offset+octet-stream"}
-        async with home.patch(created.headers["Location"], data=data, headers=headers) as r:
-            err = await _error(r, 409, "content_of_another_county")
-        assert f"县 {OTHER}自己的内容《本县养殖课》" in err["message"]  # a county not named yet
-        assert "全省共用" in err["message"]
+    c, sha = await add_content(server, clip, "给他县")
+    status, _ = await post(server.http, "/api/v1/admin/assignments",
+                           {"content_id": c, "scope": "county", "target": OTHER})
+    assert status == 201
+    status, err = await post(server.http, "/api/v1/admin/assignments",
+                             {"content_id": c, "scope": "county", "target": "999999"})
+    assert status == 422 and err["error"]["code"] == "unknown_target"  # type: ignore[index]
+    assert shas((await fetch(server, OTHER_TERMINALS[0]))[1]) == {sha}
+    assert shas((await fetch(server, T1))[1]) == set()
+    async with server.http.get(f"/api/v1/admin/contents/{c}/usage") as r:
+        usage = await r.json()
+    assert [t["terminal_id"] for t in usage["terminals"]] == list(OTHER_TERMINALS)
+
+
+async def test_county_sessions_are_the_county_s(server: Server, clip: Path) -> None:
+    await add_other_county(server)
+    c, _ = await add_content(server, clip, "党课")
+    starts = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    async with await county_admin(server, HOME) as home, await county_admin(server, OTHER) as other:
+        status, err = await post(home, "/api/v1/admin/sessions", {
+            "title": "越界", "starts_at": starts, "content_ids": [c],
+            "village_codes": [V1, OTHER_VILLAGES[0]]})
+        assert status == 422 and err["error"]["code"] == "unknown_village"  # type: ignore[index]
+        status, made = await post(home, "/api/v1/admin/sessions", {
+            "title": "冬训", "starts_at": starts, "content_ids": [c], "village_codes": [V1]})
+        assert status == 201
+        sid = made["id"]
+        async with home.get("/api/v1/admin/sessions") as r:
+            assert [s["id"] for s in await r.json()] == [sid]
+        async with other.get("/api/v1/admin/sessions") as r:
+            assert await r.json() == []
+        for method, path in (("GET", f"/api/v1/admin/sessions/{sid}"),
+                             ("GET", f"/api/v1/admin/sessions/{sid}/roll-call"),
+                             ("PATCH", f"/api/v1/admin/sessions/{sid}"),
+                             ("DELETE", f"/api/v1/admin/sessions/{sid}")):
+            async with other.request(method, path, json={"title": "改"}) as r:
+                assert r.status == 404, (method, path)
+        async with server.http.get(f"/api/v1/admin/sessions/{sid}") as r:
+            assert r.status == 200  # the province sees every county's
+        async with home.patch(f"/api/v1/admin/sessions/{sid}", json={"title": "冬训第二课"}) as r:
+            assert r.status == 200 and (await r.json())["title"] == "冬训第二课"
+        async with home.delete(f"/api/v1/admin/sessions/{sid}") as r:
+            assert r.status == 204
