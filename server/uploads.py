@@ -80,7 +80,6 @@ from server.ingest import ContentMeta, Ingestor, NotAVideo
 from server.media.store import StoreUnavailable
 from server.queries import contents, new_id
 from server.queries import uploads as q
-from server.queries.county import county_label
 from server.queries.uploads import UploadRow
 from shared.files import fsync_dir
 from shared.hashing import update_from_file
@@ -506,6 +505,7 @@ class Uploads:
             state.hasher, state.hashed_to = h, row.length
         sha256 = state.hasher.hexdigest()
         meta = content_meta(parse_metadata(row.metadata))
+        await self._not_another_countys(upload_id, row, sha256)  # before probing and storing
         try:
             result = await self._ingestor.ingest(self.part(upload_id), sha256, row.length, meta,
                                                  row.county)
@@ -516,22 +516,28 @@ class Uploads:
             log.warning("upload %s is whole (%d bytes) but the store does not answer; kept, "
                         "to be stored when it does", upload_id, row.length)
             raise
-        if not result.created and row.county is not None:
-            held = await self._db.read(lambda c: contents.get_content(c, result.content_id))
-            if held is not None and held.county is not None and held.county != row.county:
-                owner = held.county
-                label = await self._db.read(lambda c: county_label(c, owner))
-                # the same film is another county's own: this county could not use it
-                await self._remove(upload_id)
-                raise Conflict(
-                    f"this file is already county {held.county}'s own content "
-                    f"({held.title}); the province's account can make it the whole "
-                    "province's, and then every county can use it",
-                    code="content_of_another_county",
-                    details={"county": label, "title": held.title})
+        if not result.created:  # another county's upload of it may have finished meanwhile
+            await self._not_another_countys(upload_id, row, sha256)
         await self._db.write(lambda c: q.set_content(c, upload_id, result.content_id))
         self._forget(upload_id)
         return result.content_id, sha256
+
+    async def _not_another_countys(self, upload_id: str, row: UploadRow, sha256: str) -> None:
+        """A county's upload of a file that is another county's own content (contents are
+        one per file, and this county could not use that one) is refused whole: 409
+        `content_of_another_county`, the upload removed."""
+        county = row.county
+        if county is None:
+            return
+        owner = await self._db.read(lambda c: contents.other_countys_file(c, sha256, county))
+        if owner is None:
+            return
+        code, title, label = owner
+        await self._remove(upload_id)
+        raise Conflict(
+            f"this file is already county {code}'s own content ({title}); the province's "
+            "account can make it the whole province's, and then every county can use it",
+            code="content_of_another_county", details={"county": label, "title": title})
 
     async def _cut_back(
         self, upload_id: str, state: UploadState, durable: int, written: int,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, text
 
 from server.queries import for_county, in_county, new_id
-from server.queries.county import bump_catalog_version
+from server.queries.county import bump_catalog_version, county_label
 from shared.timeutil import to_db, utcnow
 
 CONTENT_COLUMNS = (
@@ -131,6 +131,18 @@ def get_content(conn: Connection, content_id: str, county: str | None = None) ->
     """The content, if `county`'s account may use it (None: the province's, any)."""
     row = conn.execute(_GET_CONTENT, {"id": content_id, "county": county}).first()
     return ContentRow(*row) if row else None
+
+
+_OWNER_OF_FILE = text("SELECT county_code, title FROM contents WHERE sha256 = :sha256")
+
+
+def other_countys_file(conn: Connection, sha256: str, county: str) -> tuple[str, str, str] | None:
+    """When the file `sha256` is already the own content of a county other than `county`:
+    (that county's code, the content's title, the county as a person reads it)."""
+    found = conn.execute(_OWNER_OF_FILE, {"sha256": sha256}).first()
+    if found is None or found[0] is None or found[0] == county:
+        return None
+    return str(found[0]), str(found[1]), county_label(conn, str(found[0]))
 
 
 def list_contents(conn: Connection, county: str | None = None) -> list[ContentRow]:
