@@ -229,7 +229,7 @@ def _stays_home(c: Connection, owner: str, title: str) -> None:
 def _contents_stay_home(c: Connection, content_ids: list[str], villages: list[str]) -> None:
     """The province's session of a county's own contents is for that county's villages."""
     places = q.village_counties(c, villages)
-    for owner, title in q.owned_contents(c, content_ids).values():
+    for owner, title in q.owned_contents(c, content_ids):
         if places - {owner}:
             _stays_home(c, owner, title)
 

@@ -668,23 +668,22 @@ def missing_contents(conn: Connection, content_ids: list[str], county: str | Non
 
 
 _CONTENT_COUNTIES = text(
-    "SELECT id, county_code, title FROM contents WHERE id IN :values AND county_code IS NOT NULL"
+    "SELECT county_code, title FROM contents WHERE id IN :values AND county_code IS NOT NULL"
 ).bindparams(bindparam("values", expanding=True))
 _VILLAGE_COUNTIES = text(
-    "SELECT v.code, u.county_code FROM villages v JOIN units u ON u.code = v.unit_code "
+    "SELECT DISTINCT u.county_code FROM villages v JOIN units u ON u.code = v.unit_code "
     "WHERE v.code IN :values"
 ).bindparams(bindparam("values", expanding=True))
 
 
-def owned_contents(conn: Connection, content_ids: list[str]) -> dict[str, tuple[str, str]]:
-    """Of `content_ids`, those a county owns (its account uploaded them): id -> (county,
-    title)."""
-    return {r[0]: (r[1], r[2]) for r in conn.execute(_CONTENT_COUNTIES, {"values": content_ids})}
+def owned_contents(conn: Connection, content_ids: list[str]) -> list[tuple[str, str]]:
+    """Of `content_ids`, those a county owns (its account uploaded them): (county, title)."""
+    return [(r[0], r[1]) for r in conn.execute(_CONTENT_COUNTIES, {"values": content_ids})]
 
 
 def village_counties(conn: Connection, codes: list[str]) -> set[str]:
     """The counties `codes` (villages) lie in."""
-    return {r[1] for r in conn.execute(_VILLAGE_COUNTIES, {"values": codes})} if codes else set()
+    return set(conn.execute(_VILLAGE_COUNTIES, {"values": codes}).scalars()) if codes else set()
 
 
 def missing_villages(conn: Connection, codes: list[str], county: str | None = None) -> list[str]:
