@@ -6,8 +6,9 @@ assignment "to the county" made by a county's account reaches that county's term
 alone; the province's account assigns to every terminal or to one county.
 A county's account lists the assignments that reach its county, withdraws its own,
 gets 404 for another county's and 403 (province_assignment) for the province's.
-Sessions a county's account schedules belong to its county: only its villages, seen and changed by it alone (404
-to the other county), all seen by the province. On SQLite and on PostgreSQL alike.
+Sessions a county's account schedules belong to its county: only its villages, seen
+and changed by it alone (404 to the other county), all seen by the province.
+On SQLite and on PostgreSQL alike.
 """
 
 from __future__ import annotations
