@@ -203,7 +203,7 @@ async def test_bad_assignments(server: Server, clip: Path, body: dict[str, str],
 async def test_bad_session_stores_nothing(server: Server, clip: Path) -> None:
     c, _ = await add_content(server, clip, "x")
     async with server.http.post("/api/v1/admin/sessions", json={
-        "title": "t", "starts_at": "2026-12-01T10:00:00Z", "content_ids": [c],
+        "title": "t", "starts_at": (datetime.now(UTC) + timedelta(days=1)).isoformat(), "content_ids": [c],
         "village_codes": [V1, "000"],
     }) as r:
         assert r.status == 422
