@@ -188,7 +188,7 @@ async def test_unknown_terminal_cannot_enroll(server: Server) -> None:
     ({"content_id": "{c}", "scope": "unit"}, 422),
     ({"content_id": "{c}", "scope": "planet"}, 422),
     ({"content_id": "{c}", "scope": "county", "needed_by": "tomorrow"}, 422),
-    ({"content_id": "{c}", "scope": "county", "needed_by": "2026-12-01T10:00:00"}, 422),
+    ({"content_id": "{c}", "scope": "county", "needed_by": "2030-12-01T10:00:00"}, 422),
 ])
 async def test_bad_assignments(server: Server, clip: Path, body: dict[str, str], status: int) -> None:
     c, _ = await add_content(server, clip, "x")
