@@ -41,7 +41,6 @@ from server.db import Database
 from server.diskspace import DiskWatch
 from server.heartbeats import HeartbeatWriter
 from server.ingest import Ingestor, backfill_pieces
-from server.media.objects import S3Store
 from server.media.store import BlobStore, MediaStore, StoreUnavailable
 from server.middlewares import middlewares
 from server.migrations import MIGRATIONS
@@ -86,8 +85,15 @@ async def _media(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
 
     def prepare() -> tuple[Signer, BlobStore]:
-        store: BlobStore = S3Store.from_config(config) if config.media_store == "s3" \
-            else MediaStore(config.media_dir)
+        store: BlobStore
+        if config.media_store == "s3":
+            # boto3 is imported here, not at the top: a county on local disk does not
+            # carry it (10 MB of the idle server's memory, a tenth of its start)
+            from server.media.objects import S3Store
+
+            store = S3Store.from_config(config)
+        else:
+            store = MediaStore(config.media_dir)
         store.open()
         config.uploads_dir.mkdir(parents=True, exist_ok=True)
         return Signer.load_or_create(config.key_path), store

@@ -155,6 +155,34 @@ def _local_media(config: ServerConfig) -> list[Path]:
             and "sqlite" not in p.name and p.name != "signing-key.pem"]
 
 
+_LOCAL_DISK_SERVER = """
+import asyncio, sys
+from pathlib import Path
+import aiohttp
+from server.config import ServerConfig
+from server.runner import RunningServer
+
+async def main() -> None:
+    config = ServerConfig(data_dir=Path(sys.argv[1]), port=0, zeroconf=False, min_free_bytes=0)
+    async with RunningServer(config) as running, aiohttp.ClientSession(running.url) as http:
+        async with http.get("/api/v1/server") as r:
+            print(r.status)
+    print("boto3" in sys.modules, "botocore" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+def test_a_county_on_local_disk_does_not_load_the_s3_client(tmp_path: Path) -> None:
+    """boto3 is imported only with a bucket configured: a county's server on local disk
+    starts and answers without it (it is 10 MB of the idle server's memory)."""
+    out = subprocess.run([sys.executable, "-c", _LOCAL_DISK_SERVER, str(tmp_path / "server")],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["200", "False", "False"], out.stdout
+
+
 async def test_upload_lands_in_the_bucket_under_its_sha256(county: County, moto: Moto,
                                                            clip: Path) -> None:
     data = clip.read_bytes()

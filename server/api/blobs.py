@@ -26,17 +26,19 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from server.appkeys import CONFIG, EGRESS, STORE
 from server.errors import NotFound, PreconditionFailed, RangeNotSatisfiable
-from server.media.objects import S3Store
 from server.media.store import MediaStore
 from shared.hashing import is_sha256
 from shared.typed import is_ascii_digits
+
+if TYPE_CHECKING:
+    from server.media.objects import S3Store
 
 CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 FALLBACK_CHUNK: Final = 256 * 1024
@@ -192,8 +194,8 @@ async def blob(request: web.Request) -> web.StreamResponse:
     if not is_sha256(sha256):
         raise NotFound("blob names are the lower-case hex sha256 of the content")
     store = request.app[STORE]
-    if isinstance(store, S3Store):
-        return await _from_bucket(request, store, sha256)
+    if store.kind == "s3":  # server.media.objects, imported only with a bucket configured
+        return await _from_bucket(request, cast("S3Store", store), sha256)
     assert isinstance(store, MediaStore)
     path = store.path(sha256)
     # Opened on the loop, as an event-driven file server does: a lookup in the store's
