@@ -173,12 +173,12 @@ asyncio.run(main())
 """
 
 
-def test_a_county_on_local_disk_does_not_load_the_s3_client(tmp_path: Path) -> None:
+async def test_a_county_on_local_disk_does_not_load_the_s3_client(tmp_path: Path) -> None:
     """boto3 is imported only with a bucket configured: a county's server on local disk
     starts and answers without it (it is 10 MB of the idle server's memory)."""
-    out = subprocess.run([sys.executable, "-c", _LOCAL_DISK_SERVER, str(tmp_path / "server")],
-                         capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
+    out = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _LOCAL_DISK_SERVER, str(tmp_path / "server")],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["200", "False", "False"], out.stdout
 
