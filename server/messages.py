@@ -71,6 +71,7 @@ ZH: dict[str, tuple[str, ...]] = {
     "missing_target": ("分发到乡镇、村或终端时，请填写对应的代码",),
     "terminal_exists": ("终端站点 {id} 已经存在", "这个终端站点已经存在"),
     "unknown_terminal": ("没有这个终端站点",),
+    "unknown_member": ("名册中没有序号为 {id} 的党员", "名册中没有这个序号的党员"),
     "unknown_county": ("没有县代码为 {code} 的县：请先导入该县的乡镇", "没有这个县：请先导入该县的乡镇"),
     "bad_enrollment_code": ("注册码无效或已用过，请向县管理员索取新的注册码",),
     "unknown_record": ("站点 {terminal_id} 没有待确认的记录 {record_id}", "没有这条待确认的记录"),

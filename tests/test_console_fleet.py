@@ -15,7 +15,7 @@ from sqlalchemy import text
 from server.appkeys import DB
 from shared.timeutil import to_db
 from tests.conftest import Server
-from tests.console_helpers import browser, go, page, shoot  # noqa: F401
+from tests.console_helpers import DESKTOP, browser, go, page, shoot  # noqa: F401
 from tests.test_attendance import record, send
 from tests.test_fleet import beat, heartbeat
 
@@ -65,6 +65,8 @@ async def test_states_codes_slips_and_terminal_page(page: Page, server: Server) 
     assert await slips.first.locator("img.qr").evaluate("i => i.complete && i.naturalWidth > 50")
     await expect(slips.first).to_contain_text("清源镇")
     await shoot(page, "slips")
+    await page.set_viewport_size(DESKTOP)  # each code whole inside its slip at office-PC width
+    assert await slips.evaluate_all("els => els.every(s => s.scrollWidth <= s.clientWidth)")
     code = (await slips.first.locator(".slip-code").inner_text()).strip()
     terminal = (await slips.first.inner_text()).split("终端 ")[1][:13]
     async with server.http.post("/api/v1/enroll", json={"code": code}) as r:

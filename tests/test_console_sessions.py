@@ -113,6 +113,14 @@ async def test_schedule_edit_cancel_and_series(page: Page, server: Server, clip:
     await expect(page.locator(".series-day").nth(2)).to_have_value("2030-12-19")
     await page.check("#series-tree input[aria-label=清源镇]")
     await shoot(page, "sessions-series")
+    # a row without a name: nothing of the series is scheduled, the row's box is focused
+    await page.locator(".series-name").nth(1).fill("  ")
+    await page.click("#series-form button[type=submit]")
+    await expect(page.locator("#notice.error")).to_contain_text("请填写场次名称")
+    await expect(page.locator(".series-name").nth(1)).to_be_focused()
+    async with server.http.get("/api/v1/admin/sessions") as r:
+        assert len(await r.json()) == 1  # only 冬训开班
+    await page.locator(".series-name").nth(1).fill("冬训第2课")
     await page.click("#series-form button[type=submit]")
     await expect(page.locator("#upcoming-table tbody tr")).to_have_count(4)
     await expect(page.locator("#upcoming-table")).to_contain_text("2030-12-12 19:30")

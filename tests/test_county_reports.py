@@ -128,7 +128,8 @@ async def test_members_of_the_county_only(server: Server, two_counties: dict[str
         nobody = (await _json(http, "/api/v1/admin/reports/members/7777777", 404))["error"]
         async with http.get(f"/api/v1/admin/reports/members/{OTHER_MEMBER}?format=csv") as r:
             assert r.status == 404
-    assert theirs["code"] == nobody["code"]
+    assert theirs["code"] == nobody["code"] == "unknown_member"
+    assert nobody["message"].startswith("名册中没有序号为 7777777 的党员"), nobody["message"]
     assert theirs["message"] == nobody["message"].replace("7777777", OTHER_MEMBER)
     found = await _json(server.http, "/api/v1/admin/members?q=王")
     assert len(found["matches"]) == 3

@@ -276,7 +276,7 @@ async def member_record(request: web.Request) -> web.Response:
     who = await db.read(lambda c: mq.member(c, member_no, county_code))
     if who is None:
         raise NotFound(f"no member with number {member_no} in the roster",
-                       details={"what": "序号为此的党员", "id": member_no})
+                       code="unknown_member", details={"id": member_no})
     rows = await db.read(lambda c: rq.member_sessions(c, member_no))
     min_seconds = request.app[CONFIG].counted_min_seconds
     entries = [m.LearningEntry(

@@ -3,7 +3,7 @@
 import { api, canWrite } from "../api.js";
 import { contents, countyTree, villages as villageList } from "../data.js";
 import { KINDS, countyToDate, dateTime, day, timeOfDay, hoursMinutes, parseTime } from "../fmt.js";
-import { $, el, h2, table, empty, notice, flash, confirmDialog, busy, button } from "../ui.js";
+import { $, el, h2, table, empty, notice, flash, confirmDialog, busy, button, showError } from "../ui.js";
 import { countyPicker } from "../tree.js";
 
 export async function render(root, [sub, id]) {
@@ -63,6 +63,13 @@ function when(dayText, timeText) {
   return d.toISOString();
 }
 
+// The trimmed title, or null (and a notice, the box focused) when only spaces were typed.
+function titleOf(box) {
+  const text = box.value.trim();
+  if (!text) { notice("请填写场次名称。", "Give the session a title.", "error"); box.focus(); return null; }
+  return text;
+}
+
 function scheduleForm(list, tree, root) {
   const title = el("input", { id: "session-title", required: true, maxlength: 200, placeholder: "冬训第一课" });
   const d = el("input", { id: "session-day", required: true, placeholder: "2026-12-01", inputmode: "numeric" });
@@ -76,13 +83,15 @@ function scheduleForm(list, tree, root) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(go, async () => {
+      const name = titleOf(title);
+      if (!name) return;
       const starts = when(d.value, t.value);
       if (!starts) return;
       const ids = [...checks.querySelectorAll("input:checked")].map((b) => b.value);
       const codes = picker.villageCodes();
       if (!ids.length || !codes.length) return notice("请选择内容和村（社区）。", "Choose contents and villages.", "error");
-      await api("/api/v1/admin/sessions", { method: "POST", json: { title: title.value.trim(), starts_at: starts, content_ids: ids, village_codes: codes } });
-      flash(`已安排：${title.value.trim()}（${d.value} ${t.value}，${codes.length} 个村）`, "Scheduled");
+      await api("/api/v1/admin/sessions", { method: "POST", json: { title: name, starts_at: starts, content_ids: ids, village_codes: codes } });
+      flash(`已安排：${name}（${d.value} ${t.value}，${codes.length} 个村）`, "Scheduled");
       reload(root);
     });
   });
@@ -120,13 +129,27 @@ function seriesForm(list, tree, root) {
       const lines = [...rows.querySelectorAll(".series-row")];
       if (!lines.length) return notice("请先点「生成日程」。", "Make the plan first.", "error");
       if (!codes.length) return notice("请选择参加的村（社区）。", "Choose villages.", "error");
+      // Every row is checked before any is sent, so a fault in row 3 leaves nothing scheduled.
       const plans = [];
       for (const r of lines) {
+        const name = titleOf(r.querySelector(".series-name"));
+        if (!name) return;
         const starts = when(r.querySelector(".series-day").value, r.querySelector(".series-at").value);
         if (!starts) return;
-        plans.push({ title: r.querySelector(".series-name").value.trim(), starts_at: starts, content_ids: [r.querySelector(".series-course").value], village_codes: codes });
+        plans.push({ title: name, starts_at: starts, content_ids: [r.querySelector(".series-course").value], village_codes: codes });
       }
-      for (const p of plans) await api("/api/v1/admin/sessions", { method: "POST", json: p });
+      // The server may still refuse one (sessions are made one by one): those made leave the
+      // form, so that sending it again after a fix makes the rest, never a second copy.
+      for (const [i, p] of plans.entries()) {
+        try {
+          await api("/api/v1/admin/sessions", { method: "POST", json: p });
+        } catch (e) {
+          if (!i) throw e;
+          showError(e, `已安排前 ${i} 场（已从列表中去掉），「${p.title}」起未安排：`);
+          return;
+        }
+        lines[i].remove();
+      }
       flash(`已安排 ${plans.length} 场「${prefix.value}」，${codes.length} 个村`, "Series scheduled");
       reload(root);
     });
@@ -152,14 +175,16 @@ function edit(holder, s, root, list, tree) {
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
     busy(save, async () => {
+      const name = titleOf(title);
+      if (!name) return;
       const starts = when(d.value, t.value);
       if (!starts) return;
       const ids = [...checks.querySelectorAll("input:checked")].map((b) => b.value);
       const codes = picker.villageCodes();
       if (!ids.length || !codes.length) return notice("请选择内容和村（社区）。", "Choose contents and villages.", "error");
       await api(`/api/v1/admin/sessions/${s.id}`, { method: "PATCH",
-        json: { title: title.value.trim(), starts_at: starts, content_ids: ids, village_codes: codes } });
-      flash(`已修改：${title.value.trim()}`, "Saved");
+        json: { title: name, starts_at: starts, content_ids: ids, village_codes: codes } });
+      flash(`已修改：${name}`, "Saved");
       reload(root);
     });
   });
