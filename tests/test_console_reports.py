@@ -75,6 +75,23 @@ async def test_reports_charts_rule_tables_and_exports(page: Page, server: Server
     assert text.startswith("站点,村（社区）代码")
 
 
+async def test_a_wrong_period_is_said_and_the_form_stays(page: Page, server: Server) -> None:
+    await go(page, "reports")
+    notice = page.locator("#notice.error")
+    for first, last, said in [("2026-12-01", "2026-01-01", "结束日期早于开始日期"),
+                              ("2026-02-30", "2026-03-31", "日历上有的日子"),
+                              ("2020-01-01", "2026-11-30", "最长 36 个月")]:
+        await page.fill("#report-from", first)
+        await page.fill("#report-to", last)
+        await page.click("#report-form button[type=submit]")
+        await expect(notice).to_contain_text(said)
+    # typed into the address: the server refuses it, the form stays to put it right
+    await go(page, "reports/2020-01-01/2026-11-30")
+    await expect(page.locator("[role=alert].failure")).to_contain_text("36")
+    await expect(page.locator("#report-form")).to_be_visible()
+    await shoot(page, "reports-period-refused")
+
+
 async def test_member_search_record_and_failed_lookup(page: Page, server: Server) -> None:
     await seed(server)
     await go(page, "member")

@@ -4,9 +4,21 @@
 import { api, viewed } from "../api.js";
 import { villages as villageList } from "../data.js";
 import { day, today, percent } from "../fmt.js";
-import { el, h2, table, empty, notice } from "../ui.js";
+import { el, h2, table, empty, notice, errorBox } from "../ui.js";
 
 const charts = [];
+const MAX_MONTHS = 36; // the server's limit (period_too_long)
+
+// What is wrong with a period typed as two YYYY-MM-DD days, as [zh, en], or null.
+function periodProblem(a, b) {
+  const real = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`))
+    && new Date(`${s}T00:00:00Z`).toISOString().slice(0, 10) === s;
+  if (!real(a) || !real(b)) return ["日期应写成 2026-01-31，且是日历上有的日子。", "Dates as YYYY-MM-DD, real days."];
+  if (b < a) return ["结束日期早于开始日期，请检查两个日期。", "The end is before the start."];
+  const months = (+b.slice(0, 4) - +a.slice(0, 4)) * 12 + +b.slice(5, 7) - +a.slice(5, 7) + 1;
+  if (months > MAX_MONTHS) return [`统计期间最长 ${MAX_MONTHS} 个月，请缩短。`, `At most ${MAX_MONTHS} months.`];
+  return null;
+}
 
 export async function render(root, [fromArg, toArg]) {
   const year = today().slice(0, 4);
@@ -16,12 +28,21 @@ export async function render(root, [fromArg, toArg]) {
   const form = el("form", { id: "report-form", class: "filters" }, el("label", {}, "从 From", from), el("label", {}, "到 To", to), go);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(from.value) || !/^\d{4}-\d{2}-\d{2}$/.test(to.value)) return notice("日期应写成 2026-01-31。", "Dates as YYYY-MM-DD.", "error");
+    const problem = periodProblem(from.value, to.value);
+    if (problem) return notice(...problem, "error");
     location.hash = `#/reports/${from.value}/${to.value}`;
   });
   const q = new URLSearchParams({ from: from.value, to: to.value });
-  const [cov, months, villages] = await Promise.all([
-    api(`/api/v1/admin/reports/coverage?${q}`), api(`/api/v1/admin/reports/terminals?${q}`), villageList()]);
+  let cov, months, villages;
+  try {
+    [cov, months, villages] = await Promise.all([
+      api(`/api/v1/admin/reports/coverage?${q}`), api(`/api/v1/admin/reports/terminals?${q}`), villageList()]);
+  } catch (e) {
+    // a refused period (typed into the address) keeps the form, to be put right here
+    if (e.status !== 400 && e.status !== 422) throw e;
+    root.append(h2("报表", "Reports"), form, errorBox(e, "这个统计期间无法查询 This period cannot be shown"));
+    return;
+  }
   const unitOf = new Map(villages.map((v) => [v.code, v.unit_name]));
   const county = cov.rows.find((r) => r.level === "county");
   const units = cov.rows.filter((r) => r.level === "unit");
