@@ -117,6 +117,23 @@ async def test_refusal_in_chinese(page: Page, tmp_path: Path) -> None:
     await shoot(page, "upload-refused")
 
 
+async def test_a_description_too_long_for_the_upload_is_said_before_sending(
+        page: Page, server: Server, clip: Path) -> None:
+    await go(page, "upload")
+    await page.set_input_files("#upload-files", str(clip))
+    box = page.locator(".u-description")
+    await box.fill("农" * 2500)  # 7,500 bytes of UTF-8, 10,000 in base64: over the header
+    await page.click(".u-start")
+    await expect(page.locator("#notice.error")).to_contain_text("简介太长（2500 字）")
+    await expect(box).to_be_focused()
+    await expect(page.locator(".upload-card progress")).to_have_js_property("value", 0)
+    await box.fill("农" * 1800)  # what the notice says fits
+    await page.click(".u-start")
+    await expect(page.locator(".upload-card.done")).to_have_count(1, timeout=30_000)
+    async with server.http.get("/api/v1/admin/contents") as r:
+        assert [c["description"] for c in await r.json()] == ["农" * 1800]
+
+
 @pytest.fixture(scope="module")
 def big_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 12 MB at a constant 8 Mbit/s: several 4 MiB tus chunks."""

@@ -9,6 +9,13 @@ const CHUNK = 4 * 1024 * 1024;
 const RETRY = [0, 1000, 3000, 5000, 10000, 20000, 30000];
 // Refusals that sending the same file again cannot change: no 重试 button.
 const FINAL = new Set(["content_of_another_county"]);
+// The title and description travel base64-encoded in one request header (tus
+// Upload-Metadata), which the server takes up to 8,000 bytes: about 1,900 Chinese
+// characters of description. A longer one is written on the content's page afterwards.
+const META_BYTES = 8000;
+const utf8 = new TextEncoder();
+const metaBytes = (meta) => Object.entries(meta)
+  .reduce((n, [k, v]) => n + k.length + 2 + Math.ceil(utf8.encode(v).length / 3) * 4, 0);
 
 export async function render(root) {
   root.append(h2("上传视频", "Upload videos"));
@@ -75,11 +82,14 @@ function card(file) {
     if (FINAL.has(e.code)) { start.hidden = true; cancel.hidden = true; upload = null; return; }
     start.hidden = false; start.textContent = "重试 Retry";
   }
-  function make() {
+  function metadata() {
     const meta = { filename: file.name, title: title.value.trim() || base, kind: kind.value };
     if (description.value.trim()) meta.description = description.value.trim();
+    return meta;
+  }
+  function make() {
     return new window.tus.Upload(file, {
-      endpoint: "/api/v1/uploads", chunkSize: CHUNK, retryDelays: RETRY, metadata: meta,
+      endpoint: "/api/v1/uploads", chunkSize: CHUNK, retryDelays: RETRY, metadata: metadata(),
       headers: csrfHeaders(), removeFingerprintOnSuccess: true, storeFingerprintForResuming: true,
       onShouldRetry(err) {
         const s = err.originalResponse ? err.originalResponse.getStatus() : 0;
@@ -112,6 +122,13 @@ function card(file) {
   async function go() {
     node.classList.remove("failed");
     if (!upload) {
+      if (metaBytes(metadata()) > META_BYTES) {
+        notice(`「${file.name}」的简介太长（${description.value.trim().length} 字），随文件上传时最多约 1,900 个汉字：`
+          + "请缩短或先留空，上传完成后在内容详情里补写（那里最多 4,000 字）。",
+        "The description is too long to send with the file; shorten it, or add it on the content's page afterwards.", "error");
+        description.focus();
+        return;
+      }
       upload = make();
       const previous = await upload.findPreviousUploads();
       if (previous.length) {
