@@ -131,7 +131,14 @@ async def test_a_description_too_long_for_the_upload_is_said_before_sending(
     await page.click(".u-start")
     await expect(page.locator(".upload-card.done")).to_have_count(1, timeout=30_000)
     async with server.http.get("/api/v1/admin/contents") as r:
-        assert [c["description"] for c in await r.json()] == ["农" * 1800]
+        (content,) = await r.json()
+    assert content["description"] == "农" * 1800
+    # the content's page keeps a description's own line breaks
+    async with server.http.patch(f"/api/v1/admin/contents/{content['id']}",
+                                 json={"description": "第一行\n第二行"}) as r:
+        assert r.status == 200, await r.text()
+    await go(page, f"library/{content['id']}")
+    assert await page.locator("p.description").inner_text() == "第一行\n第二行"
 
 
 @pytest.fixture(scope="module")
