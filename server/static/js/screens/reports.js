@@ -3,7 +3,7 @@
 // counting rule on the page; CSV and XLSX.
 import { api, viewed } from "../api.js";
 import { villages as villageList } from "../data.js";
-import { day, today, percent } from "../fmt.js";
+import { countyToDate, day, today, percent } from "../fmt.js";
 import { el, h2, table, empty, notice, errorBox } from "../ui.js";
 
 const charts = [];
@@ -11,8 +11,7 @@ const MAX_MONTHS = 36; // the server's limit (period_too_long)
 
 // What is wrong with a period typed as two YYYY-MM-DD days, as [zh, en], or null.
 function periodProblem(a, b) {
-  const real = (s) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`))
-    && new Date(`${s}T00:00:00Z`).toISOString().slice(0, 10) === s;
+  const real = (s) => s === s.trim() && countyToDate(s) !== null;  // a day the calendar has
   if (!real(a) || !real(b)) return ["日期应写成 2026-01-31，且是日历上有的日子。", "Dates as YYYY-MM-DD, real days."];
   if (b < a) return ["结束日期早于开始日期，请检查两个日期。", "The end is before the start."];
   const months = (+b.slice(0, 4) - +a.slice(0, 4)) * 12 + +b.slice(5, 7) - +a.slice(5, 7) + 1;
